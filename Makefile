@@ -1,0 +1,42 @@
+# Bureaucracy Fest platform. Works on a fresh machine with only Python 3.11+.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo up test lint bench asyncapi clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## The main job: the embedded stack and a demo cycle.
+demo: install
+	$(BIN)/bfest demo
+
+## The embedded stack alone (NATS, Temporal dev server + UI, the four services, the worker).
+up: install
+	$(BIN)/bfest dev up
+
+## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts), then pytest.
+test: install lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check contracts services workflows bfest tests
+	$(BIN)/lint-imports
+	$(BIN)/mypy contracts
+
+## Benchmarks: print figures and ratios to a baseline measured in the same run.
+bench: install
+	$(BIN)/pytest -q -s -p no:cacheprovider tests/benchmarks
+
+asyncapi: install
+	$(BIN)/bfest contracts asyncapi
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,194 @@
+"""Awards: award rules, the ceremony results, certificates (piagam) and the results document.
+
+Domain error codes: ``invalid_award_rules``, ``unknown_rule``, ``not_determined``,
+``certificate_not_found``, plus the runtime's codes (``not_ready`` while a final shortlist or a
+WBK decision the command names has not arrived yet)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from contracts.base import (
+    Code,
+    Command,
+    Count,
+    Event,
+    Group,
+    Health,
+    Instant,
+    Name,
+    Query,
+    SetRef,
+    StageKey,
+    Year,
+    command,
+    event,
+)
+
+SERVICE = "awards"
+
+KNOWN_RULES = ("top_n", "best_of_group", "layak_wbk")
+"""Award rule kinds: ``top_n`` (TOP N of the final shortlist, optionally per group), ``best_of_group``
+(the best N of one group), ``layak_wbk`` (every unit decided layak_wbk, overrides included)."""
+
+
+class AwardsError:
+    INVALID_RULES = "invalid_award_rules"
+    NOT_DETERMINED = "not_determined"
+    CERTIFICATE_NOT_FOUND = "certificate_not_found"
+    NOT_FOUND = "not_found"
+
+
+class AwardRule(BaseModel):
+    """One award category, from the cycle config. ``rule`` is checked by ``validate_awards`` so an
+    unknown kind is reported by name, not as a schema error."""
+
+    model_config = {"extra": "forbid"}
+    key: Code
+    rule: str = Field(min_length=1, max_length=64)
+    name_id: Name = Field(description="Display name in Indonesian, e.g. 'Inovasi Terpuji'.")
+    name_en: Name = Field(description="Display name in English.")
+    n: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    per_group: bool = False
+    group: Group | None = None
+    min_score: float | None = Field(default=None, allow_inf_nan=False, description="Passing grade, if any.")
+
+
+class Ceremony(BaseModel):
+    model_config = {"extra": "forbid"}
+    date: Instant
+    venue: Name
+
+
+class Winner(BaseModel):
+    award_key: str
+    rank: int
+    proposal_id: Code | None = None
+    title: str | None = None
+    unit_code: Code
+    unit_name: str
+    agency_code: Code | None = None
+    agency_name: str | None = None
+    group: Group | None = None
+    score: float | None = None
+    certificate_code: str | None = None
+    certificate_path: str | None = None
+
+
+class CategoryResult(BaseModel):
+    key: str
+    name_id: str
+    name_en: str
+    rule: str
+    winners: list[Winner]
+    empty_reason: str | None = Field(default=None, description="Why a category has no winner.")
+
+
+class AwardsSummary(BaseModel):
+    cycle_year: Year
+    categories: dict[str, int] = Field(description="Winners per category key.")
+    certificates: Count
+    results_dir: str | None = None
+
+
+class ResultsView(BaseModel):
+    cycle_year: Year
+    ceremony: Ceremony | None = None
+    announcement_no: str | None = None
+    categories: list[CategoryResult]
+    rankings: list[dict] = Field(default_factory=list, description="The final stage's ranking with explanations.")
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+class CertificateView(BaseModel):
+    valid: bool
+    code: str
+    cycle_year: Year | None = None
+    award_key: str | None = None
+    award_name: str | None = None
+    recipient: str | None = None
+    title: str | None = None
+    issued_at: Instant | None = None
+
+
+class AnnouncementView(BaseModel):
+    cycle_year: Year
+    announcement_no: str
+    ceremony: Ceremony
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@command(SERVICE, "health", reply=Health)
+class AwardsHealth(Query):
+    """Liveness and readiness of the awards service."""
+
+
+@command(SERVICE, "validate_awards")
+class ValidateAwards(Command):
+    """Check a cycle's award rules before the cycle starts: every problem is reported at once."""
+
+    cycle_year: Year
+    rules: list[AwardRule] = Field(min_length=1, max_length=50)
+
+
+@command(SERVICE, "determine_awards", reply=AwardsSummary)
+class DetermineAwards(Command):
+    """Compute the winners at the ceremony (sent by the workflow). Idempotent. Answers
+    ``not_ready`` while the final shortlist or the WBK decisions it names have not arrived."""
+
+    cycle_year: Year
+    rules: list[AwardRule] = Field(min_length=1, max_length=50)
+    final_stage: StageKey
+    expected_shortlist: SetRef
+    expected_wbk_layak: Count | None = None
+    ceremony: Ceremony
+    at: Instant
+
+
+@command(SERVICE, "announce_awards", reply=AnnouncementView)
+class AnnounceAwards(Command):
+    """Publish the numbered announcement of the awards (sent by the workflow). Idempotent."""
+
+    cycle_year: Year
+    ceremony: Ceremony
+    at: Instant
+
+
+@command(SERVICE, "get_results", reply=ResultsView)
+class GetResults(Query):
+    cycle_year: Year
+
+
+@command(SERVICE, "verify_certificate", reply=CertificateView)
+class VerifyCertificate(Query):
+    """Resolve a certificate's verification code; a forged code is refused."""
+
+    code: str = Field(min_length=1, max_length=100)
+
+
+# --------------------------------------------------------------------------- events
+
+
+@event(SERVICE, "awards_determined")
+class AwardsDetermined(Event):
+    categories: list[CategoryResult]
+
+
+@event(SERVICE, "awards_announced")
+class AwardsAnnounced(Event):
+    announcement_no: str
+    ceremony: Ceremony
+    winners: Count
+
+
+@event(SERVICE, "certificate_issued")
+class CertificateIssued(Event):
+    code: str
+    award_key: str
+    recipient: str
+    title: str | None = None
+    path: str
+
+

@@ -1,0 +1,348 @@
+"""The building blocks every contract uses: base command and event models, the reply envelope,
+shared value types, and the registry that makes the catalogue.
+
+Commands are strict (unknown fields refused, no silent coercion of wrong types, bounded strings);
+events are tolerant readers (fields are only ever added within a version, so consumers ignore what
+they do not know).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from contracts import subjects
+
+# --------------------------------------------------------------------------- value types
+
+
+def _no_number_for_time(value: Any) -> Any:
+    # pydantic would read 1700000000 as a timestamp; a command must say what it means.
+    if isinstance(value, bool | int | float):
+        raise ValueError("expected an ISO 8601 date-time string with a time zone, e.g. 2026-05-31T12:00:00+07:00")
+    return value
+
+
+def _no_number_for_date(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        raise ValueError("expected an ISO 8601 date string, e.g. 2025-01-31")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_no_number_for_time)]
+"""A moment in time with its time zone (the cycle's dates are Asia/Jakarta)."""
+Day = Annotated[dt.date, BeforeValidator(_no_number_for_date)]
+
+Code = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+"""A stable identifier: participant code, proposal id, juror id, award key."""
+RequestId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=3, max_length=300)]
+Text = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=10_000)]
+Reason = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=3, max_length=2_000)]
+Year = Annotated[int, Field(strict=True, ge=2000, le=2100)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
+Score = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Digest = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
+
+
+class ParticipantKind(StrEnum):
+    OPD = "opd"  # perangkat daerah: provincial agency
+    KABUPATEN = "kabupaten"  # regency
+    KOTA = "kota"  # city
+    BUMD = "bumd"  # regional enterprise
+    UPT = "upt"  # technical unit of an agency
+    UPP = "upp"  # public service unit
+
+
+AGENCY_KINDS = frozenset({ParticipantKind.OPD, ParticipantKind.KABUPATEN, ParticipantKind.KOTA, ParticipantKind.BUMD})
+UNIT_KINDS = frozenset({ParticipantKind.UPT, ParticipantKind.UPP})
+
+
+class Group(StrEnum):
+    UMUM = "umum"  # general
+    KHUSUS = "khusus"  # special: regions with special conditions
+    REPLIKASI = "replikasi"  # replications
+
+
+class Level(StrEnum):
+    """Where a proposal stands in the submission chain."""
+
+    UNIT = "unit"
+    AGENCY = "agency"
+    SECRETARIAT = "secretariat"
+
+
+class ProposalStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"  # at the agency admin
+    RETURNED = "returned"  # back at the unit for revision
+    FORWARDED = "forwarded"  # at the secretariat, counts against the agency's quota
+    WITHDRAWN = "withdrawn"
+
+
+class AdminDecision(StrEnum):
+    ELIGIBLE = "eligible"
+    DISQUALIFIED = "disqualified"
+
+
+class WbkDecision(StrEnum):
+    LAYAK_WBK = "layak_wbk"
+    BELUM_LAYAK = "belum_layak"
+
+
+class SakipGrade(StrEnum):
+    AA = "AA"
+    A = "A"
+    BB = "BB"
+    B = "B"
+    CC = "CC"
+    C = "C"
+    D = "D"
+
+    @property
+    def rank(self) -> int:
+        return ["D", "C", "CC", "B", "BB", "A", "AA"].index(self.value)
+
+
+class ObjectionDecision(StrEnum):
+    UPHELD = "upheld"  # the proposal is removed from the shortlist
+    REJECTED = "rejected"  # the proposal stays
+
+
+StageKey = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+DEFAULT_STAGES: tuple[str, ...] = ("desk", "interview", "field")
+
+
+class CyclePhase(StrEnum):
+    STARTING = "starting"
+    WAITING_FOR_CALL = "waiting_for_call"
+    CALL_OPEN = "call_open"
+    VERIFICATION = "verification"
+    JURY = "jury"
+    WAITING_FOR_CEREMONY = "waiting_for_ceremony"
+    CEREMONY = "ceremony"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ErrorCode(StrEnum):
+    """The error vocabulary every service shares. Services add domain codes of their own
+    (documented in their contracts module); these are the ones the runtime itself produces."""
+
+    INVALID_JSON = "invalid_json"
+    VALIDATION_ERROR = "validation_error"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INVALID_TRANSITION = "invalid_transition"
+    NOT_READY = "not_ready"  # retryable: a read model is behind what the command expects
+    INTERNAL_ERROR = "internal_error"  # retryable: something unexpected; logged with its trace
+
+
+RETRYABLE_CODES = frozenset({ErrorCode.NOT_READY.value, ErrorCode.INTERNAL_ERROR.value})
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class Reply(BaseModel):
+    """The envelope of every command reply: ``{"ok": true, "data": …}`` or
+    ``{"ok": false, "error": {"code", "message", "details"}}``."""
+
+    ok: bool
+    data: Any = None
+    error: ErrorBody | None = None
+
+    @classmethod
+    def success(cls, data: Any) -> Reply:
+        return cls(ok=True, data=data)
+
+    @classmethod
+    def failure(cls, code: str, message: str, details: Any = None) -> Reply:
+        return cls(ok=False, error=ErrorBody(code=code, message=message, details=details))
+
+    @property
+    def retryable(self) -> bool:
+        return self.error is not None and self.error.code in RETRYABLE_CODES
+
+
+# --------------------------------------------------------------------------- base models
+
+
+class Command(BaseModel):
+    """A request to one service, sent as NATS request/reply on ``bfest.<service>.cmd.<name>``.
+
+    ``request_id`` is the idempotency key: a retried command returns the first result."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    SERVICE: ClassVar[str]
+    NAME: ClassVar[str]
+    REPLY: ClassVar[type[BaseModel] | None]
+
+    request_id: RequestId = Field(
+        default_factory=lambda: str(uuid.uuid4()),
+        description="Idempotency key: a retry with the same id returns the first answer and changes nothing.",
+    )
+
+    @classmethod
+    def subject(cls) -> str:
+        return subjects.command(cls.SERVICE, cls.NAME)
+
+
+class Query(Command):
+    """A command that only reads; its request_id is optional and not recorded."""
+
+
+class Event(BaseModel):
+    """Something that happened, published to JetStream stream ``BFEST_EVENTS`` on
+    ``bfest.evt.<service>.<event>.v<N>`` with ``Nats-Msg-Id`` = ``event_id``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=lambda s, cls: _event_schema(s, cls))
+
+    SERVICE: ClassVar[str]
+    NAME: ClassVar[str]
+    VERSION: ClassVar[int]
+
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=200)
+    type: str = Field(default="", description="Type tag: <service>.<event>.v<N>")
+    occurred_at: Instant = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    cycle_year: Year
+
+    @classmethod
+    def type_tag(cls) -> str:
+        return f"{cls.SERVICE}.{cls.NAME}.v{cls.VERSION}"
+
+    @classmethod
+    def subject(cls) -> str:
+        return subjects.event(cls.SERVICE, cls.NAME, cls.VERSION)
+
+    @model_validator(mode="after")
+    def _tag(self) -> Event:
+        expected = self.type_tag()
+        if not self.type:
+            object.__setattr__(self, "type", expected)
+        elif self.type != expected:
+            raise ValueError(f"type is {self.type!r}, expected {expected!r}")
+        return self
+
+
+def _event_schema(schema: dict[str, Any], cls: Any) -> None:
+    tag = getattr(cls, "type_tag", None)
+    if tag is not None and hasattr(cls, "SERVICE"):
+        schema.setdefault("properties", {}).setdefault("type", {})["const"] = tag()
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    service: str
+    name: str
+    model: type[Command]
+    reply: type[BaseModel] | None
+    doc: str
+
+    @property
+    def subject(self) -> str:
+        return subjects.command(self.service, self.name)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    service: str
+    name: str
+    version: int
+    model: type[Event]
+    doc: str
+
+    @property
+    def subject(self) -> str:
+        return subjects.event(self.service, self.name, self.version)
+
+
+COMMANDS: dict[str, CommandSpec] = {}
+EVENTS: dict[str, EventSpec] = {}
+
+C = TypeVar("C", bound=type[Command])
+E = TypeVar("E", bound=type[Event])
+
+
+def command(service: str, name: str, reply: type[BaseModel] | None = None) -> Callable[[C], C]:
+    """Register a command model under ``bfest.<service>.cmd.<name>``."""
+
+    def register(cls: C) -> C:
+        cls.SERVICE, cls.NAME, cls.REPLY = service, name, reply
+        spec = CommandSpec(service, name, cls, reply, (cls.__doc__ or "").strip())
+        if spec.subject in COMMANDS and COMMANDS[spec.subject].model is not cls:
+            raise RuntimeError(f"command subject {spec.subject} registered twice")
+        COMMANDS[spec.subject] = spec
+        return cls
+
+    return register
+
+
+def event(service: str, name: str, version: int = 1) -> Callable[[E], E]:
+    """Register an event model under ``bfest.evt.<service>.<name>.v<version>``."""
+
+    def register(cls: E) -> E:
+        cls.SERVICE, cls.NAME, cls.VERSION = service, name, version
+        spec = EventSpec(service, name, version, cls, (cls.__doc__ or "").strip())
+        if spec.subject in EVENTS and EVENTS[spec.subject].model is not cls:
+            raise RuntimeError(f"event subject {spec.subject} registered twice")
+        EVENTS[spec.subject] = spec
+        cls.model_rebuild(force=True)
+        return cls
+
+    return register
+
+
+# --------------------------------------------------------------------------- shared replies
+
+
+class Health(BaseModel):
+    service: str
+    status: str
+    version: str
+    database: str
+    outbox_pending: int
+
+
+class SetRef(BaseModel):
+    """A set of ids named by its size and a digest, so a command can say what it expects
+    without carrying thousands of ids (and the workflow history stays small)."""
+
+    count: Count
+    digest: Digest
+
+
+def digest_ids(ids: Any) -> str:
+    """sha256 of the sorted, newline-joined ids: the digest in a :class:`SetRef`."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()

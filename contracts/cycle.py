@@ -1,0 +1,258 @@
+"""The yearly cycle: its configuration (what an operator writes in ``cycles/<year>.toml``), the
+workflow's inputs, outputs, status and updates, and the lifecycle events the workflow publishes.
+
+The workflow itself lives in ``workflows/``; these models are shared with the CLI and services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.awards import AwardRule, Ceremony
+from contracts.base import (
+    DEFAULT_STAGES,
+    CyclePhase,
+    Event,
+    Group,
+    Instant,
+    Name,
+    PositiveInt,
+    Reason,
+    StageKey,
+    Year,
+    event,
+)
+from contracts.scoring import Criterion
+from contracts.verification import AdminRules
+
+SERVICE = "cycle"
+
+
+def workflow_id(year: int) -> str:
+    return f"bfest-cycle-{year}"
+
+
+def stage_workflow_id(year: int, stage: str) -> str:
+    return f"bfest-cycle-{year}-{stage}"
+
+
+TASK_QUEUE = "bfest-cycle"
+
+
+class CallConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    opens: Instant
+    closes: Instant
+    quota_per_agency: PositiveInt = 3
+
+
+class VerificationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deadline: Instant
+    rules: AdminRules = Field(default_factory=AdminRules)
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: StageKey
+    name: Name
+    deadline: Instant
+    criteria: list[Criterion] = Field(min_length=1)
+    jurors_per_proposal: int = Field(default=3, ge=1, le=20)
+    advance: PositiveInt
+    group_proportions: dict[Group, float] | None = None
+    divergence_threshold: float = Field(default=2.0, gt=0)
+    reminders: list[dt.timedelta] = Field(
+        default_factory=lambda: [dt.timedelta(days=3), dt.timedelta(days=1)],
+        description="Remind jurors with open assignments this long before the deadline.",
+    )
+    objection_days: float = Field(default=0, ge=0, le=60, description="Public objection window after the shortlist.")
+
+
+class CycleConfig(BaseModel):
+    """A yearly cycle. Validated as a whole: :meth:`problems` lists every problem with its field path."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: Year
+    name: Name = "Bureaucracy Fest"
+    timezone: str = "Asia/Jakarta"
+    call: CallConfig
+    verification: VerificationConfig
+    stages: list[StageConfig] = Field(min_length=1)
+    ceremony: Ceremony
+    awards: list[AwardRule] = Field(min_length=1)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CycleConfig:
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
+        return self
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every cross-field problem, each with its field path."""
+        out: list[tuple[str, str]] = []
+        if self.call.opens >= self.call.closes:
+            out.append(("call.closes", "must be after call.opens"))
+        if self.verification.deadline <= self.call.closes:
+            out.append(("verification.deadline", "must be after call.closes"))
+        previous, previous_path = self.verification.deadline, "verification.deadline"
+        seen: set[str] = set()
+        for i, stage in enumerate(self.stages):
+            path = f"stages[{i}]"
+            if stage.key in seen:
+                out.append((f"{path}.key", f"stage {stage.key!r} appears twice"))
+            seen.add(stage.key)
+            if stage.deadline <= previous:
+                out.append((f"{path}.deadline", f"must be after {previous_path}"))
+            previous, previous_path = stage.deadline, f"{path}.deadline"
+            total = sum(c.weight for c in stage.criteria)
+            if abs(total - 1.0) > 1e-6:
+                out.append((f"{path}.criteria", f"weights sum to {total:g}, must sum to 1"))
+            keys = [c.key for c in stage.criteria]
+            if len(set(keys)) != len(keys):
+                out.append((f"{path}.criteria", "criterion keys must be unique"))
+            for j, c in enumerate(stage.criteria):
+                if c.scale_min >= c.scale_max:
+                    out.append((f"{path}.criteria[{j}]", "scale_min must be below scale_max"))
+            if i > 0 and stage.advance >= self.stages[i - 1].advance:
+                out.append((f"{path}.advance", f"must be smaller than the previous stage's advance ({self.stages[i - 1].advance})"))
+            if stage.group_proportions is not None:
+                share = sum(stage.group_proportions.values())
+                if abs(share - 1.0) > 1e-6 or any(v < 0 for v in stage.group_proportions.values()):
+                    out.append((f"{path}.group_proportions", "must be non-negative and sum to 1"))
+            for k, r in enumerate(stage.reminders):
+                if r <= dt.timedelta(0):
+                    out.append((f"{path}.reminders[{k}]", "must be a positive duration"))
+        window_end = previous
+        if self.stages and self.stages[-1].objection_days:
+            window_end = previous + dt.timedelta(days=self.stages[-1].objection_days)
+        if self.ceremony.date <= previous:
+            out.append(("ceremony.date", f"must be after {previous_path}"))
+        elif self.ceremony.date < window_end:
+            out.append(("ceremony.date", "must be after the last stage's objection window"))
+        keys = [a.key for a in self.awards]
+        if len(set(keys)) != len(keys):
+            out.append(("awards", "award keys must be unique"))
+        return out
+
+    def stage(self, key: str) -> StageConfig | None:
+        return next((s for s in self.stages if s.key == key), None)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "year": self.year,
+            "name": self.name,
+            "call": f"{self.call.opens.isoformat()} – {self.call.closes.isoformat()}",
+            "quota_per_agency": self.call.quota_per_agency,
+            "stages": [s.key for s in self.stages],
+            "ceremony": f"{self.ceremony.date.isoformat()} @ {self.ceremony.venue}",
+            "awards": [a.key for a in self.awards],
+        }
+
+
+DEFAULT_STAGE_KEYS = DEFAULT_STAGES
+
+
+# --------------------------------------------------------------------------- workflow I/O
+
+
+class CycleInput(BaseModel):
+    config: CycleConfig
+
+
+class StageOutcome(BaseModel):
+    stage: str
+    entrants: int = 0
+    assignments: int = 0
+    scored: int = 0
+    shortlisted: int = 0
+    closed_early: bool = False
+    announcement_no: str | None = None
+    objections_upheld: list[str] = Field(default_factory=list)
+    final_announcement_no: str | None = None
+
+
+class StageStatusView(BaseModel):
+    key: str
+    state: str = Field(description="pending | running | done")
+    deadline: Instant
+    outcome: StageOutcome | None = None
+
+
+class CycleStatus(BaseModel):
+    """What the ``status`` query returns."""
+
+    year: int
+    phase: CyclePhase
+    stage: str | None = Field(description="The current jury stage, if any.")
+    deadline: Instant | None = Field(description="The deadline the cycle is waiting for now.")
+    counts: dict[str, int] = Field(default_factory=dict)
+    stages: list[StageStatusView] = Field(default_factory=list)
+    awards: dict[str, list[str]] = Field(default_factory=dict)
+    operator_actions: list[dict[str, Any]] = Field(default_factory=list)
+    cancelled: bool = False
+    error: str | None = None
+
+
+class CycleResult(BaseModel):
+    year: int
+    phase: CyclePhase
+    counts: dict[str, int]
+    stages: list[StageOutcome]
+    awards: dict[str, list[str]] = Field(description="Winners per award category (unit codes / proposal ids).")
+    announcement_no: str | None = None
+
+
+class ExtendDeadline(BaseModel):
+    """Update ``extend_deadline``: move a stage's (or the call's, or verification's) deadline."""
+
+    model_config = ConfigDict(extra="forbid")
+    stage: str = Field(description="A jury stage key, or 'call' or 'verification'.")
+    until: Instant
+    reason: Reason = "extended by the operator"
+    operator: str = Field(default="operator", max_length=100)
+
+
+class CloseStageNow(BaseModel):
+    """Update ``close_stage_now``: close a running stage before its deadline."""
+
+    model_config = ConfigDict(extra="forbid")
+    stage: str
+    reason: Reason = "closed early by the operator"
+    operator: str = Field(default="operator", max_length=100)
+
+
+# --------------------------------------------------------------------------- lifecycle events
+
+
+@event(SERVICE, "cycle_started")
+class CycleStarted(Event):
+    config_summary: dict[str, Any]
+
+
+@event(SERVICE, "stage_changed")
+class CycleStageChanged(Event):
+    """The cycle moved to a new phase or jury stage."""
+
+    phase: CyclePhase
+    stage: str | None = None
+    deadline: Instant | None = None
+
+
+@event(SERVICE, "cycle_cancelled")
+class CycleCancelled(Event):
+    """An operator cancelled the cycle; services stop accepting work for it."""
+
+    phase: CyclePhase
+    stage: str | None = None
+    reason: str = "cancelled by the operator"
+
+
+@event(SERVICE, "cycle_completed")
+class CycleCompleted(Event):
+    awards: dict[str, list[str]]
+    counts: dict[str, int]

@@ -1,0 +1,317 @@
+"""Registration: participants, the call for proposals, the three-level submission chain, quota.
+
+Domain error codes: ``unknown_participant``, ``not_a_unit``, ``not_an_agency``,
+``unit_not_under_agency``, ``call_not_open``, ``call_closed``, ``quota_exceeded``,
+``duplicate_title``, ``invalid_transition``, ``not_found``, plus the runtime's codes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from contracts.base import (
+    Code,
+    Command,
+    Count,
+    Day,
+    Digest,
+    Event,
+    Group,
+    Health,
+    Instant,
+    Name,
+    ParticipantKind,
+    PositiveInt,
+    ProposalStatus,
+    Query,
+    Reason,
+    Text,
+    Title,
+    Year,
+    command,
+    event,
+)
+
+SERVICE = "registration"
+
+
+class RegistrationError:
+    UNKNOWN_PARTICIPANT = "unknown_participant"
+    NOT_A_UNIT = "not_a_unit"
+    NOT_AN_AGENCY = "not_an_agency"
+    UNIT_NOT_UNDER_AGENCY = "unit_not_under_agency"
+    CALL_NOT_OPEN = "call_not_open"
+    CALL_CLOSED = "call_closed"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    DUPLICATE_TITLE = "duplicate_title"
+    INVALID_TRANSITION = "invalid_transition"
+    NOT_FOUND = "not_found"
+
+
+# --------------------------------------------------------------------------- values
+
+
+class Participant(BaseModel):
+    code: Code
+    name: Name
+    kind: ParticipantKind
+    parent_code: Code | None = Field(default=None, description="The agency a unit belongs to; none for agencies.")
+    active: bool = True
+
+
+class Contact(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: Name
+    email: str = Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class DocumentRef(BaseModel):
+    model_config = {"extra": "forbid"}
+    kind: Code = Field(description="e.g. proposal, video, sk_inovasi, data_dukung")
+    uri: str = Field(min_length=1, max_length=1000)
+
+
+class ProposalContent(BaseModel):
+    """What a unit writes. Every field is required except documents' optional extras."""
+
+    model_config = {"extra": "forbid"}
+    title: Title
+    group: Group
+    category: Code = Field(description="Innovation category, e.g. kesehatan, pendidikan, tata_kelola.")
+    summary: Text
+    problem: Text
+    solution: Text
+    impact: Text
+    started_on: Day = Field(description="When the innovation started running.")
+    documents: list[DocumentRef] = Field(default_factory=list, max_length=50)
+    contact: Contact
+
+
+class ProposalView(BaseModel):
+    id: Code
+    cycle_year: Year
+    unit_code: Code
+    agency_code: Code
+    content: ProposalContent
+    status: ProposalStatus
+    levels: dict[str, str] = Field(description="Status per level: unit / agency / secretariat.")
+    submitted_at: Instant | None = None
+    forwarded_at: Instant | None = None
+    returned_reason: str | None = None
+    updated_at: Instant
+
+
+class CallView(BaseModel):
+    cycle_year: Year
+    state: str = Field(description="open | closed")
+    opens_at: Instant
+    closes_at: Instant
+    quota_per_agency: PositiveInt
+
+
+class CallClosedSummary(BaseModel):
+    cycle_year: Year
+    forwarded: Count
+    forwarded_digest: Digest = Field(description="sha256 of the sorted forwarded proposal ids (contracts.base.digest_ids).")
+    by_level: dict[str, int]
+    by_status: dict[str, int]
+    by_agency: dict[str, int]
+    by_group: dict[str, int]
+
+
+class ImportSummary(BaseModel):
+    created: Count
+    updated: Count
+    total: Count
+
+
+class ParticipantPage(BaseModel):
+    items: list[Participant]
+    total: Count
+    offset: Count
+
+
+class ProposalPage(BaseModel):
+    items: list[ProposalView]
+    total: Count
+    offset: Count
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@command(SERVICE, "health", reply=Health)
+class RegistrationHealth(Query):
+    """Liveness and readiness of the registration service."""
+
+
+@command(SERVICE, "import_participants", reply=ImportSummary)
+class ImportParticipants(Command):
+    """Create or update participants (agencies before their units). Idempotent by code."""
+
+    participants: list[Participant] = Field(min_length=1, max_length=5000)
+
+
+@command(SERVICE, "get_participant", reply=Participant)
+class GetParticipant(Query):
+    """One participant by code."""
+
+    code: Code
+
+
+@command(SERVICE, "list_participants", reply=ParticipantPage)
+class ListParticipants(Query):
+    """Participants, paged, filterable by kind and parent agency."""
+
+    kind: ParticipantKind | None = None
+    parent_code: Code | None = None
+    offset: Count = 0
+    limit: int = Field(default=100, ge=1, le=1000, strict=True)
+
+
+@command(SERVICE, "open_call", reply=CallView)
+class OpenCall(Command):
+    """Open the call for proposals of a cycle (sent by the cycle workflow). Idempotent."""
+
+    cycle_year: Year
+    opens_at: Instant
+    closes_at: Instant
+    quota_per_agency: PositiveInt = 3
+
+
+@command(SERVICE, "close_call", reply=CallClosedSummary)
+class CloseCall(Command):
+    """Close the call: the set of forwarded proposals is frozen. Idempotent: a second close
+    returns the same summary."""
+
+    cycle_year: Year
+    at: Instant = Field(description="The cycle's clock (workflow.now()) at closing.")
+
+
+@command(SERVICE, "get_call", reply=CallView)
+class GetCall(Query):
+    cycle_year: Year
+
+
+@command(SERVICE, "submit_proposal", reply=ProposalView)
+class SubmitProposal(Command):
+    """A unit submits a new proposal (or resubmits a returned one by giving its id) to its agency admin."""
+
+    cycle_year: Year
+    unit_code: Code
+    proposal_id: Code | None = Field(default=None, description="Set to resubmit a returned proposal.")
+    content: ProposalContent
+
+
+@command(SERVICE, "forward_proposal", reply=ProposalView)
+class ForwardProposal(Command):
+    """The agency admin forwards a submitted proposal to the secretariat; counts against the quota."""
+
+    cycle_year: Year
+    agency_code: Code
+    proposal_id: Code
+
+
+@command(SERVICE, "return_proposal", reply=ProposalView)
+class ReturnProposal(Command):
+    """The agency admin returns a submitted proposal to its unit for revision."""
+
+    cycle_year: Year
+    agency_code: Code
+    proposal_id: Code
+    reason: Reason
+
+
+@command(SERVICE, "withdraw_proposal", reply=ProposalView)
+class WithdrawProposal(Command):
+    """The unit withdraws its proposal before the call closes; a forwarded one frees its quota slot."""
+
+    cycle_year: Year
+    unit_code: Code
+    proposal_id: Code
+    reason: Reason | None = None
+
+
+@command(SERVICE, "get_proposal", reply=ProposalView)
+class GetProposal(Query):
+    proposal_id: Code
+
+
+@command(SERVICE, "list_proposals", reply=ProposalPage)
+class ListProposals(Query):
+    """Proposals of a cycle, paged, filterable by agency, unit, status and group."""
+
+    cycle_year: Year
+    agency_code: Code | None = None
+    unit_code: Code | None = None
+    status: ProposalStatus | None = None
+    group: Group | None = None
+    offset: Count = 0
+    limit: int = Field(default=100, ge=1, le=1000, strict=True)
+
+
+# --------------------------------------------------------------------------- events
+
+
+class ProposalSnapshot(BaseModel):
+    """Everything downstream services need to know of a proposal, carried in the events so
+    their read models never depend on event order or on registration's tables."""
+
+    id: Code
+    unit_code: Code
+    unit_name: str
+    agency_code: Code
+    agency_name: str
+    content: ProposalContent
+    status: ProposalStatus
+    submitted_at: Instant | None = None
+    forwarded_at: Instant | None = None
+
+
+@event(SERVICE, "call_opened")
+class CallOpened(Event):
+    """The call for proposals of a cycle is open."""
+
+    opens_at: Instant
+    closes_at: Instant
+    quota_per_agency: PositiveInt
+
+
+@event(SERVICE, "proposal_submitted")
+class ProposalSubmitted(Event):
+    """A unit submitted (or resubmitted) a proposal to its agency admin."""
+
+    proposal: ProposalSnapshot
+
+
+@event(SERVICE, "proposal_forwarded")
+class ProposalForwarded(Event):
+    """An agency forwarded a proposal to the secretariat."""
+
+    proposal: ProposalSnapshot
+    quota_used: Count
+    quota_per_agency: PositiveInt
+
+
+@event(SERVICE, "proposal_returned")
+class ProposalReturned(Event):
+    """An agency admin returned a proposal to its unit."""
+
+    proposal: ProposalSnapshot
+    reason: str
+
+
+@event(SERVICE, "proposal_withdrawn")
+class ProposalWithdrawn(Event):
+    """A unit withdrew a proposal; if it had been forwarded, its quota slot is free again."""
+
+    proposal: ProposalSnapshot
+    reason: str | None = None
+
+
+@event(SERVICE, "call_closed")
+class CallClosed(Event):
+    """The call is closed; the forwarded set is frozen."""
+
+    summary: CallClosedSummary
+

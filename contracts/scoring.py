@@ -1,0 +1,372 @@
+"""Scoring: jurors, conflict-aware assignment, weighted scores, normalised ranking, shortlists,
+public objections (uji publik).
+
+Domain error codes: ``unknown_juror``, ``unknown_stage``, ``stage_closed``, ``not_assigned``,
+``unknown_criterion``, ``missing_criterion``, ``off_scale``, ``infeasible_assignment``,
+``objection_window_closed``, ``not_on_shortlist``, ``objections_pending`` (retryable, reported as
+``not_ready``), plus the runtime's codes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from contracts.base import (
+    Code,
+    Command,
+    Count,
+    Digest,
+    Event,
+    Group,
+    Health,
+    Instant,
+    Name,
+    ObjectionDecision,
+    PositiveInt,
+    Query,
+    Reason,
+    SetRef,
+    StageKey,
+    Year,
+    command,
+    event,
+)
+
+SERVICE = "scoring"
+
+
+class ScoringError:
+    UNKNOWN_JUROR = "unknown_juror"
+    UNKNOWN_STAGE = "unknown_stage"
+    STAGE_CLOSED = "stage_closed"
+    NOT_ASSIGNED = "not_assigned"
+    UNKNOWN_CRITERION = "unknown_criterion"
+    MISSING_CRITERION = "missing_criterion"
+    OFF_SCALE = "off_scale"
+    INFEASIBLE_ASSIGNMENT = "infeasible_assignment"
+    OBJECTION_WINDOW_CLOSED = "objection_window_closed"
+    NOT_ON_SHORTLIST = "not_on_shortlist"
+    NOT_FOUND = "not_found"
+
+
+# --------------------------------------------------------------------------- values
+
+
+class Juror(BaseModel):
+    model_config = {"extra": "forbid"}
+    id: Code
+    name: Name
+    affiliation: Code = Field(description="Agency code, or an outside institution's code.")
+    expertise: list[Code] = Field(default_factory=list, description="Categories the juror knows best.")
+    conflicts: list[Code] = Field(default_factory=list, description="Proposal ids or agency codes.")
+    active: bool = True
+
+
+class Criterion(BaseModel):
+    model_config = {"extra": "forbid"}
+    key: Code
+    name: Name
+    weight: float = Field(gt=0, le=1, allow_inf_nan=False)
+    scale_min: float = Field(default=1, allow_inf_nan=False)
+    scale_max: float = Field(default=10, allow_inf_nan=False)
+
+
+class EntrantsRef(BaseModel):
+    """Who enters a stage: the verification's eligible list, or a previous stage's final shortlist."""
+
+    model_config = {"extra": "forbid"}
+    source: str = Field(pattern=r"^(verification|stage)$")
+    stage: StageKey | None = Field(default=None, description="The previous stage, when source is 'stage'.")
+    expected: SetRef
+
+
+class StageSummary(BaseModel):
+    cycle_year: Year
+    stage: StageKey
+    state: str = Field(description="open | closed | final")
+    proposals: Count
+    jurors: Count
+    assignments: Count
+    scored: Count
+    deadline: Instant | None = None
+
+
+class JurorProgress(BaseModel):
+    juror_id: Code
+    assigned: Count
+    scored: Count
+    missing: list[Code]
+
+
+class StageStatusView(StageSummary):
+    fully_scored: bool
+    per_juror: list[JurorProgress] = Field(default_factory=list)
+
+
+class RankedRow(BaseModel):
+    rank: PositiveInt
+    proposal_id: Code
+    title: str
+    group: Group
+    agency_code: Code
+    unit_code: Code
+    score: float | None = Field(description="Mean of the normalised weighted totals; none when unscored.")
+    jurors: Count
+    explanation: dict = Field(description="Raw and normalised scores per juror, tie-break used, flags.")
+
+
+class ShortlistView(BaseModel):
+    cycle_year: Year
+    stage: StageKey
+    announcement_no: str
+    final: bool
+    rows: list[RankedRow]
+    digest: Digest
+
+
+class StageClosedSummary(BaseModel):
+    cycle_year: Year
+    stage: StageKey
+    ranked: Count
+    unscored: Count
+    shortlist: SetRef
+    announcement_no: str
+
+
+class ObjectionView(BaseModel):
+    id: Code
+    stage: StageKey
+    proposal_id: Code
+    filer: str
+    reason: str
+    filed_at: Instant
+    decision: ObjectionDecision | None = None
+    decision_reason: str | None = None
+    decided_by: str | None = None
+
+
+class ObjectionsStatusView(BaseModel):
+    cycle_year: Year
+    stage: StageKey
+    window_until: Instant | None
+    filed: Count
+    pending: Count
+    upheld: Count
+    rejected: Count
+
+
+class FinalShortlistSummary(BaseModel):
+    cycle_year: Year
+    stage: StageKey
+    shortlist: SetRef
+    removed: list[Code]
+    promoted: list[Code]
+    announcement_no: str
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@command(SERVICE, "health", reply=Health)
+class ScoringHealth(Query):
+    """Liveness and readiness of the scoring service."""
+
+
+@command(SERVICE, "import_jurors")
+class ImportJurors(Command):
+    """Create or update jurors. Idempotent by id."""
+
+    jurors: list[Juror] = Field(min_length=1, max_length=5000)
+
+
+@command(SERVICE, "list_jurors")
+class ListJurors(Query):
+    offset: Count = 0
+    limit: int = Field(default=100, ge=1, le=1000, strict=True)
+
+
+@command(SERVICE, "open_stage", reply=StageSummary)
+class OpenStage(Command):
+    """Open a jury stage and assign jurors (sent by the workflow). Fails before assigning anything
+    when the pool cannot cover every proposal. Answers ``not_ready`` while the entrants the command
+    expects have not reached the service."""
+
+    cycle_year: Year
+    stage: StageKey
+    entrants: EntrantsRef
+    criteria: list[Criterion] = Field(min_length=1, max_length=30)
+    jurors_per_proposal: int = Field(default=3, ge=1, le=20, strict=True)
+    advance: int = Field(ge=1, strict=True)
+    group_proportions: dict[Group, float] | None = None
+    divergence_threshold: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    deadline: Instant
+    seed: int = Field(default=0, strict=True)
+    at: Instant
+
+
+@command(SERVICE, "submit_score", reply=dict)
+class SubmitScore(Command):
+    """A juror scores (or re-scores) one assigned proposal, one value per criterion."""
+
+    cycle_year: Year
+    stage: StageKey
+    juror_id: Code
+    proposal_id: Code
+    scores: dict[str, float] = Field(min_length=1, max_length=30)
+    comment: str | None = Field(default=None, max_length=5000)
+
+
+@command(SERVICE, "stage_status", reply=StageStatusView)
+class StageStatus(Query):
+    cycle_year: Year
+    stage: StageKey
+    per_juror: bool = False
+
+
+@command(SERVICE, "remind_jurors")
+class RemindJurors(Command):
+    """Publish a reminder event to each juror with open assignments (sent by the workflow)."""
+
+    cycle_year: Year
+    stage: StageKey
+    at: Instant
+
+
+@command(SERVICE, "close_stage", reply=StageClosedSummary)
+class CloseStage(Command):
+    """Freeze scores, rank, publish the shortlist (sent by the workflow). Idempotent."""
+
+    cycle_year: Year
+    stage: StageKey
+    at: Instant
+    objection_window_until: Instant | None = Field(default=None, description="Public objections accepted until then.")
+
+
+@command(SERVICE, "get_shortlist", reply=ShortlistView)
+class GetShortlist(Query):
+    cycle_year: Year
+    stage: StageKey
+
+
+@command(SERVICE, "file_objection", reply=ObjectionView)
+class FileObjection(Command):
+    """A member of the public objects to a shortlisted proposal during the objection window."""
+
+    cycle_year: Year
+    stage: StageKey
+    proposal_id: Code
+    filer: Name
+    reason: Reason
+    at: Instant | None = None
+
+
+@command(SERVICE, "decide_objection", reply=ObjectionView)
+class DecideObjection(Command):
+    """Decide an objection: ``upheld`` removes the proposal (the next of its group moves up)."""
+
+    cycle_year: Year
+    stage: StageKey
+    objection_id: Code
+    decision: ObjectionDecision
+    reason: Reason
+    decided_by: Code
+
+
+@command(SERVICE, "objections_status", reply=ObjectionsStatusView)
+class ObjectionsStatus(Query):
+    cycle_year: Year
+    stage: StageKey
+
+
+@command(SERVICE, "finalize_shortlist", reply=FinalShortlistSummary)
+class FinalizeShortlist(Command):
+    """Make the stage's shortlist final once the window passed and every objection is decided
+    (sent by the workflow). Answers ``not_ready`` while objections are pending. Idempotent."""
+
+    cycle_year: Year
+    stage: StageKey
+    at: Instant
+
+
+# --------------------------------------------------------------------------- events
+
+
+@event(SERVICE, "jurors_assigned")
+class JurorsAssigned(Event):
+    stage: StageKey
+    proposals: Count
+    jurors: Count
+    assignments: Count
+    load_min: Count
+    load_max: Count
+
+
+@event(SERVICE, "juror_added")
+class JurorAdded(Event):
+    """Scores of a proposal diverged beyond the threshold; one more juror was assigned."""
+
+    stage: StageKey
+    proposal_id: Code
+    juror_id: Code
+    spread: float
+
+
+@event(SERVICE, "score_submitted")
+class ScoreSubmitted(Event):
+    stage: StageKey
+    juror_id: Code
+    proposal_id: Code
+    weighted_total: float
+    revision: PositiveInt
+
+
+@event(SERVICE, "reminder_due")
+class ReminderDue(Event):
+    """A juror still has open assignments in a stage."""
+
+    stage: StageKey
+    juror_id: Code
+    open_assignments: list[Code]
+    deadline: Instant
+
+
+@event(SERVICE, "stage_fully_scored")
+class StageFullyScored(Event):
+    """Every assignment of the stage is scored (the workflow may close it early)."""
+
+    stage: StageKey
+    assignments: Count
+
+
+@event(SERVICE, "stage_closed")
+class StageClosed(Event):
+    summary: StageClosedSummary
+
+
+@event(SERVICE, "shortlist_published")
+class ShortlistPublished(Event):
+    """Pengumuman: the shortlist of a stage, numbered."""
+
+    stage: StageKey
+    announcement_no: str
+    rows: list[RankedRow]
+    objection_window_until: Instant | None = None
+
+
+@event(SERVICE, "objection_filed")
+class ObjectionFiled(Event):
+    objection: ObjectionView
+
+
+@event(SERVICE, "objection_decided")
+class ObjectionDecided(Event):
+    objection: ObjectionView
+
+
+@event(SERVICE, "shortlist_final")
+class ShortlistFinal(Event):
+    """The stage's shortlist after objections: what enters the next stage (or the awards)."""
+
+    stage: StageKey
+    announcement_no: str
+    rows: list[RankedRow]
+    digest: Digest

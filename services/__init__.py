@@ -1,0 +1,1 @@
+"""The four services (registration, verification, scoring, awards) and their small common package."""

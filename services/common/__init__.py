@@ -1,0 +1,2 @@
+"""Shared infrastructure glue for every service: settings, logging, database, outbox/inbox,
+the command/event runtime, the NATS command client. No domain code lives here."""

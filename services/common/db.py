@@ -1,0 +1,154 @@
+"""One async database per service (SQLModel/SQLAlchemy): SQLite file by default, PostgreSQL by URL.
+
+Every service gets, beside its own tables, three of the runtime's: ``<service>_outbox`` (events
+committed with the state change, relayed to JetStream), ``<service>_inbox`` (event ids already
+consumed) and ``<service>_commands`` (the first reply to each ``request_id``).
+
+Transactions: on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so concurrent
+writers queue on the database lock instead of failing when they upgrade; on PostgreSQL a service
+uses row locks (``SELECT … FOR UPDATE``) where a rule spans rows. :meth:`Database.retrying` retries
+the whole unit on a lock timeout, deadlock or serialisation failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
+
+
+def make_base(service: str) -> type[SQLModel]:
+    """A SQLModel base class with its own metadata, so each service creates only its own tables
+    even when several services share one process (tests) or one PostgreSQL database."""
+
+    reg = registry()
+    base = type(f"{service.title()}Table", (SQLModel,), {"__module__": __name__}, registry=reg)
+    return base  # type: ignore[return-value]
+
+
+def runtime_tables(metadata: sa.MetaData, service: str) -> tuple[sa.Table, sa.Table, sa.Table]:
+    names = (f"{service}_outbox", f"{service}_inbox", f"{service}_commands")
+    if all(n in metadata.tables for n in names):
+        return metadata.tables[names[0]], metadata.tables[names[1]], metadata.tables[names[2]]
+    outbox = sa.Table(
+        f"{service}_outbox",
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(200), nullable=False, unique=True),
+        sa.Column("subject", sa.String(300), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True, index=True),
+    )
+    inbox = sa.Table(
+        f"{service}_inbox",
+        metadata,
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(200), primary_key=True),
+        sa.Column("subject", sa.String(300), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    commands = sa.Table(
+        f"{service}_commands",
+        metadata,
+        sa.Column("request_id", sa.String(200), primary_key=True),
+        sa.Column("command", sa.String(100), primary_key=True),
+        sa.Column("payload_hash", sa.String(64), nullable=False),
+        sa.Column("reply", sa.Text, nullable=False),
+        sa.Column("ok", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    return outbox, inbox, commands
+
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lock timeout, deadlock or serialisation failure: the whole unit may simply be retried."""
+    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+        return True
+    if isinstance(exc, DBAPIError):
+        orig = getattr(exc, "orig", None)
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code in _RETRYABLE_SQLSTATES:
+            return True
+        text = str(exc).lower()
+        return "deadlock" in text or "could not serialize" in text
+    return False
+
+
+class Database:
+    def __init__(self, url: str, metadata: sa.MetaData, service: str) -> None:
+        self.url = url
+        self.service = service
+        self.metadata = metadata
+        self.outbox, self.inbox, self.commands = runtime_tables(metadata, service)
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 60}
+        else:
+            kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            self._sqlite_setup(self.engine)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+
+    @staticmethod
+    def _sqlite_setup(engine: AsyncEngine) -> None:
+        # pysqlite's own transaction handling defers BEGIN; take it over so writers start with
+        # BEGIN IMMEDIATE (the recipe from SQLAlchemy's SQLite dialect documentation).
+        @event.listens_for(engine.sync_engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    async def create_all(self) -> None:
+        """Create missing tables (the schema only grows: new tables and nullable columns)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.metadata.create_all)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    async def retrying(self, unit: Any, attempts: int = 8) -> Any:
+        """Run ``await unit()`` again on a transient database failure, with a short backoff."""
+        for attempt in range(attempts):
+            try:
+                return await unit()
+            except DBAPIError as exc:
+                if not is_transient(exc) or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def ping(self) -> str:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: this is a health check
+            return f"error: {exc.__class__.__name__}"
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,220 @@
+"""NATS plumbing shared by services, the worker and the CLI: the JetStream streams, the outbox
+relay, and :class:`CommandClient` (request/reply with the envelope)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Any
+
+import nats
+import sqlalchemy as sa
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from contracts import subjects
+from contracts.base import Command, ErrorCode, Reply
+from services.common.db import Database
+from services.common.logging import get_logger
+
+DUPLICATE_WINDOW_SECONDS = 2 * 60 * 60
+
+EVENTS_STREAM = StreamConfig(
+    name=subjects.STREAM,
+    subjects=[subjects.EVENTS_ALL],
+    storage=StorageType.FILE,
+    retention=RetentionPolicy.LIMITS,
+    discard=DiscardPolicy.OLD,
+    duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    description="Every Bureaucracy Fest event (bfest.evt.<service>.<event>.v<N>)",
+)
+DLQ_STREAM = StreamConfig(
+    name="BFEST_DLQ",
+    subjects=[subjects.DLQ_ALL],
+    storage=StorageType.FILE,
+    retention=RetentionPolicy.LIMITS,
+    max_age=90 * 24 * 3600,
+    description="Poison events each service could not process, with the reason",
+)
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create the streams, or bring their configuration up to date. Safe to call from every replica."""
+    for config in (EVENTS_STREAM, DLQ_STREAM):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            try:
+                await js.update_stream(config)
+            except BadRequestError:
+                pass  # an operator tuned it (replicas, limits): keep theirs
+
+
+def dumps(value: Any) -> bytes:
+    if isinstance(value, BaseModel):
+        return value.model_dump_json().encode()
+    return json.dumps(to_jsonable_python(value), separators=(",", ":")).encode()
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to JetStream in commit order, with ``Nats-Msg-Id`` =
+    event id, then marks them sent. A crash between commit and publish loses nothing: the rows
+    are still unsent at the next start; a crash between publish and mark is absorbed by
+    JetStream's de-duplication window. Several replicas may relay at once for the same reason."""
+
+    def __init__(self, db: Database, js: JetStreamContext, poll_interval: float = 1.0, batch: int = 256) -> None:
+        self.db = db
+        self.js = js
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.log = get_logger("outbox", service=db.service)
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.db.service}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        try:
+            await self.flush()
+        except Exception as exc:  # noqa: BLE001 - the next start publishes what is left
+            self.log.warning("outbox.final_flush_failed", error=str(exc))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep relaying; NATS or the DB may come back
+                self.log.warning("outbox.relay_failed", error=str(exc))
+                await asyncio.sleep(self.poll_interval)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def pending(self) -> int:
+        async with self.db.session() as session:
+            result = await session.execute(
+                sa.select(sa.func.count()).select_from(self.db.outbox).where(self.db.outbox.c.published_at.is_(None))
+            )
+            return int(result.scalar_one())
+
+    async def flush(self) -> int:
+        """Publish every unsent row; returns how many were published."""
+        outbox = self.db.outbox
+        total = 0
+        while True:
+            async with self.db.sessions() as session:
+                rows = (
+                    await session.execute(
+                        sa.select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
+                        .where(outbox.c.published_at.is_(None))
+                        .order_by(outbox.c.seq)
+                        .limit(self.batch)
+                    )
+                ).all()
+            if not rows:
+                return total
+            acks = await asyncio.gather(
+                *(
+                    self.js.publish(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id})
+                    for row in rows
+                )
+            )
+            async def mark(rows: list[Any] = rows) -> None:
+                async with self.db.sessions() as session, session.begin():
+                    await session.execute(
+                        sa.update(outbox)
+                        .where(outbox.c.seq.in_([r.seq for r in rows]))
+                        .values(published_at=dt.datetime.now(dt.UTC))
+                    )
+
+            await self.db.retrying(mark)
+            total += len(rows)
+            self.published += sum(1 for ack in acks if not ack.duplicate)
+            self.log.debug("outbox.published", count=len(rows))
+
+
+class CommandError(Exception):
+    """An ``ok: false`` reply, raised by :meth:`CommandClient.call`."""
+
+    def __init__(self, subject: str, code: str, message: str, details: Any = None) -> None:
+        self.subject, self.code, self.message, self.details = subject, code, message, details
+        super().__init__(f"{code}: {message}")
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in (ErrorCode.NOT_READY, ErrorCode.INTERNAL_ERROR, "timeout", "no_responders")
+
+
+class CommandClient:
+    """Sends commands to services over NATS request/reply and reads the envelope."""
+
+    def __init__(self, nc: NATS, timeout: float = 10.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+
+    @classmethod
+    async def connect(cls, url: str, timeout: float = 10.0, **kwargs: Any) -> CommandClient:
+        nc = await nats.connect(url, name="bfest-client", connect_timeout=3, max_reconnect_attempts=3, **kwargs)
+        return cls(nc, timeout)
+
+    async def close(self) -> None:
+        await self.nc.drain()
+
+    async def request(self, command: Command, timeout: float | None = None) -> Reply:
+        return await self.request_raw(command.subject(), dumps(command), timeout)
+
+    async def request_raw(self, subject: str, payload: bytes, timeout: float | None = None) -> Reply:
+        try:
+            msg = await self.nc.request(subject, payload, timeout=timeout or self.timeout)
+        except nats.errors.NoRespondersError:
+            return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
+        except nats.errors.TimeoutError:
+            return Reply.failure("timeout", f"{subject} did not answer within {timeout or self.timeout:g}s")
+        return Reply.model_validate_json(msg.data)
+
+    async def call(self, command: Command, timeout: float | None = None) -> Any:
+        """Send and return ``data``; raise :class:`CommandError` on ``ok: false``."""
+        reply = await self.request(command, timeout)
+        if not reply.ok:
+            assert reply.error is not None
+            raise CommandError(command.subject(), reply.error.code, reply.error.message, reply.error.details)
+        return reply.data
+
+
+async def connect_jetstream(url: str, name: str) -> tuple[NATS, JetStreamContext]:
+    nc = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    return nc, js
+
+
+__all__ = [
+    "CommandClient",
+    "CommandError",
+    "OutboxRelay",
+    "connect_jetstream",
+    "dumps",
+    "ensure_streams",
+    "NotFoundError",
+]

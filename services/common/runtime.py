@@ -1,0 +1,499 @@
+"""The service runtime: one :class:`ServiceApp` per service process.
+
+A service declares its command handlers and event handlers with plain functions::
+
+    app = ServiceApp("registration", Base.metadata)
+
+    @app.command(ForwardProposal)
+    async def forward_proposal(cmd: ForwardProposal, uow: UnitOfWork) -> ProposalView: ...
+
+    @app.on_event(ProposalForwarded)
+    async def on_forwarded(evt: ProposalForwarded, uow: UnitOfWork) -> None: ...
+
+and the runtime does the rest, in one place:
+
+- commands are served by FastStream on ``bfest.<service>.cmd.<name>`` in the queue group
+  ``<service>``; every reply is the envelope. Malformed JSON → ``invalid_json``; a schema
+  violation → ``validation_error`` with each field's problem; a :class:`DomainError` → its code;
+  anything else → ``internal_error`` (logged with its trace). The consumer keeps running.
+- a command's state change, its outgoing events (outbox) and its reply (keyed by ``request_id``)
+  commit in one transaction; a retried ``request_id`` returns the first reply.
+- events are consumed from JetStream by one durable pull consumer per upstream service, in
+  stream order; each event id is recorded (inbox) in the handler's transaction, so a redelivered
+  event changes nothing; an event that cannot be processed goes to ``bfest.dlq.<service>`` with
+  the reason and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from faststream import BaseMiddleware
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts import catalogue, subjects
+from contracts.base import Command, ErrorCode, Event, Health, Query, Reply
+from services.common.db import Database
+from services.common.errors import DomainError
+from services.common.logging import configure_logging, get_logger
+from services.common.messaging import OutboxRelay, connect_jetstream, dumps
+from services.common.settings import Settings, get_settings
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class UnitOfWork:
+    """What a handler gets: the open transaction, the clock, and :meth:`emit` for events that
+    commit with it (outbox)."""
+
+    session: AsyncSession
+    service: str
+    now: dt.datetime
+    db: Database
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def _write_outbox(self) -> None:
+        if not self.events:
+            return
+        await self.session.execute(
+            sa.insert(self.db.outbox),
+            [
+                {
+                    "event_id": e.event_id,
+                    "subject": e.subject(),
+                    "payload": e.model_dump_json(),
+                    "created_at": self.now,
+                }
+                for e in self.events
+            ],
+        )
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in err.get("loc", ())]
+        # FastStream names the handler's parameter first; the caller knows only the payload's fields.
+        if loc and loc[0] == "cmd":
+            loc = loc[1:]
+        out.append({"field": ".".join(loc) or "(body)", "problem": err.get("msg", ""), "type": err.get("type")})
+    return out
+
+
+def error_reply(exc: BaseException, subject: str, log: Any) -> Reply:
+    if isinstance(exc, ValidationError):
+        details = validation_details(exc)
+        summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
+        return Reply.failure(ErrorCode.VALIDATION_ERROR, f"invalid command for {subject}: {summary}", details)
+    if isinstance(exc, DomainError):
+        return Reply.failure(exc.code, exc.message, exc.details)
+    log.exception("command.internal_error", subject=subject)
+    return Reply.failure(ErrorCode.INTERNAL_ERROR, f"internal error while handling {subject}; it has been logged")
+
+
+class EnvelopeMiddleware(BaseMiddleware):
+    """Answers every command with the envelope, whatever goes wrong before or inside the handler
+    (out of the box FastStream sends no reply when the body fails validation)."""
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        subject = getattr(msg.raw_message, "subject", "?")
+        log = get_logger("command", subject=subject)
+        body = msg.body
+        try:
+            if not body or not isinstance(json.loads(body), dict):
+                return Reply.failure(
+                    ErrorCode.VALIDATION_ERROR,
+                    f"the body of {subject} must be a JSON object",
+                ).model_dump(mode="json")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}").model_dump(
+                mode="json"
+            )
+        try:
+            return await call_next(msg)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an envelope
+            return error_reply(exc, subject, log).model_dump(mode="json")
+
+
+def _payload_hash(cmd: Command) -> str:
+    data = cmd.model_dump(mode="json", exclude={"request_id"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+EventHandler = Callable[[Any, UnitOfWork], Awaitable[None]]
+CommandHandler = Callable[[Any, UnitOfWork], Awaitable[Any]]
+
+
+class ServiceApp:
+    def __init__(
+        self,
+        service: str,
+        metadata: sa.MetaData,
+        settings: Settings | None = None,
+        version: str = "1",
+    ) -> None:
+        if service not in subjects.SERVICES:
+            raise ValueError(f"unknown service {service!r}")
+        self.service = service
+        self.metadata = metadata
+        self.settings = settings or get_settings()
+        self.version = version
+        self.clock: Clock = utcnow
+        self.log = get_logger("service", service=service)
+        self._commands: dict[str, tuple[type[Command], CommandHandler]] = {}
+        self._events: dict[str, tuple[type[Event], EventHandler]] = {}
+        self._on_start: list[Callable[[ServiceApp], Awaitable[None]]] = []
+        self.db: Database | None = None
+        self.broker: NatsBroker | None = None
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: OutboxRelay | None = None
+        self._consumers: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.command(catalogue.COMMANDS[subjects.command(service, "health")].model)(self._health)
+
+    # ------------------------------------------------------------------ registration
+
+    def command(self, model: type[Command]) -> Callable[[CommandHandler], CommandHandler]:
+        """Register the handler of a catalogued command of this service."""
+        spec = catalogue.COMMANDS.get(model.subject())
+        if spec is None or spec.model is not model or spec.service != self.service:
+            raise ValueError(f"{model.__name__} is not a catalogued command of {self.service}")
+
+        def register(fn: CommandHandler) -> CommandHandler:
+            self._commands[spec.subject] = (model, fn)
+            return fn
+
+        return register
+
+    def on_event(self, model: type[Event]) -> Callable[[EventHandler], EventHandler]:
+        """Register the handler of a catalogued event (of another service, usually)."""
+        if model.subject() not in catalogue.EVENTS:
+            raise ValueError(f"{model.__name__} is not a catalogued event")
+
+        def register(fn: EventHandler) -> EventHandler:
+            self._events[model.subject()] = (model, fn)
+            return fn
+
+        return register
+
+    def on_start(self, fn: Callable[[ServiceApp], Awaitable[None]]) -> Callable[[ServiceApp], Awaitable[None]]:
+        self._on_start.append(fn)
+        return fn
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, nats_url: str | None = None, database_url: str | None = None) -> None:
+        configure_logging(self.settings.log_level, self.settings.log_json)
+        nats_url = nats_url or self.settings.nats_url
+        self.db = Database(database_url or self.settings.database_url(self.service), self.metadata, self.service)
+        await self.db.create_all()
+        self.nc, self.js = await connect_jetstream(nats_url, f"bfest-{self.service}")
+        self.relay = OutboxRelay(self.db, self.js)
+        self.relay.start()
+        for hook in self._on_start:
+            await hook(self)
+        self.broker = self._build_broker(nats_url)
+        await self.broker.start()
+        for upstream in sorted({spec_service(s) for s in self._events}):
+            self._consumers.append(asyncio.create_task(self._consume(upstream), name=f"{self.service}<-{upstream}"))
+        self.log.info(
+            "service.started",
+            nats=nats_url,
+            database=self.db.url.split("@")[-1],
+            commands=len(self._commands),
+            consumes=sorted({spec_service(s) for s in self._events}),
+        )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self.broker:
+            await self.broker.stop()
+        for task in self._consumers:
+            task.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+        self._consumers.clear()
+        if self.relay:
+            await self.relay.stop()
+        if self.nc:
+            await self.nc.drain()
+        if self.db:
+            await self.db.dispose()
+        self.log.info("service.stopped")
+
+    async def run(self) -> None:
+        """Run until SIGINT/SIGTERM, then stop gracefully."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self.stop()
+
+    # ------------------------------------------------------------------ commands
+
+    def _build_broker(self, nats_url: str) -> NatsBroker:
+        broker = NatsBroker(nats_url, middlewares=[EnvelopeMiddleware], logger=None, name=f"bfest-{self.service}-cmd")
+        for subject, (model, fn) in self._commands.items():
+            broker.subscriber(
+                subject,
+                queue=subjects.queue_group(self.service),
+                max_workers=self.settings.command_workers,
+                title=subject,
+                description=catalogue.COMMANDS[subject].doc,
+            )(self._endpoint(subject, model, fn))
+        return broker
+
+    def _endpoint(self, subject: str, model: type[Command], fn: CommandHandler) -> Callable[..., Awaitable[Any]]:
+        async def endpoint(cmd: Any) -> Any:
+            reply = await self.handle(cmd, fn)
+            return reply.model_dump(mode="json")
+
+        endpoint.__annotations__ = {"cmd": model, "return": dict}
+        endpoint.__name__ = subject.replace(".", "_")
+        return endpoint
+
+    async def dispatch(self, cmd: Command) -> Reply:
+        """Handle a command in-process (tests, benchmarks): the same path as over NATS."""
+        _, fn = self._commands[cmd.subject()]
+        return await self.handle(cmd, fn)
+
+    async def handle(self, cmd: Command, fn: CommandHandler) -> Reply:
+        assert self.db is not None
+        log = self.log.bind(command=cmd.NAME, request_id=cmd.request_id)
+        try:
+            if isinstance(cmd, Query):
+                async with self.db.session() as session:
+                    uow = UnitOfWork(session, self.service, self.clock(), self.db)
+                    return Reply.success(to_jsonable_python(await fn(cmd, uow)))
+            return await self.db.retrying(lambda: self._handle_once(cmd, fn, log))
+        except DomainError as exc:
+            if not exc.retryable:
+                await self._remember_failure(cmd, exc)
+            log.info("command.refused", code=exc.code, message=exc.message)
+            return Reply.failure(exc.code, exc.message, exc.details)
+        except Exception as exc:  # noqa: BLE001
+            return error_reply(exc, cmd.subject(), log)
+
+    async def _handle_once(self, cmd: Command, fn: CommandHandler, log: Any, again: bool = False) -> Reply:
+        assert self.db is not None and self.relay is not None
+        table = self.db.commands
+        payload_hash = _payload_hash(cmd)
+        try:
+            async with self.db.sessions() as session, session.begin():
+                first = await self._first_reply(session, cmd, payload_hash)
+                if first is not None:
+                    return first
+                uow = UnitOfWork(session, self.service, self.clock(), self.db)
+                reply = Reply.success(to_jsonable_python(await fn(cmd, uow)))
+                await uow._write_outbox()
+                await session.execute(
+                    sa.insert(table).values(
+                        request_id=cmd.request_id,
+                        command=cmd.NAME,
+                        payload_hash=payload_hash,
+                        reply=reply.model_dump_json(),
+                        ok=True,
+                        created_at=uow.now,
+                    )
+                )
+        except IntegrityError:
+            if again:
+                raise
+            # Most likely the same request_id committed meanwhile (a concurrent retry): its reply wins.
+            return await self._handle_once(cmd, fn, log, again=True)
+        if uow.events:
+            self.relay.wake()
+        log.info("command.handled", events=len(uow.events))
+        return reply
+
+    async def _first_reply(self, session: AsyncSession, cmd: Command, payload_hash: str) -> Reply | None:
+        assert self.db is not None
+        table = self.db.commands
+        row = (
+            await session.execute(
+                sa.select(table.c.reply, table.c.payload_hash).where(
+                    table.c.request_id == cmd.request_id, table.c.command == cmd.NAME
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.payload_hash != payload_hash:
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                f"request_id {cmd.request_id!r} was already used for a different {cmd.NAME} command",
+                {"request_id": cmd.request_id},
+            )
+        return Reply.model_validate_json(row.reply)
+
+    async def _remember_failure(self, cmd: Command, exc: DomainError) -> None:
+        """A refused command's first answer is kept too, so its retry answers the same."""
+        if isinstance(cmd, Query) or self.db is None or exc.code == ErrorCode.CONFLICT and "request_id" in (
+            exc.details or {}
+        ):
+            return
+        reply = Reply.failure(exc.code, exc.message, exc.details)
+        try:
+            async with self.db.sessions() as session, session.begin():
+                await session.execute(
+                    sa.insert(self.db.commands).values(
+                        request_id=cmd.request_id,
+                        command=cmd.NAME,
+                        payload_hash=_payload_hash(cmd),
+                        reply=reply.model_dump_json(),
+                        ok=False,
+                        created_at=self.clock(),
+                    )
+                )
+        except IntegrityError:
+            pass
+
+    async def _health(self, cmd: Query, uow: UnitOfWork) -> Health:
+        assert self.db is not None and self.relay is not None
+        return Health(
+            service=self.service,
+            status="ok",
+            version=self.version,
+            database=await self.db.ping(),
+            outbox_pending=await self.relay.pending(),
+        )
+
+    # ------------------------------------------------------------------ events
+
+    async def _consume(self, upstream: str) -> None:
+        assert self.js is not None
+        durable = f"{self.service}--{upstream}"
+        sub = await self.js.pull_subscribe(
+            subjects.events_of(upstream),
+            durable=durable,
+            stream=subjects.STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                max_deliver=-1,
+                ack_wait=60,
+                max_ack_pending=1000,
+            ),
+        )
+        log = self.log.bind(consumer=durable)
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(batch=100, timeout=1)
+            except TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS reconnecting; try again
+                log.warning("consumer.fetch_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            for msg in msgs:
+                await self._process_event(durable, msg, log)
+
+    async def process_event_payload(self, consumer: str, subject: str, data: bytes) -> str:
+        """Process one event; returns ``done``, ``duplicate``, ``ignored`` or raises."""
+        entry = self._events.get(subject)
+        if entry is None:
+            return "ignored"
+        model, fn = entry
+        event = model.model_validate_json(data)
+        assert self.db is not None
+        db = self.db
+
+        async def unit() -> str:
+            async with db.sessions() as session:
+                async with session.begin():
+                    try:
+                        async with session.begin_nested():
+                            await session.execute(
+                                sa.insert(db.inbox).values(
+                                    consumer=consumer, event_id=event.event_id, subject=subject, received_at=self.clock()
+                                )
+                            )
+                    except IntegrityError:
+                        return "duplicate"
+                    uow = UnitOfWork(session, self.service, self.clock(), db)
+                    await fn(event, uow)
+                    await uow._write_outbox()
+            if uow.events and self.relay:
+                self.relay.wake()
+            return "done"
+
+        return await db.retrying(unit)
+
+    async def _process_event(self, consumer: str, msg: Any, log: Any) -> None:
+        try:
+            outcome = await self.process_event_payload(consumer, msg.subject, msg.data)
+            await msg.ack()
+            if outcome != "ignored":
+                log.debug("event.processed", subject=msg.subject, outcome=outcome)
+        except (ValidationError, ValueError, DomainError) as exc:
+            await self.dead_letter(msg.subject, msg.data, exc)
+            await msg.ack()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            delivered = msg.metadata.num_delivered if msg.metadata else 1
+            if delivered >= 5:
+                log.exception("event.failed_repeatedly", subject=msg.subject, deliveries=delivered)
+                await self.dead_letter(msg.subject, msg.data, exc)
+                await msg.ack()
+            else:
+                log.warning("event.retry", subject=msg.subject, deliveries=delivered, error=str(exc))
+                await msg.nak(delay=min(30, 2**delivered))
+
+    async def dead_letter(self, subject: str, data: bytes, exc: BaseException) -> None:
+        assert self.js is not None
+        if isinstance(exc, ValidationError) and any(e["type"] == "json_invalid" for e in exc.errors()):
+            reason, details = "invalid_json", None
+        elif isinstance(exc, ValidationError):
+            reason, details = "validation_error", validation_details(exc)
+        elif isinstance(exc, DomainError):
+            reason, details = exc.code, exc.details
+        elif isinstance(exc, ValueError):
+            reason, details = "invalid_json", None
+        else:
+            reason, details = "handler_failed", None
+        entry = {
+            "service": self.service,
+            "subject": subject,
+            "reason": reason,
+            "error": str(exc)[:2000],
+            "details": details,
+            "payload": data.decode("utf-8", "replace")[:100_000],
+            "at": self.clock().isoformat(),
+        }
+        self.log.warning("event.dead_lettered", subject=subject, reason=reason, error=str(exc)[:300])
+        await self.js.publish(subjects.dlq(self.service), dumps(entry))
+
+
+def spec_service(event_subject: str) -> str:
+    return catalogue.EVENTS[event_subject].service
+
+
+__all__ = ["ServiceApp", "UnitOfWork", "DomainError", "BaseModel"]

