@@ -1,0 +1,98 @@
+"""``bfest``: one entry point with sub-commands (DESIGN.md §5). Errors are one clear line and a
+non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from contracts import subjects
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Bureaucracy Fest platform: operator CLI.")
+dev_app = typer.Typer(no_args_is_help=True, help="The embedded stack on one machine.")
+service_app = typer.Typer(no_args_is_help=True, help="Run one service.")
+worker_app = typer.Typer(no_args_is_help=True, help="Run the Temporal worker.")
+contracts_app = typer.Typer(no_args_is_help=True, help="The event and command catalogue.")
+app.add_typer(dev_app, name="dev")
+app.add_typer(service_app, name="service")
+app.add_typer(worker_app, name="worker")
+app.add_typer(contracts_app, name="contracts")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one line, exit code 1."""
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@service_app.command("run")
+def service_run(name: str = typer.Argument(..., help="registration | verification | scoring | awards")) -> None:
+    """Run one service until Ctrl-C (NATS at BFEST_NATS_URL, database at BFEST_<NAME>_DATABASE_URL)."""
+    if name not in subjects.SERVICES:
+        fail(f"unknown service {name!r}; choose one of: {', '.join(subjects.SERVICES)}")
+    module = importlib.import_module(f"services.{name}.app")
+    service = module.create_app()
+    try:
+        asyncio.run(service.run())
+    except OSError as exc:
+        fail(f"{name} could not start: {exc}")
+
+
+@worker_app.command("run")
+def worker_run() -> None:
+    """Run the Temporal worker (task queue bfest-cycle) until Ctrl-C."""
+    from workflows.worker import run_worker
+
+    try:
+        asyncio.run(run_worker())
+    except (OSError, RuntimeError) as exc:
+        fail(str(exc))
+
+
+@dev_app.command("up")
+def dev_up() -> None:
+    """Start NATS (JetStream), the Temporal dev server with its UI, the four services and the
+    worker; Ctrl-C stops everything."""
+    from bfest.devstack import up
+
+    up()
+
+
+@dev_app.command("down")
+def dev_down() -> None:
+    """Stop a stack started by `bfest dev up` in another terminal."""
+    from bfest.devstack import down
+
+    down()
+
+
+@contracts_app.command("asyncapi")
+def contracts_asyncapi(
+    output: Path = typer.Option(Path("docs/asyncapi.yaml"), "--output", "-o", help="Where to write the document."),
+) -> None:
+    """Write the AsyncAPI document of every subject (generated from the contracts)."""
+    from services.common.asyncapi import write_asyncapi
+
+    write_asyncapi(output)
+    console.print(f"wrote {output}")
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
