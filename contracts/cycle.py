@@ -89,7 +89,7 @@ class CycleConfig(BaseModel):
     def _consistent(self) -> CycleConfig:
         problems = self.problems()
         if problems:
-            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
+            raise ValueError("\n".join(f"{path}: {msg}" for path, msg in problems))
         return self
 
     def problems(self) -> list[tuple[str, str]]:
@@ -118,8 +118,10 @@ class CycleConfig(BaseModel):
             for j, c in enumerate(stage.criteria):
                 if c.scale_min >= c.scale_max:
                     out.append((f"{path}.criteria[{j}]", "scale_min must be below scale_max"))
-            if i > 0 and stage.advance >= self.stages[i - 1].advance:
-                out.append((f"{path}.advance", f"must be smaller than the previous stage's advance ({self.stages[i - 1].advance})"))
+            if i > 0 and stage.advance > self.stages[i - 1].advance:
+                out.append(
+                    (f"{path}.advance", f"cannot exceed its entrants, the previous stage's advance ({self.stages[i - 1].advance})")
+                )
             if stage.group_proportions is not None:
                 share = sum(stage.group_proportions.values())
                 if abs(share - 1.0) > 1e-6 or any(v < 0 for v in stage.group_proportions.values()):

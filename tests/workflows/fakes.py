@@ -1,0 +1,210 @@
+"""Scripted activities with the real activity names, for testing the workflows' own logic
+(timers, updates, signals, cancellation) on the time-skipping server. The full year against the
+four real services is in test_full_year.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+
+from contracts.awards import AnnounceAwards, AnnouncementView, AwardsSummary, DetermineAwards, GetResults, ValidateAwards
+from contracts.base import digest_ids
+from contracts.cycle import CycleConfig
+from contracts.registration import CallClosedSummary, CallView, CloseCall, OpenCall
+from contracts.scoring import (
+    CloseStage,
+    FinalizeShortlist,
+    FinalShortlistSummary,
+    OpenStage,
+    RemindJurors,
+    StageClosedSummary,
+    StageStatus,
+    StageStatusView,
+    StageSummary,
+)
+from contracts.verification import (
+    CloseVerification,
+    StartVerification,
+    VerificationClosedSummary,
+    VerificationCounts,
+    VerificationStatus,
+)
+from workflows.models import PublishEvent
+
+JKT = dt.timezone(dt.timedelta(hours=7))
+
+
+def ref(n: int, prefix: str = "P") -> dict[str, Any]:
+    return {"count": n, "digest": digest_ids(f"{prefix}{i}" for i in range(n))}
+
+
+@dataclass
+class Script:
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    pending_verification: int = 0
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.calls]
+
+    def activities(self) -> list[Any]:
+        s = self
+
+        @activity.defn(name="validate_awards")
+        async def validate_awards(cmd: ValidateAwards) -> list[str]:
+            s.calls.append(("validate_awards", cmd))
+            return [r.key for r in cmd.rules]
+
+        @activity.defn(name="open_call")
+        async def open_call(cmd: OpenCall) -> CallView:
+            s.calls.append(("open_call", cmd))
+            return CallView(
+                cycle_year=cmd.cycle_year, state="open", opens_at=cmd.opens_at, closes_at=cmd.closes_at, quota_per_agency=3
+            )
+
+        @activity.defn(name="close_call")
+        async def close_call(cmd: CloseCall) -> CallClosedSummary:
+            s.calls.append(("close_call", cmd))
+            r = ref(20)
+            return CallClosedSummary(
+                cycle_year=cmd.cycle_year,
+                forwarded=r["count"],
+                forwarded_digest=r["digest"],
+                by_level={},
+                by_status={},
+                by_agency={},
+                by_group={},
+            )
+
+        @activity.defn(name="start_verification")
+        async def start_verification(cmd: StartVerification) -> VerificationCounts:
+            s.calls.append(("start_verification", cmd))
+            return VerificationCounts(
+                cycle_year=cmd.cycle_year,
+                state="open",
+                total=20,
+                pending=s.pending_verification,
+                eligible=20 - s.pending_verification,
+                disqualified=0,
+                overridden=0,
+            )
+
+        @activity.defn(name="verification_status")
+        async def verification_status(cmd: VerificationStatus) -> VerificationCounts:
+            raise AssertionError("not used by the workflow")
+
+        @activity.defn(name="close_verification")
+        async def close_verification(cmd: CloseVerification) -> VerificationClosedSummary:
+            s.calls.append(("close_verification", cmd))
+            return VerificationClosedSummary(
+                cycle_year=cmd.cycle_year, eligible=18, disqualified=2, overridden=0, eligible_digest=ref(18)["digest"]
+            )
+
+        @activity.defn(name="open_stage")
+        async def open_stage(cmd: OpenStage) -> StageSummary:
+            s.calls.append(("open_stage", cmd))
+            return StageSummary(
+                cycle_year=cmd.cycle_year,
+                stage=cmd.stage,
+                state="open",
+                proposals=cmd.entrants.expected.count,
+                jurors=6,
+                assignments=cmd.entrants.expected.count * cmd.jurors_per_proposal,
+                scored=0,
+                deadline=cmd.deadline,
+            )
+
+        @activity.defn(name="stage_status")
+        async def stage_status(cmd: StageStatus) -> StageStatusView:
+            raise AssertionError("not used by the workflow")
+
+        @activity.defn(name="remind_jurors")
+        async def remind_jurors(cmd: RemindJurors) -> int:
+            s.calls.append(("remind_jurors", cmd))
+            return 2
+
+        @activity.defn(name="close_stage")
+        async def close_stage(cmd: CloseStage) -> StageClosedSummary:
+            s.calls.append(("close_stage", cmd))
+            n = {"desk": 10, "interview": 5, "field": 3}.get(cmd.stage, 3)
+            return StageClosedSummary(
+                cycle_year=cmd.cycle_year,
+                stage=cmd.stage,
+                ranked=18,
+                unscored=0,
+                shortlist=ref(n, cmd.stage),
+                announcement_no=f"00{len(s.calls)}/PANSEL/{cmd.cycle_year}",
+            )
+
+        @activity.defn(name="finalize_shortlist")
+        async def finalize_shortlist(cmd: FinalizeShortlist) -> FinalShortlistSummary:
+            s.calls.append(("finalize_shortlist", cmd))
+            n = {"desk": 10, "interview": 5, "field": 3}.get(cmd.stage, 3)
+            return FinalShortlistSummary(
+                cycle_year=cmd.cycle_year,
+                stage=cmd.stage,
+                shortlist=ref(n, cmd.stage),
+                removed=[],
+                promoted=[],
+                announcement_no="final",
+            )
+
+        @activity.defn(name="determine_awards")
+        async def determine_awards(cmd: DetermineAwards) -> AwardsSummary:
+            s.calls.append(("determine_awards", cmd))
+            return AwardsSummary(cycle_year=cmd.cycle_year, categories={"top": 3}, certificates=3)
+
+        @activity.defn(name="announce_awards")
+        async def announce_awards(cmd: AnnounceAwards) -> AnnouncementView:
+            s.calls.append(("announce_awards", cmd))
+            return AnnouncementView(cycle_year=cmd.cycle_year, announcement_no="001/PENGHARGAAN", ceremony=cmd.ceremony)
+
+        @activity.defn(name="award_winners")
+        async def award_winners(cmd: GetResults) -> dict[str, list[str]]:
+            s.calls.append(("award_winners", cmd))
+            return {"top": ["field0", "field1", "field2"]}
+
+        @activity.defn(name="publish_cycle_event")
+        async def publish_cycle_event(cmd: PublishEvent) -> None:
+            s.events.append(cmd.subject.split(".")[3])
+
+        return [
+            validate_awards,
+            open_call,
+            close_call,
+            start_verification,
+            verification_status,
+            close_verification,
+            open_stage,
+            stage_status,
+            remind_jurors,
+            close_stage,
+            finalize_shortlist,
+            determine_awards,
+            announce_awards,
+            award_winners,
+            publish_cycle_event,
+        ]
+
+
+def config(start: dt.datetime, year: int = 2030, objection_days: float = 0) -> CycleConfig:
+    """A cycle whose call opens at ``start``; stages a week apart."""
+    day = dt.timedelta(days=1)
+    crit = [{"key": "mutu", "name": "Mutu", "weight": 1.0, "scale_min": 1, "scale_max": 10}]
+    return CycleConfig.model_validate(
+        {
+            "year": year,
+            "call": {"opens": start, "closes": start + 30 * day},
+            "verification": {"deadline": start + 40 * day},
+            "stages": [
+                {"key": "desk", "name": "Desk", "deadline": start + 60 * day, "criteria": crit, "advance": 10, "objection_days": objection_days},
+                {"key": "interview", "name": "Interview", "deadline": start + 80 * day, "criteria": crit, "advance": 5},
+                {"key": "field", "name": "Field", "deadline": start + 100 * day, "criteria": crit, "advance": 3},
+            ],
+            "ceremony": {"date": start + 150 * day, "venue": "Kota Batu"},
+            "awards": [{"key": "top", "rule": "top_n", "n": 3, "name_id": "Terpuji", "name_en": "Commendable"}],
+        }
+    )

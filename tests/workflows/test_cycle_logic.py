@@ -1,0 +1,185 @@
+"""CycleWorkflow and JuryStageWorkflow logic on Temporal's time-skipping server, with scripted
+activities: the order of a year, durable timers moved by extensions, early closes, rejected
+updates that leave no trace, cancellation, history size."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from contracts.base import CyclePhase
+from contracts.cycle import CloseStageNow, CycleInput, CycleResult, ExtendDeadline, stage_workflow_id
+from tests.support import eventually
+from tests.workflows.fakes import Script, config
+from workflows.cycle import CycleWorkflow
+from workflows.stage import JuryStageWorkflow
+
+DAY = dt.timedelta(days=1)
+
+
+def close_enough(fired: dt.datetime, due: dt.datetime) -> bool:
+    """A durable timer fires at its due time (to the server's timer resolution)."""
+    return dt.timedelta(0) <= fired - due < dt.timedelta(seconds=1)
+
+
+@pytest.fixture
+async def harness(temporal_env):  # type: ignore[no-untyped-def]
+    script = Script()
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        temporal_env.client,
+        task_queue=queue,
+        workflows=[CycleWorkflow, JuryStageWorkflow],
+        activities=script.activities(),
+    ):
+        yield temporal_env, script, queue
+
+
+async def start(env, queue, cfg):  # type: ignore[no-untyped-def]
+    wid = f"bfest-cycle-{cfg.year}-{uuid.uuid4().hex[:6]}"
+    return await env.client.start_workflow(CycleWorkflow.run, CycleInput(config=cfg), id=wid, task_queue=queue)
+
+
+async def phase_is(handle, phase: CyclePhase, stage: str | None = None) -> bool:  # type: ignore[no-untyped-def]
+    status = await handle.query(CycleWorkflow.status)
+    return status.phase == phase and (stage is None or status.stage == stage)
+
+
+async def test_a_year_runs_in_order_with_reminders_and_a_small_history(harness):
+    env, script, queue = harness
+    now = await env.get_current_time()
+    cfg = config(now + DAY)
+    handle = await start(env, queue, cfg)
+    result: CycleResult = await handle.result()
+
+    assert result.phase == CyclePhase.COMPLETED
+    assert result.awards == {"top": ["field0", "field1", "field2"]}
+    assert [s.stage for s in result.stages] == ["desk", "interview", "field"]
+    assert result.counts["forwarded"] == 20 and result.counts["eligible"] == 18
+    names = script.names()
+    assert names[:5] == ["validate_awards", "open_call", "close_call", "start_verification", "close_verification"]
+    assert names[-3:] == ["determine_awards", "announce_awards", "award_winners"]
+    # Nobody scores in this script, so each stage sends both reminders (3 days and 1 day before).
+    assert names.count("remind_jurors") == 6
+    # Each stage's entrants are the previous stage's final shortlist.
+    opens = [cmd for n, cmd in script.calls if n == "open_stage"]
+    assert [o.entrants.source for o in opens] == ["verification", "stage", "stage"]
+    assert [o.entrants.expected.count for o in opens] == [18, 10, 5]
+    # The call closes exactly at its deadline (the workflow's clock), the ceremony at its date.
+    close = next(cmd for n, cmd in script.calls if n == "close_call")
+    assert close_enough(close.at, cfg.call.closes)
+    determine = next(cmd for n, cmd in script.calls if n == "determine_awards")
+    assert close_enough(determine.at, cfg.ceremony.date) and determine.expected_shortlist.count == 3
+    # Deterministic request ids: a retried activity is the same command.
+    assert close.request_id == f"{handle.id}:close_call"
+    assert "cycle_started" in script.events and script.events[-1] == "cycle_completed"
+
+    history = await handle.fetch_history()
+    assert len(history.events) < 200
+
+
+async def test_extending_the_call_moves_its_timer(harness):
+    env, script, queue = harness
+    now = await env.get_current_time()
+    cfg = config(now)
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
+    until = cfg.call.closes + 5 * DAY
+    await handle.execute_update(
+        CycleWorkflow.extend_deadline, ExtendDeadline(stage="call", until=until, reason="evaluators asked", operator="biro-org")
+    )
+    status = await handle.query(CycleWorkflow.status)
+    assert status.deadline == until
+    assert status.operator_actions[0]["reason"] == "evaluators asked"
+    await handle.result()
+    close = next(cmd for n, cmd in script.calls if n == "close_call")
+    assert close_enough(close.at, until)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda cfg, now: ExtendDeadline(stage="call", until=now - DAY), "in the past"),
+        (lambda cfg, now: ExtendDeadline(stage="call", until=cfg.ceremony.date + DAY), "before the ceremony"),
+        (lambda cfg, now: ExtendDeadline(stage="plenary", until=now + DAY), "unknown stage"),
+    ],
+)
+async def test_a_rejected_update_leaves_no_trace_in_history(harness, change, message):
+    env, script, queue = harness
+    now = await env.get_current_time()
+    cfg = config(now)
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(CycleWorkflow.extend_deadline, change(cfg, now))
+    assert message in str(err.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(CycleWorkflow.close_stage_now, CloseStageNow(stage="desk"))
+    history = await handle.fetch_history()
+    kinds = {e.event_type for e in history.events}
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED not in kinds
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED not in kinds
+    status = await handle.query(CycleWorkflow.status)
+    assert status.operator_actions == [] and status.deadline == cfg.call.closes
+    await handle.terminate("test done")
+
+
+async def test_closing_a_running_stage_early(harness):
+    env, script, queue = harness
+    now = await env.get_current_time()
+    cfg = config(now)
+    handle = await start(env, queue, cfg)
+    await env.sleep(45 * DAY)  # past the call and verification: the desk stage is running
+    await eventually(lambda: phase_is(handle, CyclePhase.JURY, "desk"))
+    await handle.execute_update(CycleWorkflow.close_stage_now, CloseStageNow(stage="desk", reason="all jurors done on paper"))
+    await handle.result()
+    desk_close = next(cmd for n, cmd in script.calls if n == "close_stage" and cmd.stage == "desk")
+    assert desk_close.at < cfg.stages[0].deadline
+    status = await handle.query(CycleWorkflow.status)
+    assert status.stages[0].outcome is not None and status.stages[0].outcome.closed_early
+
+
+async def test_fully_scored_signal_closes_the_stage_before_its_deadline(harness):
+    env, script, queue = harness
+    now = await env.get_current_time()
+    cfg = config(now)
+    handle = await start(env, queue, cfg)
+    await env.sleep(45 * DAY)
+    await eventually(lambda: phase_is(handle, CyclePhase.JURY, "desk"))
+    child = env.client.get_workflow_handle(stage_workflow_id(cfg.year, "desk"))
+    await child.signal(JuryStageWorkflow.on_fully_scored)
+    await handle.result()
+    desk_close = next(cmd for n, cmd in script.calls if n == "close_stage" and cmd.stage == "desk")
+    assert desk_close.at < cfg.stages[0].deadline
+
+
+async def test_verification_waits_for_the_completed_signal(harness):
+    env, script, queue = harness
+    script.pending_verification = 5
+    now = await env.get_current_time()
+    cfg = config(now)
+    handle = await start(env, queue, cfg)
+    await env.sleep(31 * DAY)
+    await eventually(lambda: phase_is(handle, CyclePhase.VERIFICATION))
+    await handle.signal(CycleWorkflow.on_verification_completed)
+    await handle.result()
+    closed = next(cmd for n, cmd in script.calls if n == "close_verification")
+    assert closed.at < cfg.verification.deadline
+
+
+async def test_cancellation_publishes_cycle_cancelled(harness):
+    env, script, queue = harness
+    now = await env.get_current_time()
+    cfg = config(now)
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert script.events[-1] == "cycle_cancelled"
+    assert "close_call" not in script.names()

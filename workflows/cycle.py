@@ -1,0 +1,396 @@
+"""CycleWorkflow (``bfest-cycle-<year>``, task queue ``bfest-cycle``): one Bureaucracy Fest year,
+from the call for proposals to the award ceremony.
+
+validate awards → wait for the call to open → open the call → wait until it closes (durable timer,
+extendable) → close the call → verification (until ``verification_completed`` or the deadline) →
+one child JuryStageWorkflow per jury stage, each stage's final shortlist feeding the next → wait
+for the ceremony → determine and announce the awards → complete with a summary.
+
+Operators steer it with the updates ``extend_deadline`` and ``close_stage_now`` (validated before
+anything reaches the history) and cancellation; admins read it with the query ``status``, the
+search attributes ``BfestYear``/``BfestStage`` and the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.awards import AnnounceAwards, AnnouncementView, AwardsSummary, DetermineAwards, GetResults, ValidateAwards
+    from contracts.base import CyclePhase, Event, SetRef
+    from contracts.cycle import (
+        CloseStageNow,
+        CycleCancelled,
+        CycleCompleted,
+        CycleInput,
+        CycleResult,
+        CycleStageChanged,
+        CycleStarted,
+        CycleStatus,
+        ExtendDeadline,
+        StageOutcome,
+        StageStatusView,
+        stage_workflow_id,
+    )
+    from contracts.registration import CallClosedSummary, CloseCall, OpenCall
+    from contracts.verification import (
+        CloseVerification,
+        StartVerification,
+        VerificationClosedSummary,
+        VerificationCounts,
+    )
+    from workflows.models import PublishEvent, StageCloseNow, StageDeadline, StageInput, StageResult
+    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT
+    from workflows.stage import JuryStageWorkflow
+
+BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
+BFEST_STAGE = SearchAttributeKey.for_keyword("BfestStage")
+
+CALL, VERIFICATION = "call", "verification"
+
+
+@workflow.defn(name="CycleWorkflow")
+class CycleWorkflow:
+    def __init__(self) -> None:
+        self.config: Any = None
+        self.phase = CyclePhase.STARTING
+        self.stage: str | None = None
+        self.deadlines: dict[str, datetime] = {}
+        self.versions: dict[str, int] = {}
+        self.close_now: dict[str, CloseStageNow] = {}
+        self.done: set[str] = set()
+        self.running: str | None = None
+        self.counts: dict[str, int] = {}
+        self.outcomes: dict[str, StageOutcome] = {}
+        self.awards: dict[str, list[str]] = {}
+        self.actions: list[dict[str, Any]] = []
+        self.verification_completed = False
+        self.child: Any = None
+
+    # ------------------------------------------------------------------ the year
+
+    @workflow.run
+    async def run(self, inp: CycleInput) -> CycleResult:
+        cfg = self.config = inp.config
+        self.deadlines = {CALL: cfg.call.closes, VERIFICATION: cfg.verification.deadline}
+        self.deadlines.update({s.key: s.deadline for s in cfg.stages})
+        self.versions = {key: 0 for key in self.deadlines}
+        year = cfg.year
+        try:
+            return await self._run(inp)
+        except (asyncio.CancelledError, CancelledError):
+            workflow.logger.warning("cycle %s cancelled in phase %s", year, self.phase.value)
+            phase, stage = self.phase, self.stage
+            self.phase = CyclePhase.CANCELLED
+            # Cancellation was delivered once; the clean-up below still runs.
+            await self._publish(CycleCancelled(**self._event_base("cancelled"), phase=phase, stage=stage))
+            self._search(CyclePhase.CANCELLED.value)
+            raise
+
+    async def _run(self, inp: CycleInput) -> CycleResult:
+        cfg = inp.config
+        year = cfg.year
+        wid = workflow.info().workflow_id
+        self._search("starting")
+        workflow.upsert_memo({"config": cfg.summary()})
+
+        await self._command("validate_awards", ValidateAwards(request_id=f"{wid}:validate_awards", cycle_year=year, rules=cfg.awards), list[str])
+        await self._publish(CycleStarted(**self._event_base("started"), config_summary=cfg.summary()))
+
+        # ---------------------------------------------------------- call for proposals
+        if workflow.now() < cfg.call.opens:
+            await self._enter(CyclePhase.WAITING_FOR_CALL, None, cfg.call.opens)
+            await workflow.sleep(cfg.call.opens - workflow.now(), summary="until the call for proposals opens")
+        await self._command(
+            "open_call",
+            OpenCall(
+                request_id=f"{wid}:open_call",
+                cycle_year=year,
+                opens_at=cfg.call.opens,
+                closes_at=self.deadlines[CALL],
+                quota_per_agency=cfg.call.quota_per_agency,
+            ),
+        )
+        await self._enter(CyclePhase.CALL_OPEN, None, self.deadlines[CALL])
+        self.running = CALL
+        await self._wait(CALL, lambda: False, "call for proposals closes")
+        closed: CallClosedSummary = await self._command(
+            "close_call", CloseCall(request_id=f"{wid}:close_call", cycle_year=year, at=workflow.now()), CallClosedSummary
+        )
+        self._finish(CALL)
+        self.counts["forwarded"] = closed.forwarded
+
+        # ---------------------------------------------------------- verification
+        await self._enter(CyclePhase.VERIFICATION, None, self.deadlines[VERIFICATION])
+        self.running = VERIFICATION
+        started: VerificationCounts = await self._command(
+            "start_verification",
+            StartVerification(
+                request_id=f"{wid}:start_verification",
+                cycle_year=year,
+                expected=SetRef(count=closed.forwarded, digest=closed.forwarded_digest),
+                call_closed_at=workflow.now(),
+                deadline=self.deadlines[VERIFICATION],
+                rules=cfg.verification.rules,
+                at=workflow.now(),
+            ),
+            VerificationCounts,
+        )
+        if started.pending == 0:
+            self.verification_completed = True
+        await self._wait(VERIFICATION, lambda: self.verification_completed, "verification deadline")
+        verified: VerificationClosedSummary = await self._command(
+            "close_verification",
+            CloseVerification(request_id=f"{wid}:close_verification", cycle_year=year, at=workflow.now()),
+            VerificationClosedSummary,
+        )
+        self._finish(VERIFICATION)
+        self.counts.update(eligible=verified.eligible, disqualified=verified.disqualified, wbk_layak=verified.wbk_layak)
+
+        # ---------------------------------------------------------- jury stages
+        entrants = SetRef(count=verified.eligible, digest=verified.eligible_digest)
+        source, previous = "verification", None
+        for stage_cfg in cfg.stages:
+            key = stage_cfg.key
+            await self._enter(CyclePhase.JURY, key, self.deadlines[key])
+            self.running = key
+            stage_input = StageInput(
+                year=year,
+                stage=stage_cfg.model_copy(update={"deadline": self.deadlines[key]}),
+                source=source,
+                previous_stage=previous,
+                entrants=entrants,
+                ceremony_date=cfg.ceremony.date,
+                seed=cfg.seed,
+                parent_id=wid,
+            )
+            self.child = await workflow.start_child_workflow(
+                JuryStageWorkflow.run,
+                stage_input,
+                id=stage_workflow_id(year, key),
+                result_type=StageResult,
+                search_attributes=workflow.info().typed_search_attributes.updated(BFEST_STAGE.value_set(key)),
+            )
+            # An operator's early close that arrived before the child existed.
+            if key in self.close_now:
+                await self.child.signal(JuryStageWorkflow.on_close_now, _close(self.close_now[key]))
+            result: StageResult = await self.child
+            self.child = None
+            self.outcomes[key] = result.outcome
+            self._finish(key)
+            self.counts[f"{key}_shortlisted"] = result.shortlist.count
+            entrants, source, previous = result.shortlist, "stage", key
+
+        # ---------------------------------------------------------- ceremony
+        if workflow.now() < cfg.ceremony.date:
+            await self._enter(CyclePhase.WAITING_FOR_CEREMONY, None, cfg.ceremony.date)
+            await workflow.sleep(cfg.ceremony.date - workflow.now(), summary=f"until the ceremony at {cfg.ceremony.venue}")
+        await self._enter(CyclePhase.CEREMONY, None, None)
+        determined: AwardsSummary = await self._command(
+            "determine_awards",
+            DetermineAwards(
+                request_id=f"{wid}:determine_awards",
+                cycle_year=year,
+                rules=cfg.awards,
+                final_stage=cfg.stages[-1].key,
+                expected_shortlist=entrants,
+                expected_wbk_layak=verified.wbk_layak,
+                ceremony=cfg.ceremony,
+                at=workflow.now(),
+            ),
+            AwardsSummary,
+        )
+        announced: AnnouncementView = await self._command(
+            "announce_awards",
+            AnnounceAwards(request_id=f"{wid}:announce_awards", cycle_year=year, ceremony=cfg.ceremony, at=workflow.now()),
+            AnnouncementView,
+        )
+        self.awards = await self._command(
+            "award_winners", GetResults(request_id=f"{wid}:results", cycle_year=year), dict[str, list[str]]
+        )
+        self.counts["certificates"] = determined.certificates
+        self.phase = CyclePhase.COMPLETED
+        self._search(CyclePhase.COMPLETED.value)
+        await self._publish(CycleCompleted(**self._event_base("completed"), awards=self.awards, counts=self.counts))
+        workflow.logger.info("cycle %s completed: %s", year, {k: len(v) for k, v in self.awards.items()})
+        return CycleResult(
+            year=year,
+            phase=CyclePhase.COMPLETED,
+            counts=self.counts,
+            stages=[self.outcomes[s.key] for s in cfg.stages],
+            awards=self.awards,
+            announcement_no=announced.announcement_no,
+        )
+
+    # ------------------------------------------------------------------ signals, updates, query
+
+    @workflow.signal(name="verification_completed")
+    def on_verification_completed(self) -> None:
+        self.verification_completed = True
+
+    @workflow.query(name="status")
+    def status(self) -> CycleStatus:
+        cfg = self.config
+        stages = []
+        if cfg is not None:
+            for s in cfg.stages:
+                state = "done" if s.key in self.done else "running" if self.running == s.key else "pending"
+                stages.append(
+                    StageStatusView(key=s.key, state=state, deadline=self.deadlines[s.key], outcome=self.outcomes.get(s.key))
+                )
+        current = self.running if self.running in self.deadlines and self.running not in self.done else None
+        return CycleStatus(
+            year=cfg.year if cfg else 0,
+            phase=self.phase,
+            stage=self.stage,
+            deadline=self.deadlines.get(current) if current else (cfg.ceremony.date if cfg and self.phase == CyclePhase.WAITING_FOR_CEREMONY else None),
+            counts=self.counts,
+            stages=stages,
+            awards=self.awards,
+            operator_actions=self.actions,
+            cancelled=self.phase == CyclePhase.CANCELLED,
+        )
+
+    @workflow.update(name="extend_deadline")
+    async def extend_deadline(self, change: ExtendDeadline) -> str:
+        key = change.stage
+        self.deadlines[key] = change.until
+        self.versions[key] += 1
+        self.actions.append(
+            {
+                "action": "extend_deadline",
+                "stage": key,
+                "until": change.until.isoformat(),
+                "reason": change.reason,
+                "operator": change.operator,
+                "at": workflow.now().isoformat(),
+            }
+        )
+        workflow.logger.info("%s deadline extended to %s by %s: %s", key, change.until, change.operator, change.reason)
+        if self.child is not None and self.running == key:
+            await self.child.signal(
+                JuryStageWorkflow.on_extend, StageDeadline(until=change.until, reason=change.reason, operator=change.operator)
+            )
+        return f"{key} deadline is now {change.until.isoformat()}"
+
+    @extend_deadline.validator
+    def _validate_extend(self, change: ExtendDeadline) -> None:
+        key = self._check_stage(change.stage)
+        now = workflow.now()
+        if change.until <= now:
+            raise ValueError(f"the new deadline {change.until.isoformat()} is in the past (cycle time is {now.isoformat()})")
+        if change.until >= self.config.ceremony.date:
+            raise ValueError(f"the new deadline must be before the ceremony ({self.config.ceremony.date.isoformat()})")
+        if change.until <= self.deadlines[key]:
+            raise ValueError(f"{key} already ends {self.deadlines[key].isoformat()}: an extension must be later")
+
+    @workflow.update(name="close_stage_now")
+    async def close_stage_now(self, close: CloseStageNow) -> str:
+        key = close.stage
+        self.close_now[key] = close
+        self.actions.append(
+            {
+                "action": "close_stage_now",
+                "stage": key,
+                "reason": close.reason,
+                "operator": close.operator,
+                "at": workflow.now().isoformat(),
+            }
+        )
+        workflow.logger.info("%s closed early by %s: %s", key, close.operator, close.reason)
+        if self.child is not None and self.running == key:
+            await self.child.signal(JuryStageWorkflow.on_close_now, _close(close))
+        return f"{key} is closing now"
+
+    @close_stage_now.validator
+    def _validate_close(self, close: CloseStageNow) -> None:
+        key = self._check_stage(close.stage)
+        if key != self.running:
+            raise ValueError(f"{key} is not running now (running: {self.running or 'nothing'}); only a running stage can be closed early")
+        if key in self.close_now:
+            raise ValueError(f"{key} is already closing")
+
+    def _check_stage(self, key: str) -> str:
+        if self.config is None:
+            raise ValueError("the cycle has not started yet")
+        if key not in self.deadlines:
+            known = ", ".join([CALL, VERIFICATION, *[s.key for s in self.config.stages]])
+            raise ValueError(f"unknown stage {key!r}; known: {known}")
+        if key in self.done:
+            raise ValueError(f"{key} is already finished")
+        if self.phase in (CyclePhase.COMPLETED, CyclePhase.CANCELLED, CyclePhase.CEREMONY):
+            raise ValueError(f"the cycle is {self.phase.value}")
+        return key
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _wait(self, key: str, done: Any, summary: str) -> None:
+        """Wait until ``done()``, an operator's early close, or the (extendable) deadline."""
+        while not done() and key not in self.close_now:
+            remaining = self.deadlines[key] - workflow.now()
+            if remaining <= timedelta(0):
+                return
+            version = self.versions[key]
+            try:
+                await workflow.wait_condition(
+                    lambda: done() or key in self.close_now or self.versions[key] != version,
+                    timeout=remaining,
+                    timeout_summary=summary,
+                )
+            except asyncio.TimeoutError:
+                return
+
+    async def _enter(self, phase: CyclePhase, stage: str | None, deadline: datetime | None) -> None:
+        self.phase, self.stage = phase, stage
+        label = stage or phase.value
+        self._search(label)
+        workflow.logger.info("cycle %s → %s", self.config.year, label)
+        await self._publish(
+            CycleStageChanged(**self._event_base(f"phase:{label}"), phase=phase, stage=stage, deadline=deadline)
+        )
+
+    def _finish(self, key: str) -> None:
+        self.done.add(key)
+        if self.running == key:
+            self.running = None
+
+    def _search(self, stage: str) -> None:
+        workflow.upsert_search_attributes([BFEST_YEAR.value_set(self.config.year), BFEST_STAGE.value_set(stage)])
+
+    def _event_base(self, name: str) -> dict[str, Any]:
+        wid = workflow.info().workflow_id
+        return {"event_id": f"{wid}:{workflow.info().run_id}:{name}", "occurred_at": workflow.now(), "cycle_year": self.config.year}
+
+    async def _publish(self, event: Event) -> None:
+        await workflow.execute_activity(
+            "publish_cycle_event",
+            PublishEvent(subject=event.subject(), event_id=event.event_id, payload=event.model_dump_json()),
+            start_to_close_timeout=COMMAND_TIMEOUT,
+            retry_policy=COMMAND_RETRY,
+        )
+
+    async def _command(self, name: str, cmd: Any, result_type: Any = None) -> Any:
+        try:
+            return await workflow.execute_activity(
+                name,
+                cmd,
+                result_type=result_type,
+                start_to_close_timeout=COMMAND_TIMEOUT,
+                retry_policy=COMMAND_RETRY,
+            )
+        except Exception as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, ApplicationError):
+                self.phase = CyclePhase.FAILED
+                raise ApplicationError(f"{name} failed: {cause.message}", type=cause.type, non_retryable=True) from exc
+            raise
+
+
+def _close(close: CloseStageNow) -> StageCloseNow:
+    return StageCloseNow(reason=close.reason, operator=close.operator)

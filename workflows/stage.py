@@ -1,0 +1,188 @@
+"""JuryStageWorkflow (``bfest-cycle-<year>-<stage>``): one jury stage, from assignment to the final
+shortlist. A child of CycleWorkflow.
+
+open stage and assign → remind jurors before the deadline → wait for ``fully_scored`` (signal from
+the bridge), the deadline, or an operator's early close → close and rank → objection window
+(optional) → final shortlist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from contracts.base import SetRef
+    from contracts.cycle import StageOutcome
+    from contracts.scoring import (
+        CloseStage,
+        EntrantsRef,
+        FinalizeShortlist,
+        FinalShortlistSummary,
+        OpenStage,
+        RemindJurors,
+        StageClosedSummary,
+        StageSummary,
+    )
+    from workflows.models import StageCloseNow, StageDeadline, StageInput, StageResult
+    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT
+
+
+@workflow.defn(name="JuryStageWorkflow")
+class JuryStageWorkflow:
+    def __init__(self) -> None:
+        self.fully_scored = False
+        self.close_now: StageCloseNow | None = None
+        self.deadline = None  # type: ignore[var-annotated]
+        self.deadline_version = 0
+        self.state = "opening"
+        self.outcome: StageOutcome | None = None
+
+    # ------------------------------------------------------------------ signals & queries
+
+    @workflow.signal(name="fully_scored")
+    def on_fully_scored(self) -> None:
+        self.fully_scored = True
+
+    @workflow.signal(name="extend_deadline")
+    def on_extend(self, change: StageDeadline) -> None:
+        # Validated by the parent's update validator before it is sent.
+        self.deadline = change.until
+        self.deadline_version += 1
+
+    @workflow.signal(name="close_now")
+    def on_close_now(self, close: StageCloseNow) -> None:
+        self.close_now = close
+
+    @workflow.query(name="status")
+    def status(self) -> dict:
+        return {
+            "state": self.state,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "fully_scored": self.fully_scored,
+            "outcome": self.outcome.model_dump(mode="json") if self.outcome else None,
+        }
+
+    # ------------------------------------------------------------------ the stage
+
+    @workflow.run
+    async def run(self, inp: StageInput) -> StageResult:
+        cfg = inp.stage
+        self.deadline = cfg.deadline
+        wid = workflow.info().workflow_id
+        outcome = StageOutcome(stage=cfg.key)
+        self.outcome = outcome
+
+        opened: StageSummary = await workflow.execute_activity(
+            "open_stage",
+            OpenStage(
+                request_id=f"{wid}:open",
+                cycle_year=inp.year,
+                stage=cfg.key,
+                entrants=EntrantsRef(source=inp.source, stage=inp.previous_stage, expected=inp.entrants),
+                criteria=cfg.criteria,
+                jurors_per_proposal=cfg.jurors_per_proposal,
+                advance=cfg.advance,
+                group_proportions=cfg.group_proportions,
+                divergence_threshold=cfg.divergence_threshold,
+                deadline=cfg.deadline,
+                seed=inp.seed,
+                at=workflow.now(),
+            ),
+            result_type=StageSummary,
+            start_to_close_timeout=COMMAND_TIMEOUT,
+            retry_policy=COMMAND_RETRY,
+        )
+        outcome.entrants = opened.proposals
+        outcome.assignments = opened.assignments
+        self.state = "scoring"
+        workflow.logger.info("stage %s open: %d proposals, %d assignments", cfg.key, opened.proposals, opened.assignments)
+
+        await self._score_until_closed(inp)
+        outcome.closed_early = self.close_now is not None or (self.fully_scored and workflow.now() < self.deadline)
+
+        self.state = "ranking"
+        window_until = workflow.now() + timedelta(days=cfg.objection_days) if cfg.objection_days else None
+        closed: StageClosedSummary = await workflow.execute_activity(
+            "close_stage",
+            CloseStage(
+                request_id=f"{wid}:close",
+                cycle_year=inp.year,
+                stage=cfg.key,
+                at=workflow.now(),
+                objection_window_until=window_until,
+            ),
+            result_type=StageClosedSummary,
+            start_to_close_timeout=COMMAND_TIMEOUT,
+            retry_policy=COMMAND_RETRY,
+        )
+        outcome.scored = closed.ranked - closed.unscored
+        outcome.shortlisted = closed.shortlist.count
+        outcome.announcement_no = closed.announcement_no
+        workflow.logger.info("stage %s closed: shortlist %s", cfg.key, closed.announcement_no)
+
+        if window_until is not None:
+            self.state = "objections"
+            await workflow.sleep(window_until - workflow.now(), summary=f"{cfg.key}: public objection window")
+
+        self.state = "finalising"
+        final: FinalShortlistSummary = await workflow.execute_activity(
+            "finalize_shortlist",
+            FinalizeShortlist(request_id=f"{wid}:finalize", cycle_year=inp.year, stage=cfg.key, at=workflow.now()),
+            result_type=FinalShortlistSummary,
+            # Waits (by retrying not_ready) until every objection is decided.
+            start_to_close_timeout=COMMAND_TIMEOUT,
+            retry_policy=COMMAND_RETRY,
+        )
+        outcome.objections_upheld = list(final.removed)
+        outcome.final_announcement_no = final.announcement_no
+        outcome.shortlisted = final.shortlist.count
+        self.state = "done"
+        return StageResult(outcome=outcome, shortlist=SetRef(count=final.shortlist.count, digest=final.shortlist.digest))
+
+    async def _score_until_closed(self, inp: StageInput) -> None:
+        """Wait for full scoring, the deadline or an early close, sending reminders on the way.
+        Reminders are relative to the current deadline, so an extension moves them too."""
+        cfg = inp.stage
+        wid = workflow.info().workflow_id
+        sent: set[float] = set()
+        while True:
+            if self.fully_scored or self.close_now is not None:
+                return
+            now = workflow.now()
+            if now >= self.deadline:
+                return
+            due = sorted(
+                (self.deadline - offset, offset.total_seconds())
+                for offset in cfg.reminders
+                if offset.total_seconds() not in sent
+            )
+            past = [(when, key) for when, key in due if when <= now]
+            if past:
+                for _, key in past:
+                    sent.add(key)
+                await workflow.execute_activity(
+                    "remind_jurors",
+                    RemindJurors(
+                        request_id=f"{wid}:remind:{int(past[-1][1])}:{self.deadline_version}",
+                        cycle_year=inp.year,
+                        stage=cfg.key,
+                        at=now,
+                    ),
+                    result_type=int,
+                    start_to_close_timeout=COMMAND_TIMEOUT,
+                    retry_policy=COMMAND_RETRY,
+                )
+                continue
+            next_at = min([when for when, _ in due] + [self.deadline])
+            version = self.deadline_version
+            try:
+                await workflow.wait_condition(
+                    lambda: self.fully_scored or self.close_now is not None or self.deadline_version != version,
+                    timeout=next_at - now,
+                    timeout_summary=f"{cfg.key}: next reminder or deadline",
+                )
+            except asyncio.TimeoutError:
+                pass
