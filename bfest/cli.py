@@ -18,6 +18,12 @@ dev_app = typer.Typer(no_args_is_help=True, help="The embedded stack on one mach
 service_app = typer.Typer(no_args_is_help=True, help="Run one service.")
 worker_app = typer.Typer(no_args_is_help=True, help="Run the Temporal worker.")
 contracts_app = typer.Typer(no_args_is_help=True, help="The event and command catalogue.")
+cycle_app = typer.Typer(no_args_is_help=True, help="Start, watch and steer a yearly cycle (Temporal).")
+participants_app = typer.Typer(no_args_is_help=True, help="The participant registry (registration service).")
+jurors_app = typer.Typer(no_args_is_help=True, help="The juror pool (scoring service).")
+app.add_typer(cycle_app, name="cycle")
+app.add_typer(participants_app, name="participants")
+app.add_typer(jurors_app, name="jurors")
 app.add_typer(dev_app, name="dev")
 app.add_typer(service_app, name="service")
 app.add_typer(worker_app, name="worker")
@@ -86,6 +92,11 @@ def contracts_asyncapi(
 
     write_asyncapi(output)
     console.print(f"wrote {output}")
+
+
+from bfest.commands import register  # noqa: E402  (the cycle/participants/jurors/demo commands)
+
+register(cycle_app, participants_app, jurors_app, app)
 
 
 def main() -> None:

@@ -19,7 +19,14 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from contracts.awards import AnnounceAwards, AnnouncementView, AwardsSummary, DetermineAwards, GetResults, ValidateAwards
+from contracts.awards import (
+    AnnounceAwards,
+    AnnouncementView,
+    AwardsSummary,
+    DetermineAwards,
+    GetResults,
+    ValidateAwards,
+)
 from contracts.base import Command
 from contracts.registration import CallClosedSummary, CallView, CloseCall, OpenCall
 from contracts.scoring import (

@@ -22,7 +22,14 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.awards import AnnounceAwards, AnnouncementView, AwardsSummary, DetermineAwards, GetResults, ValidateAwards
+    from contracts.awards import (
+        AnnounceAwards,
+        AnnouncementView,
+        AwardsSummary,
+        DetermineAwards,
+        GetResults,
+        ValidateAwards,
+    )
     from contracts.base import CyclePhase, Event, SetRef
     from contracts.cycle import (
         CloseStageNow,
@@ -343,7 +350,7 @@ class CycleWorkflow:
                     timeout=remaining,
                     timeout_summary=summary,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return
 
     async def _enter(self, phase: CyclePhase, stage: str | None, deadline: datetime | None) -> None:

@@ -8,7 +8,6 @@ the bridge), the deadline, or an operator's early close → close and rank → o
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -184,5 +183,5 @@ class JuryStageWorkflow:
                     timeout=next_at - now,
                     timeout_summary=f"{cfg.key}: next reminder or deadline",
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

@@ -10,7 +10,14 @@ from typing import Any
 
 from temporalio import activity
 
-from contracts.awards import AnnounceAwards, AnnouncementView, AwardsSummary, DetermineAwards, GetResults, ValidateAwards
+from contracts.awards import (
+    AnnounceAwards,
+    AnnouncementView,
+    AwardsSummary,
+    DetermineAwards,
+    GetResults,
+    ValidateAwards,
+)
 from contracts.base import digest_ids
 from contracts.cycle import CycleConfig
 from contracts.registration import CallClosedSummary, CallView, CloseCall, OpenCall

@@ -1,0 +1,247 @@
+"""The operator's commands: ``bfest cycle …``, ``bfest participants import``, ``bfest jurors import``,
+``bfest demo``. Each failure is one line on stderr and exit code 1."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from bfest import operator as ops
+from services.common.settings import get_settings
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def run(coro: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except ops.OperatorError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M WIB")
+
+
+def _left(value: Any, now: dt.datetime) -> str:
+    if value is None:
+        return ""
+    delta = value - now
+    if delta.total_seconds() <= 0:
+        return "(due)"
+    days, rem = divmod(int(delta.total_seconds()), 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes = rem // 60
+    return f"({days}d {hours}h left)" if days else f"({hours}h {minutes}m left)"
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "operator"
+
+
+def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: typer.Typer, app: typer.Typer) -> None:
+    @cycle_app.command("start")
+    def cycle_start(
+        year: int = typer.Option(..., "--year", help="The cycle's year (must match the config)."),
+        config: Path = typer.Option(..., "--config", help="The cycle config (TOML), e.g. cycles/2026.toml."),
+    ) -> None:
+        """Validate the config, then start the cycle's workflow (bfest-cycle-<year>)."""
+        from workflows.config import ConfigError, load_config
+
+        try:
+            cfg = load_config(config)
+        except ConfigError as exc:
+            err.print(f"[bold red]error:[/] {exc.source} has {len(exc.problems)} problem(s):", highlight=False)
+            for path, msg in exc.problems:
+                err.print(f"  • [bold]{path}[/]: {msg}", highlight=False)
+            raise typer.Exit(1) from None
+        if cfg.year != year:
+            err.print(f"[bold red]error:[/] --year {year} but {config} is for {cfg.year}", highlight=False)
+            raise typer.Exit(1)
+
+        async def go() -> str:
+            client = await ops.client_for()
+            handle = await ops.start_cycle(client, cfg)
+            return handle.id
+
+        wid = run(go())
+        settings = get_settings()
+        console.print(f"[green]started[/] cycle {year}: workflow [bold]{wid}[/]")
+        console.print(f"Temporal UI: {ops.ui_link(settings, wid)}")
+
+    @cycle_app.command("status")
+    def cycle_status(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option(False, "--json")) -> None:
+        """The cycle's current stage, deadline, counts and jury-stage progress."""
+
+        async def go() -> Any:
+            return await ops.status(await ops.client_for(), year)
+
+        st = run(go())
+        if as_json:
+            console.print_json(st.model_dump_json())
+            return
+        now = dt.datetime.now(dt.UTC)
+        lines = [
+            f"[bold]phase[/]     {st.phase.value}" + (f" — stage [bold]{st.stage}[/]" if st.stage else ""),
+            f"[bold]deadline[/]  {_when(st.deadline)} {_left(st.deadline, now)}",
+        ]
+        if st.counts:
+            lines.append("[bold]counts[/]    " + ", ".join(f"{k}={v}" for k, v in st.counts.items()))
+        table = Table(box=None, pad_edge=False)
+        for col in ("stage", "state", "deadline", "entrants", "assignments", "scored", "shortlist", "announcement"):
+            table.add_column(col)
+        for s in st.stages:
+            o = s.outcome
+            table.add_row(
+                s.key,
+                s.state,
+                _when(s.deadline),
+                str(o.entrants) if o else "",
+                str(o.assignments) if o else "",
+                str(o.scored) if o and s.state == "done" else "",
+                str(o.shortlisted) if o and s.state == "done" else "",
+                (o.final_announcement_no or o.announcement_no or "") if o else "",
+            )
+        console.print(Panel("\n".join(lines), title=f"Bureaucracy Fest {year}", expand=False))
+        console.print(table)
+        for a in st.operator_actions:
+            console.print(f"  operator: {a['action']} {a['stage']} by {a['operator']} — {a['reason']}")
+        if st.awards:
+            for key, winners in st.awards.items():
+                console.print(f"  award [bold]{key}[/]: {len(winners)} winner(s)")
+
+    @cycle_app.command("history")
+    def cycle_history(
+        year: int = typer.Option(..., "--year"),
+        as_json: bool = typer.Option(False, "--json", help="One JSON array, for machines."),
+    ) -> None:
+        """The cycle's timeline from its Temporal event history (stages included)."""
+
+        async def go() -> Any:
+            return await ops.history(await ops.client_for(), year)
+
+        entries = run(go())
+        if as_json:
+            print(ops.entries_json(entries))
+            return
+        colours = {"failure": "red", "retry": "yellow", "update": "magenta", "signal": "cyan", "transition": "bold green"}
+        for e in entries:
+            c = colours.get(e.kind, "")
+            text = f"[{c}]{e.text}[/]" if c else e.text
+            console.print(f"{_when(e.at)}  [dim]{e.workflow:<10}[/] {text}", highlight=False)
+
+    @cycle_app.command("list")
+    def cycle_list(as_json: bool = typer.Option(False, "--json")) -> None:
+        """Every cycle with its year, stage and state."""
+
+        async def go() -> Any:
+            return await ops.list_cycles(await ops.client_for())
+
+        rows = run(go())
+        if as_json:
+            print(json.dumps(rows))
+            return
+        if not rows:
+            console.print("no cycles yet: start one with `bfest cycle start --year Y --config FILE`")
+            return
+        table = Table()
+        for col in ("year", "stage", "state", "started", "closed", "workflow"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(str(r["year"]), r["stage"] or "", r["state"], r["started"], r["closed"] or "", r["workflow_id"])
+        console.print(table)
+
+    @cycle_app.command("extend")
+    def cycle_extend(
+        year: int = typer.Option(..., "--year"),
+        stage: str = typer.Option(..., "--stage", help="call, verification, or a jury stage key"),
+        until: str = typer.Option(..., "--until", help="New deadline, ISO 8601 (Asia/Jakarta if no zone)"),
+        reason: str = typer.Option("extended by the operator", "--reason"),
+        operator: str = typer.Option(_operator(), "--operator"),
+    ) -> None:
+        """Extend a stage's deadline (validated: not in the past, before the ceremony)."""
+        when = run(_parse(until))
+        msg = run(_with_client(lambda c: ops.extend(c, year, stage, when, reason, operator)))
+        console.print(f"[green]ok[/] {msg}")
+
+    @cycle_app.command("close-stage")
+    def cycle_close_stage(
+        year: int = typer.Option(..., "--year"),
+        stage: str = typer.Option(..., "--stage"),
+        reason: str = typer.Option("closed early by the operator", "--reason"),
+        operator: str = typer.Option(_operator(), "--operator"),
+    ) -> None:
+        """Close the running stage now instead of at its deadline."""
+        msg = run(_with_client(lambda c: ops.close_stage(c, year, stage, reason, operator)))
+        console.print(f"[green]ok[/] {msg}")
+
+    @cycle_app.command("cancel")
+    def cycle_cancel(
+        year: int = typer.Option(..., "--year"),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    ) -> None:
+        """Cancel the cycle (publishes cycle_cancelled)."""
+        if not yes and not typer.confirm(f"Cancel the {year} cycle? This cannot be undone", default=False):
+            err.print("not cancelled")
+            raise typer.Exit(1)
+        run(_with_client(lambda c: ops.cancel(c, year)))
+        console.print(f"[yellow]cancellation requested[/] for cycle {year}")
+
+    @participants_app.command("import")
+    def participants_import(
+        file: Path = typer.Argument(None, help="CSV (code,name,kind,parent_code,active) or JSON; default: East Java data set"),
+    ) -> None:
+        """Import participants into the registration service (idempotent by code)."""
+        from bfest.loading import import_participants
+
+        count = run(import_participants(file))
+        console.print(f"[green]imported[/] {count} participants")
+
+    @jurors_app.command("import")
+    def jurors_import(file: Path = typer.Argument(..., help="JSON or CSV of jurors")) -> None:
+        """Import jurors into the scoring service (idempotent by id)."""
+        from bfest.loading import import_jurors
+
+        count = run(import_jurors(file))
+        console.print(f"[green]imported[/] {count} jurors")
+
+    @app.command("demo")
+    def demo(
+        seed: int = typer.Option(1, "--seed", help="Same seed, same awards."),
+        year: int | None = typer.Option(None, "--year", help="Default: the next year without a cycle."),
+        minutes: float = typer.Option(3.0, "--minutes", help="How long the compressed year takes."),
+        exit_: bool = typer.Option(False, "--exit", help="Stop what the demo started when it is done."),
+        as_json: bool = typer.Option(False, "--json", help="Also print the final summary as one JSON line."),
+    ) -> None:
+        """Run a whole cycle on the embedded stack with simulated participants and jurors."""
+        from bfest.demo import run_demo
+
+        run(run_demo(seed=seed, year=year, minutes=minutes, leave_running=not exit_, as_json=as_json))
+
+
+async def _parse(text: str) -> dt.datetime:
+    return ops.parse_when(text)
+
+
+async def _with_client(fn: Callable[[Any], Awaitable[T]]) -> T:
+    return await fn(await ops.client_for())

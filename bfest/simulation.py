@@ -1,0 +1,335 @@
+"""Simulated people for the demo and the end-to-end tests: units that submit, agency admins that
+forward (a few try to exceed the quota and are refused), WBK units, verifiers, jurors (a harsh
+one, a lenient one, a late one), a member of the public who objects. Everything they do goes
+through the services' NATS commands, exactly as a portal would; randomness comes from one seed,
+so the same seed gives the same awards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.base import AdminDecision, Group, ObjectionDecision
+from contracts.registration import (
+    ForwardProposal,
+    ImportParticipants,
+    ListParticipants,
+    Participant,
+    ReturnProposal,
+    SubmitProposal,
+    WithdrawProposal,
+)
+from contracts.scoring import DecideObjection, FileObjection, ImportJurors, Juror, StageStatus, SubmitScore
+from contracts.verification import GetDecision, OverrideDecision, SubmitLke
+from services.common.messaging import CommandClient, CommandError
+
+CATEGORIES = ["kesehatan", "pendidikan", "ekonomi", "tata_kelola", "lingkungan", "sosial", "infrastruktur", "pertanian", "pariwisata", "kependudukan"]
+_WHAT = ["Sistem", "Layanan", "Aplikasi", "Gerakan", "Program", "Klinik", "Pojok", "Rumah", "Jemput Bola", "Kampung"]
+_TOPIC = {
+    "kesehatan": ["Antrian Online Puskesmas", "Posyandu Digital", "Ambulans Desa Siaga", "Deteksi Dini Stunting"],
+    "pendidikan": ["Beasiswa Terpadu", "Sekolah Ramah Anak", "Literasi Desa", "Guru Kunjung"],
+    "ekonomi": ["UMKM Naik Kelas", "Pasar Digital Desa", "Kredit Usaha Mikro", "Ekspor Satu Pintu"],
+    "tata_kelola": ["Perizinan Satu Hari", "Tanda Tangan Elektronik", "Arsip Digital", "Pengaduan Terpadu"],
+    "lingkungan": ["Bank Sampah", "Sungai Bersih", "Energi Surya Desa", "Hutan Kota"],
+    "sosial": ["Lansia Berdaya", "Disabilitas Mandiri", "Bansos Tepat Sasaran", "Perlindungan Anak"],
+    "infrastruktur": ["Jalan Mulus", "Air Bersih Pedesaan", "Jembatan Desa", "Drainase Pintar"],
+    "pertanian": ["Petani Milenial", "Pupuk Tepat Waktu", "Irigasi Cerdas", "Lumbung Pangan"],
+    "pariwisata": ["Desa Wisata", "Homestay Berizin", "Festival Budaya", "Wisata Halal"],
+    "kependudukan": ["KTP Sehari Jadi", "Akta Kelahiran Online", "Dukcapil Keliling", "Data Penduduk Terpadu"],
+}
+_PLACE = ["Terpadu", "Digital", "Mandiri", "Cepat", "Ramah", "Berdaya", "Tuntas", "Cerdas", "Prima", "Cettar"]
+
+
+def unit_rng(seed: int, *parts: Any) -> random.Random:
+    """A random generator for one thing (a juror's score for a proposal, …): independent of the
+    order things happen in, so the same seed gives the same result."""
+    digest = hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+@dataclass
+class Log:
+    lines: list[str] = field(default_factory=list)
+
+    def __call__(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def demo_jurors(count: int, seed: int) -> list[Juror]:
+    rng = unit_rng(seed, "jurors")
+    first = ["Agus", "Budi", "Citra", "Dewi", "Eko", "Fitri", "Gita", "Hadi", "Indah", "Joko", "Kartika", "Lestari", "Made", "Nur", "Oki", "Putri", "Rahmat", "Sari", "Teguh", "Wahyu"]
+    last = ["Santoso", "Wibowo", "Rahayu", "Kusuma", "Hidayat", "Pratama", "Setiawan", "Wulandari", "Nugroho", "Purnomo"]
+    inst = ["UNAIR", "ITS", "UB", "UNESA", "UM", "UNEJ", "UINSA", "UTM", "UPN-JATIM", "PRAKTISI"]
+    jurors = []
+    for i in range(count):
+        name = f"{'Dr. ' if i % 3 == 0 else ''}{rng.choice(first)} {rng.choice(last)}"
+        jurors.append(
+            Juror(
+                id=f"J{i + 1:03d}",
+                name=name,
+                affiliation=inst[i % len(inst)],
+                expertise=rng.sample(CATEGORIES, 2),
+                conflicts=[],
+            )
+        )
+    return jurors
+
+
+class Simulator:
+    def __init__(self, client: CommandClient, year: int, seed: int, log: Any = None) -> None:
+        self.client = client
+        self.year = year
+        self.seed = seed
+        self.rng = unit_rng(seed, "demo")
+        self.log = log or (lambda text: None)
+        self.quota_refusals = 0
+        self.proposals: list[dict[str, Any]] = []
+
+    async def call(self, command: Any) -> Any:
+        return await self.client.call(command)
+
+    # ------------------------------------------------------------------ people
+
+    async def load_participants(self, participants: list[Participant]) -> int:
+        for i in range(0, len(participants), 500):
+            await self.call(ImportParticipants(request_id=f"demo-import-{i}-{len(participants)}", participants=participants[i : i + 500]))
+        return len(participants)
+
+    async def load_jurors(self, jurors: list[Juror]) -> int:
+        await self.call(ImportJurors(request_id=f"demo-jurors-{self.seed}-{len(jurors)}", jurors=jurors))
+        return len(jurors)
+
+    async def units_by_agency(self, agencies: int) -> dict[str, list[str]]:
+        page = await self.call(ListParticipants(limit=1000))
+        total = page["total"]
+        items = list(page["items"])
+        offset = len(items)
+        while offset < total:
+            more = await self.call(ListParticipants(offset=offset, limit=1000))
+            items += more["items"]
+            offset += len(more["items"])
+        by_agency: dict[str, list[str]] = {}
+        for p in items:
+            if p["kind"] in ("upt", "upp") and p.get("parent_code"):
+                by_agency.setdefault(p["parent_code"], []).append(p["code"])
+        chosen = sorted(by_agency)
+        self.rng.shuffle(chosen)
+        return {a: sorted(by_agency[a]) for a in sorted(chosen[:agencies])}
+
+    # ------------------------------------------------------------------ the call
+
+    def _content(self, agency: str, unit: str, n: int) -> dict[str, Any]:
+        rng = unit_rng(self.seed, "proposal", unit, n)
+        category = rng.choice(CATEGORIES)
+        title = f"{rng.choice(_WHAT)} {rng.choice(_TOPIC[category])} {rng.choice(_PLACE)} {unit.split('-')[-1]}"
+        group = rng.choices([Group.UMUM, Group.KHUSUS, Group.REPLIKASI], weights=[70, 15, 15])[0]
+        months = rng.choice([30, 24, 18, 14, 13, 36, 6])  # now and then one too young to enter
+        started = (dt.date(self.year, 4, 30) - dt.timedelta(days=30 * months)).isoformat()
+        return {
+            "title": title,
+            "group": group.value,
+            "category": category,
+            "summary": f"Inovasi {title} mempercepat layanan publik bagi warga.",
+            "problem": "Warga harus datang berkali-kali dan menunggu lama untuk mendapat layanan.",
+            "solution": "Layanan dipadukan dalam satu alur digital dengan petugas jemput bola.",
+            "impact": f"Waktu layanan turun {rng.randint(30, 80)}% dan kepuasan warga naik.",
+            "started_on": started,
+            "documents": [{"kind": "proposal", "uri": f"https://portal.example/docs/{unit}/{n}.pdf"}],
+            "contact": {"name": f"Admin {unit}", "email": f"admin@{unit.lower()}.example.go.id"},
+        }
+
+    async def run_call(self, units_by_agency: dict[str, list[str]], per_agency: int, quota: int) -> dict[str, int]:
+        """Units submit; agency admins forward up to (and some beyond) the quota; one proposal is
+        returned and resubmitted; one is withdrawn."""
+        stats = {"submitted": 0, "forwarded": 0, "refused_over_quota": 0, "returned": 0, "withdrawn": 0}
+        for a_index, (agency, units) in enumerate(units_by_agency.items()):
+            ids = []
+            # Every fifth agency prepares one proposal more than its quota allows.
+            count = quota + 1 if a_index % 5 == 0 else per_agency
+            for n in range(count):
+                unit = units[n % len(units)]
+                view = await self.call(
+                    SubmitProposal(
+                        request_id=f"demo-{self.year}-submit-{agency}-{n}",
+                        cycle_year=self.year,
+                        unit_code=unit,
+                        content=self._content(agency, unit, n),  # type: ignore[arg-type]
+                    )
+                )
+                ids.append((view["id"], unit))
+                stats["submitted"] += 1
+            if a_index == 0 and ids:
+                pid, unit = ids[0]
+                await self.call(
+                    ReturnProposal(
+                        request_id=f"demo-{self.year}-return-{pid}",
+                        cycle_year=self.year,
+                        agency_code=agency,
+                        proposal_id=pid,
+                        reason="Lengkapi data dukung (supporting data missing)",
+                    )
+                )
+                stats["returned"] += 1
+                content = self._content(agency, unit, 0)
+                content["impact"] += " Data dukung terlampir."
+                await self.call(
+                    SubmitProposal(
+                        request_id=f"demo-{self.year}-resubmit-{pid}",
+                        cycle_year=self.year,
+                        unit_code=unit,
+                        proposal_id=pid,
+                        content=content,  # type: ignore[arg-type]
+                    )
+                )
+            for pid, unit in ids:
+                try:
+                    await self.call(
+                        ForwardProposal(
+                            request_id=f"demo-{self.year}-forward-{pid}", cycle_year=self.year, agency_code=agency, proposal_id=pid
+                        )
+                    )
+                    stats["forwarded"] += 1
+                    self.proposals.append({"id": pid, "agency": agency, "unit": unit})
+                except CommandError as exc:
+                    if exc.code != "quota_exceeded":
+                        raise
+                    stats["refused_over_quota"] += 1
+                    self.log(f"{agency}: forward of {pid} refused — {exc.message}")
+            if a_index == 1 and self.proposals:
+                last = self.proposals.pop()
+                await self.call(
+                    WithdrawProposal(
+                        request_id=f"demo-{self.year}-withdraw-{last['id']}",
+                        cycle_year=self.year,
+                        unit_code=last["unit"],
+                        proposal_id=last["id"],
+                        reason="Unit memilih mengikuti tahun depan (entering next year)",
+                    )
+                )
+                stats["withdrawn"] += 1
+                stats["forwarded"] -= 1
+        return stats
+
+    async def submit_lkes(self, units: list[str]) -> int:
+        """WBK nominees: most pass, some fall short of a threshold."""
+        for i, unit in enumerate(units):
+            rng = unit_rng(self.seed, "lke", unit)
+            strong = i % 3 != 2
+            areas = {}
+            weights = {"change_management": 8, "business_process": 7, "hr_management": 10, "accountability": 10, "supervision": 15, "public_service": 10}
+            for area, w in weights.items():
+                share = rng.uniform(0.8, 0.98) if strong else rng.uniform(0.5, 0.75)
+                areas[area] = {"fulfilment": round(w / 2 * share, 2), "reform": round(w / 2 * share, 2)}
+            lke = {
+                "areas": areas,
+                "results": {
+                    "anti_corruption_survey": round(rng.uniform(16.0, 17.4) if strong else rng.uniform(13, 15.5), 2),
+                    "performance": round(rng.uniform(3.5, 4.9), 2),
+                    "service_survey": round(rng.uniform(14.5, 17.0) if strong else rng.uniform(12, 14.5), 2),
+                },
+                "preconditions": {"audit_followup_pct": 100.0, "sakip_grade": "A" if strong else "B", "asset_declaration_compliant": True},
+            }
+            try:
+                await self.call(SubmitLke(request_id=f"demo-{self.year}-lke-{unit}", cycle_year=self.year, unit_code=unit, lke=lke))  # type: ignore[arg-type]
+            except CommandError as exc:
+                self.log(f"LKE of {unit} refused: {exc.message}")
+        return len(units)
+
+    # ------------------------------------------------------------------ verification
+
+    async def verify_all(self, at: dt.datetime | None = None) -> dict[str, int]:
+        """Verifiers confirm every automatic decision, and reinstate one disqualified proposal."""
+        stats = {"confirmed": 0, "overridden": 0}
+        reinstated = False
+        for p in self.proposals:
+            view = await self.call(GetDecision(cycle_year=self.year, proposal_id=p["id"]))
+            decision = view["automatic"]
+            reason = "Diperiksa verifikator (checked by the verifier)"
+            codes = [r["code"] for r in view.get("reasons", [])]
+            if decision == AdminDecision.DISQUALIFIED and not reinstated and "missing_document" in codes:
+                decision, reason, reinstated = AdminDecision.ELIGIBLE, "Dokumen diterima via surel (document received by e-mail)", True
+                stats["overridden"] += 1
+            else:
+                stats["confirmed"] += 1
+            try:
+                await self.call(
+                    OverrideDecision(
+                        request_id=f"demo-{self.year}-verify-{p['id']}",
+                        cycle_year=self.year,
+                        proposal_id=p["id"],
+                        decision=decision,
+                        reason=reason,
+                        verifier_id="VER-01",
+                    )
+                )
+            except CommandError as exc:
+                self.log(f"verifier: {p['id']} — {exc.message}")
+        return stats
+
+    # ------------------------------------------------------------------ jury
+
+    def score_for(self, stage: str, juror: str, proposal: str, criteria: list[Any], harsh: str, lenient: str) -> dict[str, float]:
+        quality = unit_rng(self.seed, "quality", proposal).uniform(0.35, 0.95)
+        rng = unit_rng(self.seed, "score", stage, juror, proposal)
+        bias = -0.15 if juror == harsh else 0.12 if juror == lenient else 0.0
+        scores = {}
+        for c in criteria:
+            lo, hi = c.scale_min, c.scale_max
+            value = lo + (hi - lo) * min(1.0, max(0.0, quality + bias + rng.gauss(0, 0.06)))
+            scores[c.key] = round(value, 1)
+        return scores
+
+    async def score_stage(self, stage: Any, late_juror: str | None, include_late: bool) -> int:
+        """Every juror scores all their open assignments (the late one only when told to)."""
+        status = await self.call(StageStatus(cycle_year=self.year, stage=stage.key, per_juror=True))
+        jurors = sorted(j["juror_id"] for j in status["per_juror"])
+        harsh, lenient = (jurors[0], jurors[1]) if len(jurors) > 1 else ("", "")
+        sent = 0
+        for j in status["per_juror"]:
+            if j["juror_id"] == late_juror and not include_late:
+                continue
+            for pid in j["missing"]:
+                try:
+                    await self.call(
+                        SubmitScore(
+                            request_id=f"demo-{self.year}-{stage.key}-{j['juror_id']}-{pid}",
+                            cycle_year=self.year,
+                            stage=stage.key,
+                            juror_id=j["juror_id"],
+                            proposal_id=pid,
+                            scores=self.score_for(stage.key, j["juror_id"], pid, stage.criteria, harsh, lenient),
+                            comment="Dinilai (scored) in the demo",
+                        )
+                    )
+                    sent += 1
+                except CommandError as exc:
+                    if exc.code not in ("stage_closed",):
+                        self.log(f"juror {j['juror_id']}: {exc.message}")
+        return sent
+
+    async def object_and_decide(self, stage: str, proposal_id: str) -> str:
+        obj = await self.call(
+            FileObjection(
+                request_id=f"demo-{self.year}-objection-{stage}",
+                cycle_year=self.year,
+                stage=stage,
+                proposal_id=proposal_id,
+                filer="Warga Kota Batu",
+                reason="Inovasi ini sudah berjalan sebelum unit ini ada (claimed it predates the unit)",
+            )
+        )
+        await self.call(
+            DecideObjection(
+                request_id=f"demo-{self.year}-decide-{stage}",
+                cycle_year=self.year,
+                stage=stage,
+                objection_id=obj["id"],
+                decision=ObjectionDecision.REJECTED,
+                reason="Bukti menunjukkan inovasi dimulai oleh unit ini (evidence shows the unit started it)",
+                decided_by="TPI-01",
+            )
+        )
+        return obj["id"]
