@@ -52,7 +52,7 @@ async def running_worker(
         stop.set()
         await worker.shutdown()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await nc.drain()
+        await nc.close()
 
 
 async def run_worker() -> None:

@@ -13,6 +13,7 @@ the whole unit on a lock timeout, deadlock or serialisation failure.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,26 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
+
+
+class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timezone-aware datetime on every database: stored in UTC, read back aware (SQLite keeps
+    no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every stored time carries its zone")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def make_base(service: str) -> type[SQLModel]:
@@ -45,8 +66,8 @@ def runtime_tables(metadata: sa.MetaData, service: str) -> tuple[sa.Table, sa.Ta
         sa.Column("event_id", sa.String(200), nullable=False, unique=True),
         sa.Column("subject", sa.String(300), nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True, index=True),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("published_at", UtcDateTime(), nullable=True, index=True),
     )
     inbox = sa.Table(
         f"{service}_inbox",
@@ -54,7 +75,7 @@ def runtime_tables(metadata: sa.MetaData, service: str) -> tuple[sa.Table, sa.Ta
         sa.Column("consumer", sa.String(100), primary_key=True),
         sa.Column("event_id", sa.String(200), primary_key=True),
         sa.Column("subject", sa.String(300), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", UtcDateTime(), nullable=False),
     )
     commands = sa.Table(
         f"{service}_commands",
@@ -64,7 +85,7 @@ def runtime_tables(metadata: sa.MetaData, service: str) -> tuple[sa.Table, sa.Ta
         sa.Column("payload_hash", sa.String(64), nullable=False),
         sa.Column("reply", sa.Text, nullable=False),
         sa.Column("ok", sa.Boolean, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
     )
     return outbox, inbox, commands
 

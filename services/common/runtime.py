@@ -103,8 +103,8 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def error_reply(exc: BaseException, subject: str, log: Any) -> Reply:
-    if isinstance(exc, ValidationError):
+def error_reply(exc: BaseException, subject: str, log: Any, inside_handler: bool = False) -> Reply:
+    if isinstance(exc, ValidationError) and not inside_handler:
         details = validation_details(exc)
         summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
         return Reply.failure(ErrorCode.VALIDATION_ERROR, f"invalid command for {subject}: {summary}", details)
@@ -239,7 +239,8 @@ class ServiceApp:
         if self.relay:
             await self.relay.stop()
         if self.nc:
-            await self.nc.drain()
+            # Not drain(): JetStream pull subscriptions make drain wait for its full timeout.
+            await self.nc.close()
         if self.db:
             await self.db.dispose()
         self.log.info("service.stopped")
@@ -297,7 +298,8 @@ class ServiceApp:
             log.info("command.refused", code=exc.code, message=exc.message)
             return Reply.failure(exc.code, exc.message, exc.details)
         except Exception as exc:  # noqa: BLE001
-            return error_reply(exc, cmd.subject(), log)
+            # Past parsing, even a ValidationError is our bug, not the caller's.
+            return error_reply(exc, cmd.subject(), log, inside_handler=True)
 
     async def _handle_once(self, cmd: Command, fn: CommandHandler, log: Any, again: bool = False) -> Reply:
         assert self.db is not None and self.relay is not None
