@@ -77,6 +77,10 @@ class AdminRules(BaseModel):
     categories: list[Code] | None = Field(default=None, description="Allowed categories; none means any.")
     groups: list[Group] = Field(default_factory=lambda: list(Group))
     past_winners: list[PastWinner] = Field(default_factory=list, max_length=5000)
+    review_required: bool = Field(
+        default=False,
+        description="When true, each automatic result stays pending until a verifier confirms or overrides it.",
+    )
 
 
 class VerificationCounts(BaseModel):
