@@ -138,9 +138,10 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
             await sim.load_participants(participants)
             await sim.load_jurors(demo_jurors(45, seed))
         console.print(f"loaded {len(participants)} participants (East Java) and 45 jurors")
-
         start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
         cfg = compressed_config(year, seed, minutes, start)
+        sim.call_closes = cfg.call.closes.date()  # innovations' ages count to the call's close
+
         async with running_worker(temporal, nats_url):
             handle = await ops.start_cycle(temporal, cfg)
             console.print(f"started [bold]{handle.id}[/] — Temporal UI: {ops.ui_link(settings, handle.id)}")

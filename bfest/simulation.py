@@ -79,9 +79,10 @@ def demo_jurors(count: int, seed: int) -> list[Juror]:
 
 
 class Simulator:
-    def __init__(self, client: CommandClient, year: int, seed: int, log: Any = None) -> None:
+    def __init__(self, client: CommandClient, year: int, seed: int, log: Any = None, call_closes: dt.date | None = None) -> None:
         self.client = client
         self.year = year
+        self.call_closes = call_closes or dt.date(year, 4, 30)
         self.seed = seed
         self.rng = unit_rng(seed, "demo")
         self.log = log or (lambda text: None)
@@ -127,7 +128,7 @@ class Simulator:
         title = f"{rng.choice(_WHAT)} {rng.choice(_TOPIC[category])} {rng.choice(_PLACE)} {unit.split('-')[-1]}"
         group = rng.choices([Group.UMUM, Group.KHUSUS, Group.REPLIKASI], weights=[70, 15, 15])[0]
         months = rng.choice([30, 24, 18, 14, 13, 36, 6])  # now and then one too young to enter
-        started = (dt.date(self.year, 4, 30) - dt.timedelta(days=30 * months)).isoformat()
+        started = (self.call_closes - dt.timedelta(days=30 * months)).isoformat()
         return {
             "title": title,
             "group": group.value,

@@ -109,6 +109,9 @@ class RankedRow(BaseModel):
     group: Group
     agency_code: Code
     unit_code: Code
+    unit_name: str | None = None
+    agency_name: str | None = None
+    category: str | None = None
     score: float | None = Field(description="Mean of the normalised weighted totals; none when unscored.")
     jurors: Count
     explanation: dict = Field(description="Raw and normalised scores per juror, tie-break used, flags.")

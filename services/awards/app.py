@@ -1,0 +1,28 @@
+"""The awards service's edge: builds the ServiceApp and wires its handlers."""
+
+from __future__ import annotations
+
+import os
+
+from contracts import awards as c
+from contracts.scoring import ShortlistFinal
+from contracts.verification import WbkEvaluated
+from services.awards import handlers as h
+from services.awards.store import Base
+from services.common.runtime import ServiceApp
+from services.common.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> ServiceApp:
+    settings = settings or get_settings()
+    app = ServiceApp("awards", Base.metadata, settings)
+    h.Config.results_dir = settings.results_path()
+    h.Config.secret = os.environ.get("BFEST_AWARDS_SECRET", h.Config.secret)
+    app.on_event(ShortlistFinal)(h.on_shortlist_final)
+    app.on_event(WbkEvaluated)(h.on_wbk_evaluated)
+    app.command(c.ValidateAwards)(h.validate_awards)
+    app.command(c.DetermineAwards)(h.determine_awards)
+    app.command(c.AnnounceAwards)(h.announce_awards)
+    app.command(c.GetResults)(h.get_results)
+    app.command(c.VerifyCertificate)(h.verify_certificate)
+    return app

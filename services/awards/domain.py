@@ -1,0 +1,113 @@
+"""Awards' rules, free of I/O: validating award rules, choosing winners, certificate codes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+from contracts.awards import KNOWN_RULES, AwardRule, CategoryResult, Winner
+
+
+def rule_problems(rules: list[AwardRule]) -> list[dict[str, str]]:
+    """Every problem of a cycle's award rules, each with its field path."""
+    problems: list[dict[str, str]] = []
+
+    def bad(i: int, field: str, problem: str) -> None:
+        problems.append({"field": f"rules[{i}].{field}", "problem": problem})
+
+    seen: set[str] = set()
+    for i, r in enumerate(rules):
+        if r.key in seen:
+            bad(i, "key", f"duplicate award key {r.key!r}")
+        seen.add(r.key)
+        if r.rule not in KNOWN_RULES:
+            bad(i, "rule", f"unknown rule {r.rule!r}; known: {', '.join(KNOWN_RULES)}")
+            continue
+        if r.rule == "top_n" and r.n is None:
+            bad(i, "n", "top_n needs n (how many winners)")
+        if r.rule == "top_n" and r.group is not None:
+            bad(i, "group", "top_n ranks the whole shortlist; use per_group or best_of_group")
+        if r.rule == "best_of_group" and r.group is None:
+            bad(i, "group", "best_of_group needs the group (umum, khusus or replikasi)")
+        if r.rule != "top_n" and r.per_group:
+            bad(i, "per_group", f"per_group applies to top_n only, not {r.rule}")
+        if r.rule == "layak_wbk":
+            for field in ("n", "group", "min_score"):
+                if getattr(r, field) is not None:
+                    bad(i, field, "layak_wbk awards every unit decided layak_wbk; it takes no " + field)
+    return problems
+
+
+def _winner(key: str, rank: int, row: dict[str, Any]) -> Winner:
+    return Winner(
+        award_key=key,
+        rank=rank,
+        proposal_id=row["proposal_id"],
+        title=row.get("title"),
+        unit_code=row["unit_code"],
+        unit_name=row.get("unit_name") or row["unit_code"],
+        agency_code=row.get("agency_code"),
+        agency_name=row.get("agency_name") or row.get("agency_code"),
+        group=row.get("group"),
+        score=row.get("score"),
+    )
+
+
+def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak: list[dict[str, Any]]) -> list[CategoryResult]:
+    """The winners of every category (a category without a winner says why)."""
+    ranked = sorted(shortlist, key=lambda r: r["rank"])
+    out = []
+    for rule in rules:
+        winners: list[Winner] = []
+        empty = None
+        if rule.rule in ("top_n", "best_of_group"):
+            rows = [r for r in ranked if rule.min_score is None or (r.get("score") is not None and r["score"] >= rule.min_score)]
+            if rule.rule == "best_of_group":
+                rows = [r for r in rows if r.get("group") == rule.group][: rule.n or 1]
+            elif rule.per_group:
+                by_group: dict[str, list[dict[str, Any]]] = {}
+                for r in rows:
+                    by_group.setdefault(r.get("group") or "", []).append(r)
+                rows = sorted((r for g in by_group.values() for r in g[: rule.n]), key=lambda r: r["rank"])
+            else:
+                rows = rows[: rule.n]
+            winners = [_winner(rule.key, i, r) for i, r in enumerate(rows, start=1)]
+            if not winners:
+                empty = (
+                    f"no proposal of group {rule.group} on the final shortlist"
+                    if rule.rule == "best_of_group"
+                    else "no proposal reached the passing grade" if rule.min_score is not None else "the final shortlist is empty"
+                )
+        elif rule.rule == "layak_wbk":
+            for i, u in enumerate(sorted(wbk_layak, key=lambda u: u["unit_code"]), start=1):
+                winners.append(
+                    Winner(
+                        award_key=rule.key,
+                        rank=i,
+                        unit_code=u["unit_code"],
+                        unit_name=u.get("unit_name") or u["unit_code"],
+                        agency_code=u.get("agency_code"),
+                        score=u.get("total"),
+                    )
+                )
+            if not winners:
+                empty = "no unit was decided layak_wbk"
+        out.append(CategoryResult(key=rule.key, name_id=rule.name_id, name_en=rule.name_en, rule=rule.rule, winners=winners, empty_reason=empty))
+    return out
+
+
+def certificate_code(secret: str, year: int, award_key: str, recipient: str, proposal_id: str | None) -> str:
+    """An unguessable, checkable code: HMAC of what the certificate says, shortened."""
+    mac = hmac.new(secret.encode(), f"{year}|{award_key}|{recipient}|{proposal_id or ''}".encode(), hashlib.sha256).digest()
+    text = base64.b32encode(mac).decode()[:12]
+    return f"BF{year % 100:02d}-{text[0:4]}-{text[4:8]}-{text[8:12]}"
+
+
+MONTHS_ID = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"]
+
+
+def tanggal(value: Any) -> str:
+    """A date the Indonesian way: 19 November 2026."""
+    return f"{value.day} {MONTHS_ID[value.month - 1]} {value.year}"

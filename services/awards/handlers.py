@@ -1,0 +1,176 @@
+"""Awards' use cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from contracts.awards import (
+    AnnounceAwards,
+    AnnouncementView,
+    AwardsAnnounced,
+    AwardsDetermined,
+    AwardsError,
+    AwardsSummary,
+    CategoryResult,
+    CertificateIssued,
+    CertificateView,
+    DetermineAwards,
+    GetResults,
+    ResultsView,
+    ValidateAwards,
+    VerifyCertificate,
+)
+from contracts.base import WbkDecision, digest_ids
+from contracts.scoring import ShortlistFinal
+from contracts.verification import WbkEvaluated
+from services.awards import documents, domain
+from services.awards.store import CertificateRow, CounterRow, ResultRow, ShortlistRow, WbkRow
+from services.common.errors import DomainError, NotReady
+from services.common.runtime import UnitOfWork
+
+
+class Config:
+    """What the handlers need beyond the database (set by create_app)."""
+
+    results_dir: Path = Path("var/results")
+    secret: str = "bfest-dev-secret"
+
+
+async def on_shortlist_final(evt: ShortlistFinal, uow: UnitOfWork) -> None:
+    row = await uow.session.get(ShortlistRow, (evt.cycle_year, evt.stage))
+    rows = [r.model_dump(mode="json") for r in evt.rows]
+    if row is None:
+        uow.session.add(ShortlistRow(cycle_year=evt.cycle_year, stage=evt.stage, announcement_no=evt.announcement_no, digest=evt.digest, rows=rows))
+    else:
+        row.rows, row.digest, row.announcement_no = rows, evt.digest, evt.announcement_no
+
+
+async def on_wbk_evaluated(evt: WbkEvaluated, uow: UnitOfWork) -> None:
+    row = await uow.session.get(WbkRow, (evt.cycle_year, evt.result.unit_code))
+    if row is None:
+        row = WbkRow(cycle_year=evt.cycle_year, unit_code=evt.result.unit_code, decision=evt.result.final.value)
+        uow.session.add(row)
+    row.decision, row.total = evt.result.final.value, evt.result.total
+    row.unit_name, row.agency_code = evt.unit_name or row.unit_name, evt.agency_code or row.agency_code
+
+
+async def validate_awards(cmd: ValidateAwards, uow: UnitOfWork) -> dict[str, Any]:
+    problems = domain.rule_problems(cmd.rules)
+    if problems:
+        raise DomainError(
+            AwardsError.INVALID_RULES,
+            f"{len(problems)} problem(s) in the award rules: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
+            problems,
+        )
+    return {"valid": True, "categories": [r.key for r in cmd.rules]}
+
+
+def _summary(row: ResultRow) -> AwardsSummary:
+    return AwardsSummary.model_validate(row.summary)
+
+
+async def determine_awards(cmd: DetermineAwards, uow: UnitOfWork) -> AwardsSummary:
+    done = await uow.session.get(ResultRow, cmd.cycle_year)
+    if done is not None:
+        return _summary(done)
+    await validate_awards(ValidateAwards(request_id=cmd.request_id, cycle_year=cmd.cycle_year, rules=cmd.rules), uow)
+    shortlist = await uow.session.get(ShortlistRow, (cmd.cycle_year, cmd.final_stage))
+    if shortlist is None:
+        raise NotReady(message=f"the final shortlist of stage {cmd.final_stage} has not arrived yet", details={"stage": cmd.final_stage})
+    ids = [r["proposal_id"] for r in shortlist.rows]
+    if (len(ids), digest_ids(ids)) != (cmd.expected_shortlist.count, cmd.expected_shortlist.digest):
+        raise NotReady(message="the final shortlist received differs from the one expected", details={"have": len(ids), "expected": cmd.expected_shortlist.count})
+    layak = [
+        {"unit_code": w.unit_code, "unit_name": w.unit_name, "agency_code": w.agency_code, "total": w.total}
+        for w in (await uow.session.execute(sa.select(WbkRow).where(WbkRow.cycle_year == cmd.cycle_year))).scalars()
+        if w.decision == WbkDecision.LAYAK_WBK
+    ]
+    if cmd.expected_wbk_layak is not None and len(layak) != cmd.expected_wbk_layak:
+        raise NotReady(message=f"{len(layak)} WBK decisions received, {cmd.expected_wbk_layak} expected", details={"have": len(layak)})
+    categories = domain.determine(cmd.rules, shortlist.rows, layak)
+    directory = Config.results_dir / str(cmd.cycle_year)
+    when = cmd.ceremony.date.astimezone(documents.JAKARTA)
+    city = cmd.ceremony.venue.split(",")[-1].strip() or cmd.ceremony.venue
+    certificates = 0
+    for cat in categories:
+        for w in cat.winners:
+            recipient = w.unit_name
+            code = domain.certificate_code(Config.secret, cmd.cycle_year, cat.key, w.unit_code, w.proposal_id)
+            path = directory / "certificates" / f"{code}.pdf"
+            documents.certificate_pdf(
+                path,
+                {
+                    "year": cmd.cycle_year,
+                    "recipient": recipient,
+                    "agency_name": w.agency_name,
+                    "award_name_id": cat.name_id,
+                    "award_name_en": cat.name_en,
+                    "title": w.title,
+                    "venue": cmd.ceremony.venue,
+                    "venue_city": city,
+                    "date_id": domain.tanggal(when),
+                    "code": code,
+                    "verify_uri": f"bfest:verify:{code}",
+                },
+            )
+            w.certificate_code, w.certificate_path = code, str(path)
+            uow.session.add(
+                CertificateRow(code=code, cycle_year=cmd.cycle_year, award_key=cat.key, award_name=cat.name_id, recipient=recipient, title=w.title, path=str(path), issued_at=uow.now)
+            )
+            uow.emit(CertificateIssued(cycle_year=cmd.cycle_year, code=code, award_key=cat.key, recipient=recipient, title=w.title, path=str(path)))
+            certificates += 1
+    cats = [c.model_dump(mode="json") for c in categories]
+    ceremony = cmd.ceremony.model_dump(mode="json")
+    files = documents.write_results(directory, cmd.cycle_year, {"date": when, "venue": cmd.ceremony.venue}, cats, shortlist.rows, None)
+    summary = AwardsSummary(cycle_year=cmd.cycle_year, categories={c.key: len(c.winners) for c in categories}, certificates=certificates, results_dir=str(directory))
+    uow.session.add(ResultRow(cycle_year=cmd.cycle_year, categories=cats, rankings=shortlist.rows, ceremony=ceremony, files=files, summary=summary.model_dump(mode="json")))
+    uow.emit(AwardsDetermined(cycle_year=cmd.cycle_year, categories=categories))
+    return summary
+
+
+async def announce_awards(cmd: AnnounceAwards, uow: UnitOfWork) -> AnnouncementView:
+    result = await uow.session.get(ResultRow, cmd.cycle_year)
+    if result is None:
+        raise DomainError(AwardsError.NOT_DETERMINED, f"the awards of {cmd.cycle_year} have not been determined yet")
+    if result.announcement_no is None:
+        counter = await uow.session.get(CounterRow, cmd.cycle_year)
+        if counter is None:
+            counter = CounterRow(cycle_year=cmd.cycle_year)
+            uow.session.add(counter)
+        counter.announcements += 1
+        result.announcement_no = f"{counter.announcements:03d}/PENGHARGAAN-BFEST/{cmd.cycle_year}"
+        when = cmd.ceremony.date.astimezone(documents.JAKARTA)
+        result.files = documents.write_results(
+            Config.results_dir / str(cmd.cycle_year), cmd.cycle_year, {"date": when, "venue": cmd.ceremony.venue}, result.categories, result.rankings, result.announcement_no
+        )
+        winners = sum(len(c["winners"]) for c in result.categories)
+        uow.emit(AwardsAnnounced(cycle_year=cmd.cycle_year, announcement_no=result.announcement_no, ceremony=cmd.ceremony, winners=winners))
+    return AnnouncementView(cycle_year=cmd.cycle_year, announcement_no=result.announcement_no, ceremony=cmd.ceremony)
+
+
+async def get_results(cmd: GetResults, uow: UnitOfWork) -> ResultsView:
+    result = await uow.session.get(ResultRow, cmd.cycle_year)
+    if result is None:
+        raise DomainError(AwardsError.NOT_DETERMINED, f"the awards of {cmd.cycle_year} have not been determined yet")
+    return ResultsView(
+        cycle_year=cmd.cycle_year,
+        ceremony=result.ceremony,  # type: ignore[arg-type]
+        announcement_no=result.announcement_no,
+        categories=[CategoryResult.model_validate(c) for c in result.categories],
+        rankings=result.rankings,
+        files=result.files,
+    )
+
+
+async def verify_certificate(cmd: VerifyCertificate, uow: UnitOfWork) -> CertificateView:
+    row = await uow.session.get(CertificateRow, cmd.code.strip().upper())
+    if row is None:
+        return CertificateView(valid=False, code=cmd.code)
+    return CertificateView(
+        valid=True, code=row.code, cycle_year=row.cycle_year, award_key=row.award_key, award_name=row.award_name, recipient=row.recipient, title=row.title, issued_at=row.issued_at
+    )
+
+

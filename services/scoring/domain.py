@@ -1,0 +1,260 @@
+"""Scoring's rules, free of I/O: conflict-aware juror assignment, weighted totals, per-juror
+normalisation, ranking with stated tie-breaks, proportional shortlists, divergence."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.scoring import Criterion, ScoringError
+from services.common.errors import DomainError
+
+
+@dataclass(frozen=True)
+class Entrant:
+    id: str
+    agency: str
+    group: str
+    category: str
+    forwarded_at: str = ""
+
+
+@dataclass(frozen=True)
+class JurorInfo:
+    id: str
+    affiliation: str
+    expertise: frozenset[str] = frozenset()
+    conflicts: frozenset[str] = frozenset()
+
+
+def may_judge(juror: JurorInfo, entrant: Entrant) -> bool:
+    """Never a juror from the proposal's own agency or with a declared conflict."""
+    return juror.affiliation != entrant.agency and entrant.id not in juror.conflicts and entrant.agency not in juror.conflicts
+
+
+def _tiebreak(seed: int, *parts: str) -> int:
+    return int.from_bytes(hashlib.sha256(":".join((str(seed), *parts)).encode()).digest()[:8], "big")
+
+
+def assign(entrants: Sequence[Entrant], jurors: Sequence[JurorInfo], per_proposal: int, seed: int) -> dict[str, list[str]]:
+    """Give every entrant exactly ``per_proposal`` eligible jurors, loads balanced, matching
+    expertise preferred, deterministic for a seed. Raises ``infeasible_assignment`` naming every
+    proposal that cannot be covered, before assigning anything."""
+    eligible = {e.id: [j for j in jurors if may_judge(j, e)] for e in entrants}
+    short = sorted(e.id for e in entrants if len(eligible[e.id]) < per_proposal)
+    if short:
+        raise DomainError(
+            ScoringError.INFEASIBLE_ASSIGNMENT,
+            f"{len(short)} proposal(s) cannot get {per_proposal} jurors without a conflict: {', '.join(short[:10])}",
+            {"proposals": short, "jurors_per_proposal": per_proposal, "pool": len(jurors)},
+        )
+    load = {j.id: 0 for j in jurors}
+    order = sorted(entrants, key=lambda e: (len(eligible[e.id]), _tiebreak(seed, e.id)))
+    out: dict[str, list[str]] = {}
+    for e in order:
+        ranked = sorted(
+            eligible[e.id],
+            key=lambda j: (load[j.id], e.category not in j.expertise, _tiebreak(seed, e.id, j.id)),
+        )
+        chosen = [j.id for j in ranked[:per_proposal]]
+        for jid in chosen:
+            load[jid] += 1
+        out[e.id] = chosen
+    _rebalance(out, {e.id: e for e in entrants}, {j.id: j for j in jurors}, load)
+    return {pid: sorted(js) for pid, js in sorted(out.items())}
+
+
+def _rebalance(out: dict[str, list[str]], entrants: dict[str, Entrant], jurors: dict[str, JurorInfo], load: dict[str, int]) -> None:
+    """Move assignments from the busiest to the idlest juror while that is allowed and helps."""
+    for _ in range(10 * len(load) + 100):
+        hi = max(load, key=lambda j: (load[j], j))
+        lo = min(load, key=lambda j: (load[j], j))
+        if load[hi] - load[lo] <= 1:
+            return
+        moved = False
+        for pid, js in out.items():
+            if hi in js and lo not in js and may_judge(jurors[lo], entrants[pid]):
+                js[js.index(hi)] = lo
+                load[hi] -= 1
+                load[lo] += 1
+                moved = True
+                break
+        if not moved:
+            return  # the pool's conflicts do not allow a better balance
+
+
+def weighted_total(values: dict[str, float], criteria: Sequence[Criterion]) -> float:
+    """Σ weight × value, on the criteria's scale (weights sum to 1)."""
+    return sum(c.weight * values[c.key] for c in criteria)
+
+
+def check_scores(values: dict[str, float], criteria: Sequence[Criterion]) -> None:
+    keys = {c.key for c in criteria}
+    unknown = sorted(set(values) - keys)
+    if unknown:
+        raise DomainError(ScoringError.UNKNOWN_CRITERION, f"unknown criteria: {', '.join(unknown)}", {"unknown": unknown, "criteria": sorted(keys)})
+    missing = sorted(keys - set(values))
+    if missing:
+        raise DomainError(ScoringError.MISSING_CRITERION, f"missing criteria: {', '.join(missing)}", {"missing": missing})
+    for c in criteria:
+        v = values[c.key]
+        if not math.isfinite(v) or v < c.scale_min or v > c.scale_max:
+            raise DomainError(
+                ScoringError.OFF_SCALE,
+                f"{c.key} = {v} is off the scale {c.scale_min:g}–{c.scale_max:g}",
+                {"criterion": c.key, "value": v, "min": c.scale_min, "max": c.scale_max},
+            )
+
+
+def diverges(totals: Iterable[float], threshold: float) -> float | None:
+    """The spread of a proposal's weighted totals when it exceeds the threshold."""
+    values = list(totals)
+    if len(values) < 2:
+        return None
+    spread = max(values) - min(values)
+    return spread if spread > threshold else None
+
+
+@dataclass
+class Score:
+    juror: str
+    proposal: str
+    total: float
+    values: dict[str, float]
+
+
+@dataclass
+class Row:
+    proposal: str
+    score: float | None
+    jurors: int
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _sd(xs: Sequence[float]) -> float:
+    m = _mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / len(xs))
+
+
+def normalise(scores: Sequence[Score]) -> tuple[dict[tuple[str, str], float], set[str]]:
+    """Per-juror z-scores mapped back to the stage's scale (pooled mean and spread of all raw
+    totals), so a harsh and a lenient juror count alike. Jurors with fewer than 2 scores keep
+    their raw totals and are flagged."""
+    if not scores:
+        return {}, set()
+    raw = [s.total for s in scores]
+    mu, sigma = _mean(raw), _sd(raw)
+    by_juror: dict[str, list[Score]] = {}
+    for s in scores:
+        by_juror.setdefault(s.juror, []).append(s)
+    out: dict[tuple[str, str], float] = {}
+    flagged: set[str] = set()
+    for juror, own in by_juror.items():
+        totals = [s.total for s in own]
+        if len(own) < 2:
+            flagged.add(juror)
+            for s in own:
+                out[(juror, s.proposal)] = s.total
+            continue
+        m, sd = _mean(totals), _sd(totals)
+        for s in own:
+            z = (s.total - m) / sd if sd > 0 else 0.0
+            out[(juror, s.proposal)] = mu + z * sigma
+    return out, flagged
+
+
+def rank(
+    entrants: Sequence[Entrant], scores: Sequence[Score], criteria: Sequence[Criterion]
+) -> list[Row]:
+    """Rank by the mean normalised total over the jurors who scored (missing never counts as
+    zero; unscored proposals last, flagged). Ties: higher mean on the highest-weighted criterion,
+    then earlier forward, then proposal id. Every row says how it was computed."""
+    normalised, flagged = normalise(scores)
+    top = max(criteria, key=lambda c: (c.weight, c.key))
+    by_proposal: dict[str, list[Score]] = {}
+    for s in scores:
+        by_proposal.setdefault(s.proposal, []).append(s)
+    rows = []
+    for e in entrants:
+        own = sorted(by_proposal.get(e.id, []), key=lambda s: s.juror)
+        if own:
+            values = [normalised[(s.juror, e.id)] for s in own]
+            score: float | None = _mean(values)
+            top_mean = _mean([s.values[top.key] for s in own])
+        else:
+            score, top_mean = None, float("-inf")
+        explanation = {
+            "jurors": [
+                {
+                    "juror_id": s.juror,
+                    "raw_total": round(s.total, 4),
+                    "normalised": round(normalised[(s.juror, e.id)], 4),
+                    "flag": "juror_has_fewer_than_2_scores" if s.juror in flagged else None,
+                }
+                for s in own
+            ],
+            "method": "mean over jurors of per-juror z-scores mapped to the stage scale",
+            "top_criterion": top.key,
+            "top_criterion_mean": None if not own else round(top_mean, 4),
+            "flags": [] if own else ["unscored"],
+        }
+        rows.append((e, Row(e.id, score, len(own), explanation), top_mean))
+
+    def key(item: tuple[Entrant, Row, float]) -> tuple[Any, ...]:
+        e, row, top_mean = item
+        return (row.score is None, -(row.score or 0.0), -round(top_mean, 9), e.forwarded_at or "~", e.id)
+
+    rows.sort(key=key)
+    ordered = [r for _, r, _ in rows]
+    for i, (e, row, top_mean) in enumerate(rows):
+        if i == 0:
+            continue
+        prev_e, prev, prev_top = rows[i - 1]
+        if row.score is not None and prev.score is not None and round(row.score, 9) == round(prev.score, 9):
+            if round(top_mean, 9) != round(prev_top, 9):
+                used = f"tie on score with {prev.proposal}: broken by the mean on {top.key}"
+            elif (e.forwarded_at or "") != (prev_e.forwarded_at or ""):
+                used = f"tie on score and {top.key} with {prev.proposal}: broken by the earlier forward"
+            else:
+                used = f"tie with {prev.proposal}: broken by proposal id"
+            row.explanation["tie_break"] = used
+            prev.explanation.setdefault("tie_break", used)
+    return ordered
+
+
+def shortlist(rows: Sequence[Row], groups: dict[str, str], advance: int, proportions: dict[str, float] | None) -> list[str]:
+    """The top ``advance`` (scored) proposals; with proportions, seats per group by largest
+    remainder, and seats a group cannot fill go to the best remaining overall."""
+    scored = [r.proposal for r in rows if r.score is not None]
+    if not proportions:
+        return scored[:advance]
+    quotas = {g: advance * share for g, share in proportions.items()}
+    seats = {g: int(q) for g, q in quotas.items()}
+    rest = advance - sum(seats.values())
+    for g in sorted(quotas, key=lambda g: (-(quotas[g] - seats[g]), g))[:rest]:
+        seats[g] += 1
+    chosen: list[str] = []
+    for pid in scored:
+        g = groups[pid]
+        if seats.get(g, 0) > 0:
+            chosen.append(pid)
+            seats[g] -= 1
+    for pid in scored:
+        if len(chosen) >= advance:
+            break
+        if pid not in chosen:
+            chosen.append(pid)
+    order = {pid: i for i, pid in enumerate(scored)}
+    return sorted(chosen[:advance], key=order.__getitem__)
+
+
+def rng_for(seed: int) -> random.Random:
+    return random.Random(seed)

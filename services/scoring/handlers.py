@@ -1,0 +1,594 @@
+"""Scoring's use cases: one function per command or event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from contracts.base import ObjectionDecision, SetRef, digest_ids
+from contracts.scoring import (
+    CloseStage,
+    Criterion,
+    DecideObjection,
+    FileObjection,
+    FinalizeShortlist,
+    FinalShortlistSummary,
+    GetShortlist,
+    ImportJurors,
+    Juror,
+    JurorAdded,
+    JurorProgress,
+    JurorsAssigned,
+    ListJurors,
+    ObjectionDecided,
+    ObjectionFiled,
+    ObjectionsStatus,
+    ObjectionsStatusView,
+    ObjectionView,
+    OpenStage,
+    RankedRow,
+    ReminderDue,
+    RemindJurors,
+    ScoreSubmitted,
+    ScoringError,
+    ShortlistFinal,
+    ShortlistPublished,
+    ShortlistView,
+    StageClosed,
+    StageClosedSummary,
+    StageFullyScored,
+    StageStatus,
+    StageStatusView,
+    StageSummary,
+    SubmitScore,
+)
+from contracts.verification import ProposalDisqualified, ProposalVerified, VerificationClosed
+from services.common.errors import DomainError, NotFound, NotReady
+from services.common.runtime import UnitOfWork
+from services.scoring import domain
+from services.scoring.store import (
+    AssignmentRow,
+    CounterRow,
+    EntrantsRow,
+    JurorRow,
+    ObjectionRow,
+    ProposalCopy,
+    ScoreRow,
+    StageRow,
+)
+
+# --------------------------------------------------------------------------- read model
+
+
+async def on_proposal_verified(evt: ProposalVerified, uow: UnitOfWork) -> None:
+    row = await uow.session.get(ProposalCopy, evt.proposal.id)
+    data = evt.proposal.model_dump(mode="json")
+    if row is None:
+        uow.session.add(ProposalCopy(id=evt.proposal.id, cycle_year=evt.cycle_year, data=data))
+    else:
+        row.data = data
+
+
+async def on_proposal_disqualified(evt: ProposalDisqualified, uow: UnitOfWork) -> None:
+    # Kept too: an override may make it eligible, and the frozen list decides who enters.
+    await on_proposal_verified(evt, uow)  # type: ignore[arg-type]
+
+
+async def on_verification_closed(evt: VerificationClosed, uow: UnitOfWork) -> None:
+    row = await uow.session.get(EntrantsRow, evt.cycle_year)
+    if row is None:
+        uow.session.add(EntrantsRow(cycle_year=evt.cycle_year, eligible_ids=list(evt.eligible_ids)))
+
+
+# --------------------------------------------------------------------------- jurors
+
+
+async def import_jurors(cmd: ImportJurors, uow: UnitOfWork) -> dict[str, int]:
+    created = updated = 0
+    for j in cmd.jurors:
+        row = await uow.session.get(JurorRow, j.id)
+        data = j.model_dump(mode="json")
+        if row is None:
+            uow.session.add(JurorRow(**data))
+            created += 1
+        else:
+            for k, v in data.items():
+                setattr(row, k, v)
+            updated += 1
+    return {"created": created, "updated": updated}
+
+
+async def list_jurors(cmd: ListJurors, uow: UnitOfWork) -> dict[str, Any]:
+    total = (await uow.session.execute(sa.select(sa.func.count()).select_from(JurorRow))).scalar_one()
+    rows = (await uow.session.execute(sa.select(JurorRow).order_by(JurorRow.id).offset(cmd.offset).limit(cmd.limit))).scalars()
+    return {"items": [Juror.model_validate(r.model_dump()) for r in rows], "total": total, "offset": cmd.offset}
+
+
+# --------------------------------------------------------------------------- stages
+
+
+async def _stage(uow: UnitOfWork, year: int, key: str) -> StageRow:
+    row = await uow.session.get(StageRow, (year, key))
+    if row is None:
+        raise DomainError(ScoringError.UNKNOWN_STAGE, f"no stage {key!r} in cycle {year}", {"stage": key})
+    return row
+
+
+def _criteria(stage: StageRow) -> list[Criterion]:
+    return [Criterion.model_validate(c) for c in stage.config["criteria"]]
+
+
+async def _entrant_ids(uow: UnitOfWork, cmd: OpenStage) -> list[str]:
+    ref = cmd.entrants
+    if ref.source == "verification":
+        frozen = await uow.session.get(EntrantsRow, cmd.cycle_year)
+        if frozen is None:
+            raise NotReady(message=f"the eligible list of {cmd.cycle_year} has not arrived yet", details={"waiting_for": "verification_closed"})
+        ids = list(frozen.eligible_ids)
+    else:
+        prev = await uow.session.get(StageRow, (cmd.cycle_year, ref.stage or ""))
+        if prev is None or prev.final_rows is None:
+            raise NotReady(message=f"the final shortlist of stage {ref.stage} is not there yet", details={"waiting_for": ref.stage})
+        ids = [r["proposal_id"] for r in prev.final_rows]
+    have = SetRef(count=len(ids), digest=digest_ids(ids))
+    if have != ref.expected:
+        raise NotReady(message=f"entrants differ: have {have.count}, expected {ref.expected.count}", details={"have": have.count, "expected": ref.expected.count})
+    return sorted(ids)
+
+
+def _summary(stage: StageRow, assignments: int, scored: int, jurors: int) -> StageSummary:
+    return StageSummary(
+        cycle_year=stage.cycle_year,
+        stage=stage.stage,
+        state=stage.state,
+        proposals=len(stage.proposals),
+        jurors=jurors,
+        assignments=assignments,
+        scored=scored,
+        deadline=stage.deadline,
+    )
+
+
+async def _progress(uow: UnitOfWork, stage: StageRow) -> tuple[list[AssignmentRow], set[tuple[str, str]]]:
+    assigned = (
+        await uow.session.execute(
+            sa.select(AssignmentRow).where(AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage)
+        )
+    ).scalars().all()
+    scored = {
+        (r[0], r[1])
+        for r in await uow.session.execute(
+            sa.select(ScoreRow.juror_id, ScoreRow.proposal_id).where(
+                ScoreRow.cycle_year == stage.cycle_year, ScoreRow.stage == stage.stage, ScoreRow.latest
+            )
+        )
+    }
+    return list(assigned), scored
+
+
+async def open_stage(cmd: OpenStage, uow: UnitOfWork) -> StageSummary:
+    existing = await uow.session.get(StageRow, (cmd.cycle_year, cmd.stage))
+    if existing is not None:
+        assigned, scored = await _progress(uow, existing)
+        return _summary(existing, len(assigned), len(scored), len({a.juror_id for a in assigned}))
+    ids = await _entrant_ids(uow, cmd)
+    copies = {
+        r.id: r.data for r in (await uow.session.execute(sa.select(ProposalCopy).where(ProposalCopy.id.in_(ids)))).scalars()
+    }
+    missing = [i for i in ids if i not in copies]
+    if missing:
+        raise NotReady(message=f"{len(missing)} entrant(s) not known yet", details={"missing": missing[:20]})
+    entrants = [_entrant(copies[i]) for i in ids]
+    jurors = [
+        domain.JurorInfo(r.id, r.affiliation, frozenset(r.expertise), frozenset(r.conflicts))
+        for r in (await uow.session.execute(sa.select(JurorRow).where(JurorRow.active).order_by(JurorRow.id))).scalars()
+    ]
+    plan = domain.assign(entrants, jurors, cmd.jurors_per_proposal, cmd.seed)
+    stage = StageRow(
+        cycle_year=cmd.cycle_year,
+        stage=cmd.stage,
+        config=cmd.model_dump(mode="json", include={"criteria", "jurors_per_proposal", "advance", "group_proportions", "divergence_threshold", "seed"}),
+        proposals=ids,
+        deadline=cmd.deadline,
+    )
+    uow.session.add(stage)
+    rows = [AssignmentRow(cycle_year=cmd.cycle_year, stage=cmd.stage, proposal_id=p, juror_id=j) for p, js in plan.items() for j in js]
+    uow.session.add_all(rows)
+    loads: dict[str, int] = {}
+    for r in rows:
+        loads[r.juror_id] = loads.get(r.juror_id, 0) + 1
+    uow.emit(
+        JurorsAssigned(
+            cycle_year=cmd.cycle_year,
+            stage=cmd.stage,
+            proposals=len(ids),
+            jurors=len(loads),
+            assignments=len(rows),
+            load_min=min(loads.values(), default=0),
+            load_max=max(loads.values(), default=0),
+        )
+    )
+    return _summary(stage, len(rows), 0, len(loads))
+
+
+def _entrant(data: dict[str, Any]) -> domain.Entrant:
+    return domain.Entrant(
+        id=data["id"], agency=data["agency_code"], group=data["group"], category=data["category"], forwarded_at=data.get("forwarded_at") or ""
+    )
+
+
+async def submit_score(cmd: SubmitScore, uow: UnitOfWork) -> dict[str, Any]:
+    juror = await uow.session.get(JurorRow, cmd.juror_id)
+    if juror is None:
+        raise DomainError(ScoringError.UNKNOWN_JUROR, f"no juror {cmd.juror_id}", {"juror_id": cmd.juror_id})
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    if stage.state != "open":
+        raise DomainError(ScoringError.STAGE_CLOSED, f"stage {cmd.stage} is {stage.state}; scores can no longer change", {"stage": cmd.stage})
+    assigned = await uow.session.get(AssignmentRow, (cmd.cycle_year, cmd.stage, cmd.proposal_id, cmd.juror_id))
+    if assigned is None:
+        raise DomainError(
+            ScoringError.NOT_ASSIGNED,
+            f"juror {cmd.juror_id} is not assigned to proposal {cmd.proposal_id} in stage {cmd.stage}",
+            {"juror_id": cmd.juror_id, "proposal_id": cmd.proposal_id},
+        )
+    criteria = _criteria(stage)
+    domain.check_scores(cmd.scores, criteria)
+    total = domain.weighted_total(cmd.scores, criteria)
+    previous = (
+        await uow.session.execute(
+            sa.select(ScoreRow).where(
+                ScoreRow.cycle_year == cmd.cycle_year,
+                ScoreRow.stage == cmd.stage,
+                ScoreRow.proposal_id == cmd.proposal_id,
+                ScoreRow.juror_id == cmd.juror_id,
+                ScoreRow.latest,
+            )
+        )
+    ).scalars().first()
+    revision = 1
+    if previous is not None:
+        previous.latest = False
+        revision = previous.revision + 1
+    uow.session.add(
+        ScoreRow(
+            cycle_year=cmd.cycle_year,
+            stage=cmd.stage,
+            juror_id=cmd.juror_id,
+            proposal_id=cmd.proposal_id,
+            revision=revision,
+            values=dict(cmd.scores),
+            weighted_total=total,
+            comment=cmd.comment,
+            at=uow.now,
+        )
+    )
+    await uow.session.flush()
+    uow.emit(
+        ScoreSubmitted(
+            cycle_year=cmd.cycle_year, stage=cmd.stage, juror_id=cmd.juror_id, proposal_id=cmd.proposal_id, weighted_total=total, revision=revision
+        )
+    )
+    added = await _divergence(uow, stage, cmd.proposal_id)
+    await _fully_scored(uow, stage)
+    return {"proposal_id": cmd.proposal_id, "juror_id": cmd.juror_id, "weighted_total": round(total, 4), "revision": revision, "juror_added": added}
+
+
+async def _divergence(uow: UnitOfWork, stage: StageRow, proposal_id: str) -> str | None:
+    """When a proposal's jurors disagree beyond the threshold, assign one more juror (once)."""
+    assigned = (
+        await uow.session.execute(
+            sa.select(AssignmentRow).where(
+                AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage, AssignmentRow.proposal_id == proposal_id
+            )
+        )
+    ).scalars().all()
+    if any(a.extra for a in assigned):
+        return None
+    totals = [
+        r[0]
+        for r in await uow.session.execute(
+            sa.select(ScoreRow.weighted_total).where(
+                ScoreRow.cycle_year == stage.cycle_year, ScoreRow.stage == stage.stage, ScoreRow.proposal_id == proposal_id, ScoreRow.latest
+            )
+        )
+    ]
+    spread = domain.diverges(totals, stage.config["divergence_threshold"])
+    if spread is None:
+        return None
+    copy = await uow.session.get(ProposalCopy, proposal_id)
+    assert copy is not None
+    entrant = _entrant(copy.data)
+    taken = {a.juror_id for a in assigned}
+    loads = dict(
+        (r[0], r[1])
+        for r in await uow.session.execute(
+            sa.select(AssignmentRow.juror_id, sa.func.count())
+            .where(AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage)
+            .group_by(AssignmentRow.juror_id)
+        )
+    )
+    candidates = [
+        r
+        for r in (await uow.session.execute(sa.select(JurorRow).where(JurorRow.active).order_by(JurorRow.id))).scalars()
+        if r.id not in taken and domain.may_judge(domain.JurorInfo(r.id, r.affiliation, frozenset(r.expertise), frozenset(r.conflicts)), entrant)
+    ]
+    if not candidates:
+        return None
+    pick = min(candidates, key=lambda r: (loads.get(r.id, 0), entrant.category not in r.expertise, r.id))
+    uow.session.add(AssignmentRow(cycle_year=stage.cycle_year, stage=stage.stage, proposal_id=proposal_id, juror_id=pick.id, extra=True))
+    await uow.session.flush()
+    uow.emit(JurorAdded(cycle_year=stage.cycle_year, stage=stage.stage, proposal_id=proposal_id, juror_id=pick.id, spread=round(spread, 4)))
+    return pick.id
+
+
+async def _fully_scored(uow: UnitOfWork, stage: StageRow) -> None:
+    if stage.fully_scored_sent or stage.state != "open":
+        return
+    assigned, scored = await _progress(uow, stage)
+    if assigned and all((a.juror_id, a.proposal_id) in scored for a in assigned):
+        stage.fully_scored_sent = True
+        uow.emit(StageFullyScored(cycle_year=stage.cycle_year, stage=stage.stage, assignments=len(assigned)))
+
+
+async def stage_status(cmd: StageStatus, uow: UnitOfWork) -> StageStatusView:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    assigned, scored = await _progress(uow, stage)
+    per: dict[str, JurorProgress] = {}
+    for a in assigned:
+        p = per.setdefault(a.juror_id, JurorProgress(juror_id=a.juror_id, assigned=0, scored=0, missing=[]))
+        p.assigned += 1
+        if (a.juror_id, a.proposal_id) in scored:
+            p.scored += 1
+        else:
+            p.missing.append(a.proposal_id)
+    done = sum(1 for a in assigned if (a.juror_id, a.proposal_id) in scored)
+    return StageStatusView(
+        **_summary(stage, len(assigned), done, len(per)).model_dump(),
+        fully_scored=bool(assigned) and done == len(assigned),
+        per_juror=sorted(per.values(), key=lambda p: p.juror_id) if cmd.per_juror else [],
+    )
+
+
+async def remind_jurors(cmd: RemindJurors, uow: UnitOfWork) -> dict[str, int]:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    if stage.state != "open":
+        return {"reminded": 0}
+    assigned, scored = await _progress(uow, stage)
+    open_by: dict[str, list[str]] = {}
+    for a in assigned:
+        if (a.juror_id, a.proposal_id) not in scored:
+            open_by.setdefault(a.juror_id, []).append(a.proposal_id)
+    for juror, pids in sorted(open_by.items()):
+        uow.emit(ReminderDue(cycle_year=cmd.cycle_year, stage=cmd.stage, juror_id=juror, open_assignments=sorted(pids), deadline=stage.deadline))
+    return {"reminded": len(open_by)}
+
+
+async def _next(uow: UnitOfWork, year: int, name: str) -> int:
+    row = await uow.session.get(CounterRow, (year, name))
+    if row is None:
+        row = CounterRow(cycle_year=year, name=name, value=0)
+        uow.session.add(row)
+    row.value += 1
+    return row.value
+
+
+def _rows(ranked: list[domain.Row], copies: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for i, r in enumerate(ranked, start=1):
+        d = copies[r.proposal]
+        out.append(
+            RankedRow(
+                rank=i,
+                proposal_id=r.proposal,
+                title=d["title"],
+                group=d["group"],
+                agency_code=d["agency_code"],
+                unit_code=d["unit_code"],
+                unit_name=d.get("unit_name"),
+                agency_name=d.get("agency_name"),
+                category=d.get("category"),
+                score=None if r.score is None else round(r.score, 4),
+                jurors=r.jurors,
+                explanation=r.explanation,
+            ).model_dump(mode="json")
+        )
+    return out
+
+
+async def close_stage(cmd: CloseStage, uow: UnitOfWork) -> StageClosedSummary:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    if stage.closed_summary is not None:
+        return StageClosedSummary.model_validate(stage.closed_summary)
+    criteria = _criteria(stage)
+    copies = {r.id: r.data for r in (await uow.session.execute(sa.select(ProposalCopy).where(ProposalCopy.id.in_(stage.proposals)))).scalars()}
+    scores = [
+        domain.Score(r.juror_id, r.proposal_id, r.weighted_total, r.values)
+        for r in (
+            await uow.session.execute(
+                sa.select(ScoreRow).where(ScoreRow.cycle_year == cmd.cycle_year, ScoreRow.stage == cmd.stage, ScoreRow.latest)
+            )
+        ).scalars()
+    ]
+    ranked = domain.rank([_entrant(copies[p]) for p in stage.proposals], scores, criteria)
+    rows = _rows(ranked, copies)
+    groups = {p: copies[p]["group"] for p in stage.proposals}
+    chosen = domain.shortlist(ranked, groups, stage.config["advance"], stage.config.get("group_proportions"))
+    number = await _next(uow, cmd.cycle_year, "announcement")
+    announcement = f"{number:03d}/PANSEL-KOVABLIK/{cmd.cycle_year}"
+    by_id = {r["proposal_id"]: r for r in rows}
+    short_rows = [by_id[p] for p in chosen]
+    summary = StageClosedSummary(
+        cycle_year=cmd.cycle_year,
+        stage=cmd.stage,
+        ranked=len(rows),
+        unscored=sum(1 for r in ranked if r.score is None),
+        shortlist=SetRef(count=len(chosen), digest=digest_ids(chosen)),
+        announcement_no=announcement,
+    )
+    stage.state, stage.ranking, stage.shortlist, stage.announcement_no = "closed", rows, chosen, announcement
+    stage.window_until, stage.closed_summary = cmd.objection_window_until, summary.model_dump(mode="json")
+    stage.config = {**stage.config, "initial_shortlist": chosen}
+    uow.emit(StageClosed(cycle_year=cmd.cycle_year, summary=summary))
+    uow.emit(
+        ShortlistPublished(
+            cycle_year=cmd.cycle_year,
+            stage=cmd.stage,
+            announcement_no=announcement,
+            rows=[RankedRow.model_validate(r) for r in short_rows],
+            objection_window_until=cmd.objection_window_until,
+        )
+    )
+    return summary
+
+
+async def get_shortlist(cmd: GetShortlist, uow: UnitOfWork) -> ShortlistView:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    if stage.ranking is None or stage.shortlist is None:
+        raise DomainError(ScoringError.NOT_FOUND, f"stage {cmd.stage} has no shortlist yet (it is {stage.state})")
+    if stage.final_rows is not None:
+        rows, number, final = stage.final_rows, stage.final_summary["announcement_no"] if stage.final_summary else "", True
+    else:
+        by_id = {r["proposal_id"]: r for r in stage.ranking}
+        rows, number, final = [by_id[p] for p in stage.shortlist], stage.announcement_no or "", False
+    return ShortlistView(
+        cycle_year=cmd.cycle_year,
+        stage=cmd.stage,
+        announcement_no=number,
+        final=final,
+        rows=[RankedRow.model_validate(r) for r in rows],
+        digest=digest_ids(r["proposal_id"] for r in rows),
+    )
+
+
+# --------------------------------------------------------------------------- objections
+
+
+def _objection_view(row: ObjectionRow) -> ObjectionView:
+    return ObjectionView(
+        id=row.id,
+        stage=row.stage,
+        proposal_id=row.proposal_id,
+        filer=row.filer,
+        reason=row.reason,
+        filed_at=row.filed_at,
+        decision=row.decision,  # type: ignore[arg-type]
+        decision_reason=row.decision_reason,
+        decided_by=row.decided_by,
+    )
+
+
+async def file_objection(cmd: FileObjection, uow: UnitOfWork) -> ObjectionView:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    at = cmd.at or uow.now
+    if stage.state != "closed" or stage.window_until is None or at > stage.window_until:
+        until = stage.window_until.isoformat() if stage.window_until else "no window"
+        raise DomainError(
+            ScoringError.OBJECTION_WINDOW_CLOSED,
+            f"objections to stage {cmd.stage} are not accepted now (window: {until}, stage {stage.state})",
+            {"window_until": until},
+        )
+    if cmd.proposal_id not in (stage.shortlist or []):
+        raise DomainError(ScoringError.NOT_ON_SHORTLIST, f"proposal {cmd.proposal_id} is not on the {cmd.stage} shortlist")
+    number = await _next(uow, cmd.cycle_year, "objection")
+    row = ObjectionRow(
+        id=f"OBJ{cmd.cycle_year}-{number:04d}",
+        cycle_year=cmd.cycle_year,
+        stage=cmd.stage,
+        proposal_id=cmd.proposal_id,
+        filer=cmd.filer,
+        reason=cmd.reason,
+        filed_at=at,
+    )
+    uow.session.add(row)
+    view = _objection_view(row)
+    uow.emit(ObjectionFiled(cycle_year=cmd.cycle_year, objection=view))
+    return view
+
+
+async def decide_objection(cmd: DecideObjection, uow: UnitOfWork) -> ObjectionView:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    row = await uow.session.get(ObjectionRow, cmd.objection_id)
+    if row is None or row.stage != cmd.stage or row.cycle_year != cmd.cycle_year:
+        raise NotFound(ScoringError.NOT_FOUND, f"no objection {cmd.objection_id} in stage {cmd.stage}")
+    if stage.state == "final":
+        raise DomainError(ScoringError.STAGE_CLOSED, f"the {cmd.stage} shortlist is final")
+    if row.decision is not None:
+        raise DomainError("already_decided", f"objection {row.id} was already decided ({row.decision})", {"decision": row.decision})
+    row.decision, row.decision_reason, row.decided_by = cmd.decision.value, cmd.reason, cmd.decided_by
+    if cmd.decision == ObjectionDecision.UPHELD and stage.shortlist and row.proposal_id in stage.shortlist:
+        stage.shortlist = _promote(stage, row.proposal_id)
+    view = _objection_view(row)
+    uow.emit(ObjectionDecided(cycle_year=cmd.cycle_year, objection=view))
+    return view
+
+
+def _promote(stage: StageRow, removed: str) -> list[str]:
+    """Remove a proposal; the next ranked proposal of the same group not yet listed moves up."""
+    ranking = stage.ranking or []
+    group = next(r["group"] for r in ranking if r["proposal_id"] == removed)
+    current = [p for p in (stage.shortlist or []) if p != removed]
+    excluded = set(stage.config.get("removed", [])) | {removed}
+    stage.config = {**stage.config, "removed": sorted(excluded)}
+    for r in ranking:
+        p = r["proposal_id"]
+        if r["group"] == group and p not in current and p not in excluded and r["score"] is not None:
+            current.append(p)
+            break
+    order = {r["proposal_id"]: i for i, r in enumerate(ranking)}
+    return sorted(current, key=order.__getitem__)
+
+
+async def objections_status(cmd: ObjectionsStatus, uow: UnitOfWork) -> ObjectionsStatusView:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    rows = (
+        await uow.session.execute(sa.select(ObjectionRow).where(ObjectionRow.cycle_year == cmd.cycle_year, ObjectionRow.stage == cmd.stage))
+    ).scalars().all()
+    return ObjectionsStatusView(
+        cycle_year=cmd.cycle_year,
+        stage=cmd.stage,
+        window_until=stage.window_until,
+        filed=len(rows),
+        pending=sum(1 for r in rows if r.decision is None),
+        upheld=sum(1 for r in rows if r.decision == ObjectionDecision.UPHELD),
+        rejected=sum(1 for r in rows if r.decision == ObjectionDecision.REJECTED),
+    )
+
+
+async def finalize_shortlist(cmd: FinalizeShortlist, uow: UnitOfWork) -> FinalShortlistSummary:
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    if stage.final_summary is not None:
+        return FinalShortlistSummary.model_validate(stage.final_summary)
+    if stage.state != "closed":
+        raise DomainError(ScoringError.STAGE_CLOSED, f"stage {cmd.stage} is {stage.state}; close it before finalising")
+    status = await objections_status(ObjectionsStatus(cycle_year=cmd.cycle_year, stage=cmd.stage), uow)
+    if status.pending:
+        raise NotReady(message=f"{status.pending} objection(s) to stage {cmd.stage} are not decided yet", details={"pending": status.pending})
+    by_id = {r["proposal_id"]: r for r in stage.ranking or []}
+    chosen = list(stage.shortlist or [])
+    rows = [{**by_id[p], "rank": i} for i, p in enumerate(chosen, start=1)]
+    first = set(stage.config.get("initial_shortlist", []))
+    removed = sorted(set(stage.config.get("removed", [])))
+    promoted = sorted(p for p in chosen if p not in first)
+    number = await _next(uow, cmd.cycle_year, "announcement")
+    summary = FinalShortlistSummary(
+        cycle_year=cmd.cycle_year,
+        stage=cmd.stage,
+        shortlist=SetRef(count=len(chosen), digest=digest_ids(chosen)),
+        removed=removed,
+        promoted=promoted,
+        announcement_no=f"{number:03d}/PANSEL-KOVABLIK/{cmd.cycle_year}",
+    )
+    stage.state, stage.final_rows, stage.final_summary = "final", rows, summary.model_dump(mode="json")
+    uow.emit(
+        ShortlistFinal(
+            cycle_year=cmd.cycle_year,
+            stage=cmd.stage,
+            announcement_no=summary.announcement_no,
+            rows=[RankedRow.model_validate(r) for r in rows],
+            digest=summary.shortlist.digest,
+        )
+    )
+    return summary
+
+

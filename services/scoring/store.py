@@ -1,0 +1,104 @@
+"""Scoring's tables: jurors, its copy of verified proposals, stages, assignments, every score
+revision, objections."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field
+
+from services.common.db import UtcDateTime, make_base
+
+Base = make_base("scoring")
+
+
+class JurorRow(Base, table=True):  # type: ignore[call-arg]
+    __tablename__ = "sco_juror"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str
+    affiliation: str
+    expertise: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    conflicts: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+
+
+class ProposalCopy(Base, table=True):  # type: ignore[call-arg]
+    __tablename__ = "sco_proposal"
+    id: str = Field(primary_key=True, max_length=64)
+    cycle_year: int = Field(index=True)
+    data: dict = Field(sa_column=Column(JSON, nullable=False))
+
+
+class EntrantsRow(Base, table=True):  # type: ignore[call-arg]
+    """The frozen eligible list of a cycle (from verification_closed)."""
+
+    __tablename__ = "sco_entrants"
+    cycle_year: int = Field(primary_key=True)
+    eligible_ids: list = Field(sa_column=Column(JSON, nullable=False))
+
+
+class StageRow(Base, table=True):  # type: ignore[call-arg]
+    __tablename__ = "sco_stage"
+    cycle_year: int = Field(primary_key=True)
+    stage: str = Field(primary_key=True, max_length=32)
+    state: str = "open"  # open | closed | final
+    config: dict = Field(sa_column=Column(JSON, nullable=False))
+    proposals: list = Field(sa_column=Column(JSON, nullable=False))
+    deadline: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    fully_scored_sent: bool = False
+    ranking: list | None = Field(default=None, sa_column=Column(JSON))
+    shortlist: list | None = Field(default=None, sa_column=Column(JSON))
+    announcement_no: str | None = None
+    closed_summary: dict | None = Field(default=None, sa_column=Column(JSON))
+    window_until: dt.datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    final_rows: list | None = Field(default=None, sa_column=Column(JSON))
+    final_summary: dict | None = Field(default=None, sa_column=Column(JSON))
+
+
+class AssignmentRow(Base, table=True):  # type: ignore[call-arg]
+    __tablename__ = "sco_assignment"
+    cycle_year: int = Field(primary_key=True)
+    stage: str = Field(primary_key=True, max_length=32)
+    proposal_id: str = Field(primary_key=True, max_length=64)
+    juror_id: str = Field(primary_key=True, max_length=64)
+    extra: bool = False  # added because the scores diverged
+
+
+class ScoreRow(Base, table=True):  # type: ignore[call-arg]
+    __tablename__ = "sco_score"
+    __table_args__ = (sa.Index("ix_sco_score_stage", "cycle_year", "stage", "proposal_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_year: int
+    stage: str = Field(max_length=32)
+    juror_id: str = Field(max_length=64)
+    proposal_id: str = Field(max_length=64)
+    revision: int
+    latest: bool = True
+    values: dict = Field(sa_column=Column(JSON, nullable=False))
+    weighted_total: float
+    comment: str | None = None
+    at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+
+
+class ObjectionRow(Base, table=True):  # type: ignore[call-arg]
+    __tablename__ = "sco_objection"
+    id: str = Field(primary_key=True, max_length=64)
+    cycle_year: int
+    stage: str = Field(max_length=32)
+    proposal_id: str = Field(max_length=64)
+    filer: str
+    reason: str
+    filed_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    decision: str | None = None
+    decision_reason: str | None = None
+    decided_by: str | None = None
+
+
+class CounterRow(Base, table=True):  # type: ignore[call-arg]
+    """Announcement numbers (Pengumuman No. …) and objection numbers, per cycle."""
+
+    __tablename__ = "sco_counter"
+    cycle_year: int = Field(primary_key=True)
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = 0
