@@ -30,6 +30,15 @@ def run(coro: Awaitable[T]) -> T:
     except ops.OperatorError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback; details with BFEST_DEBUG=1
+        import os
+
+        if os.environ.get("BFEST_DEBUG"):
+            raise
+        err.print(f"[bold red]error:[/] {exc.__class__.__name__}: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 def _when(value: Any) -> str:

@@ -17,7 +17,12 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.converter import decode_search_attributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -92,7 +97,7 @@ async def start_cycle(client: Client, config: CycleConfig, task_queue: str = TAS
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes([BFEST_YEAR.value_set(config.year), BFEST_STAGE.value_set("starting")]),
+            search_attributes=TypedSearchAttributes([SearchAttributePair(BFEST_YEAR, config.year), SearchAttributePair(BFEST_STAGE, "starting")]),
             memo={"config": config.summary()},
             static_summary=f"{config.name} {config.year}",
         )

@@ -88,6 +88,7 @@ class Simulator:
         self.log = log or (lambda text: None)
         self.quota_refusals = 0
         self.proposals: list[dict[str, Any]] = []
+        self.unit_names: dict[str, str] = {}
 
     async def call(self, command: Any) -> Any:
         return await self.client.call(command)
@@ -113,6 +114,7 @@ class Simulator:
             items += more["items"]
             offset += len(more["items"])
         by_agency: dict[str, list[str]] = {}
+        self.unit_names = {p["code"]: p["name"] for p in items}
         for p in items:
             if p["kind"] in ("upt", "upp") and p.get("parent_code"):
                 by_agency.setdefault(p["parent_code"], []).append(p["code"])
@@ -138,7 +140,8 @@ class Simulator:
             "solution": "Layanan dipadukan dalam satu alur digital dengan petugas jemput bola.",
             "impact": f"Waktu layanan turun {rng.randint(30, 80)}% dan kepuasan warga naik.",
             "started_on": started,
-            "documents": [{"kind": "proposal", "uri": f"https://portal.example/docs/{unit}/{n}.pdf"}],
+            # Now and then a unit forgets to attach its proposal document.
+            "documents": [] if rng.random() < 0.06 else [{"kind": "proposal", "uri": f"https://portal.example/docs/{unit}/{n}.pdf"}],
             "contact": {"name": f"Admin {unit}", "email": f"admin@{unit.lower()}.example.go.id"},
         }
 
@@ -214,8 +217,9 @@ class Simulator:
                 stats["forwarded"] -= 1
         return stats
 
-    async def submit_lkes(self, units: list[str]) -> int:
+    async def submit_lkes(self, units: list[str], names: dict[str, str] | None = None) -> int:
         """WBK nominees: most pass, some fall short of a threshold."""
+        names = names or self.unit_names
         for i, unit in enumerate(units):
             rng = unit_rng(self.seed, "lke", unit)
             strong = i % 3 != 2
@@ -234,7 +238,16 @@ class Simulator:
                 "preconditions": {"audit_followup_pct": 100.0, "sakip_grade": "A" if strong else "B", "asset_declaration_compliant": True},
             }
             try:
-                await self.call(SubmitLke(request_id=f"demo-{self.year}-lke-{unit}", cycle_year=self.year, unit_code=unit, lke=lke))  # type: ignore[arg-type]
+                await self.call(
+                    SubmitLke(
+                        request_id=f"demo-{self.year}-lke-{unit}",
+                        cycle_year=self.year,
+                        unit_code=unit,
+                        unit_name=names.get(unit),
+                        agency_code=unit.rsplit("-U", 1)[0],
+                        lke=lke,  # type: ignore[arg-type]
+                    )
+                )
             except CommandError as exc:
                 self.log(f"LKE of {unit} refused: {exc.message}")
         return len(units)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair
 from temporalio.exceptions import ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -182,7 +182,7 @@ class CycleWorkflow:
                 stage_input,
                 id=stage_workflow_id(year, key),
                 result_type=StageResult,
-                search_attributes=workflow.info().typed_search_attributes.updated(BFEST_STAGE.value_set(key)),
+                search_attributes=workflow.info().typed_search_attributes.updated(SearchAttributePair(BFEST_STAGE, key)),
             )
             # An operator's early close that arrived before the child existed.
             if key in self.close_now:
