@@ -1,0 +1,293 @@
+"""The AsyncAPI 3.0 document of every subject, generated from the contracts catalogue so the
+docs cannot drift from the code, and the JSON Schema snapshots that guard contract stability.
+
+``python -m services.common.asyncapi`` (or ``bfest contracts asyncapi``) writes
+``docs/asyncapi.yaml``; ``python -m services.common.asyncapi --snapshot`` refreshes
+``contracts/schemas/`` (only for a compatible change or a new version)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from contracts import catalogue, subjects
+from contracts.base import COMMANDS, EVENTS, ErrorBody, ErrorCode, Query
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOTS = ROOT / "contracts" / "schemas"
+DOC = ROOT / "docs" / "asyncapi.yaml"
+VERSION = "1.0.0"
+
+
+class DeadLetter(BaseModel):
+    """What ``bfest.dlq.<service>`` carries: an event a service could not process, and why."""
+
+    service: str
+    subject: str
+    reason: str
+    error: str
+    details: Any = None
+    payload: str
+    at: str
+
+
+def _ident(subject: str) -> str:
+    return subject.replace("bfest.", "").replace(".", "_")
+
+
+def _schemas() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[str, Any]]:
+    models: list[type[BaseModel]] = [spec.model for spec in COMMANDS.values()]
+    models += [spec.reply for spec in COMMANDS.values() if spec.reply is not None and issubclass(spec.reply, BaseModel)]
+    models += [spec.model for spec in EVENTS.values()]
+    models += [ErrorBody, DeadLetter]
+    unique = list(dict.fromkeys(models))
+    refs, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
+    return refs, top.get("$defs", {})
+
+
+def build_asyncapi() -> dict[str, Any]:
+    _ = catalogue  # every contract module registered
+    refs, schemas = _schemas()
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return refs[(model, "validation")]
+
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    codes = ", ".join(c.value for c in ErrorCode)
+
+    for subject in sorted(COMMANDS):
+        spec = COMMANDS[subject]
+        ident = _ident(subject)
+        req, rep = f"{ident}_request", f"{ident}_reply"
+        data: dict[str, Any] = ref(spec.reply) if spec.reply is not None and issubclass(spec.reply, BaseModel) else {}
+        reply_schema = f"{ident}_reply_envelope"
+        schemas[reply_schema] = {
+            "title": f"Reply to {spec.name}",
+            "type": "object",
+            "description": 'The envelope: {"ok": true, "data": …} or {"ok": false, "error": {code, message, details}}. '
+            f"Runtime error codes: {codes}; domain codes are listed in the service's description.",
+            "properties": {
+                "ok": {"type": "boolean"},
+                "data": {"anyOf": [data, {"type": "null"}]} if data else {},
+                "error": {"anyOf": [ref(ErrorBody), {"type": "null"}]},
+            },
+            "required": ["ok"],
+        }
+        messages[req] = {
+            "name": spec.model.__name__,
+            "title": f"{spec.service}: {spec.name}",
+            "summary": spec.doc.splitlines()[0] if spec.doc else spec.name,
+            "description": spec.doc or spec.name,
+            "contentType": "application/json",
+            "payload": ref(spec.model),
+        }
+        messages[rep] = {
+            "name": f"{spec.model.__name__}Reply",
+            "title": f"{spec.service}: {spec.name} reply",
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{reply_schema}"},
+        }
+        channels[ident] = {
+            "address": subject,
+            "title": subject,
+            "description": f"Request/reply, served by queue group `{subjects.queue_group(spec.service)}`."
+            + (" A read-only query." if issubclass(spec.model, Query) else " Idempotent by `request_id`."),
+            "messages": {req: {"$ref": f"#/components/messages/{req}"}},
+        }
+        channels[f"{ident}_reply"] = {
+            "address": None,
+            "description": f"The requester's reply inbox for {subject}.",
+            "messages": {rep: {"$ref": f"#/components/messages/{rep}"}},
+        }
+        operations[ident] = {
+            "action": "receive",
+            "title": f"{spec.service} handles {spec.name}",
+            "summary": spec.doc.splitlines()[0] if spec.doc else spec.name,
+            "channel": {"$ref": f"#/channels/{ident}"},
+            "messages": [{"$ref": f"#/channels/{ident}/messages/{req}"}],
+            "reply": {
+                "channel": {"$ref": f"#/channels/{ident}_reply"},
+                "messages": [{"$ref": f"#/channels/{ident}_reply/messages/{rep}"}],
+            },
+            "tags": [{"name": spec.service}, {"name": "command"}],
+        }
+
+    for subject in sorted(EVENTS):
+        espec = EVENTS[subject]
+        ident = _ident(subject)
+        msg = f"{ident}_event"
+        messages[msg] = {
+            "name": espec.model.__name__,
+            "title": espec.model.type_tag(),
+            "summary": espec.doc.splitlines()[0] if espec.doc else espec.name,
+            "description": (espec.doc or espec.name) + f"\n\nJetStream stream `{subjects.STREAM}`; `Nats-Msg-Id` = `event_id`.",
+            "contentType": "application/json",
+            "headers": {
+                "type": "object",
+                "properties": {"Nats-Msg-Id": {"type": "string", "description": "= event_id (de-duplication)"}},
+            },
+            "payload": ref(espec.model),
+        }
+        channels[ident] = {
+            "address": subject,
+            "title": subject,
+            "description": f"Event of {espec.service}, version {espec.version}.",
+            "messages": {msg: {"$ref": f"#/components/messages/{msg}"}},
+        }
+        operations[f"publish_{ident}"] = {
+            "action": "send",
+            "title": f"{espec.service} publishes {espec.name}",
+            "channel": {"$ref": f"#/channels/{ident}"},
+            "messages": [{"$ref": f"#/channels/{ident}/messages/{msg}"}],
+            "tags": [{"name": espec.service}, {"name": "event"}],
+        }
+
+    for service in subjects.SERVICES:
+        ident = _ident(subjects.dlq(service))
+        msg = f"{ident}_entry"
+        messages[msg] = {
+            "name": "DeadLetter",
+            "title": f"{service}: dead letter",
+            "contentType": "application/json",
+            "payload": ref(DeadLetter),
+        }
+        channels[ident] = {
+            "address": subjects.dlq(service),
+            "description": f"Poison events {service} could not process (stream BFEST_DLQ).",
+            "messages": {msg: {"$ref": f"#/components/messages/{msg}"}},
+        }
+        operations[f"dead_letter_{service}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{ident}"},
+            "messages": [{"$ref": f"#/channels/{ident}/messages/{msg}"}],
+            "tags": [{"name": service}, {"name": "dlq"}],
+        }
+
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Bureaucracy Fest platform",
+            "version": VERSION,
+            "description": "Commands (NATS request/reply on `bfest.<service>.cmd.<name>`) and events (JetStream stream "
+            "`BFEST_EVENTS` on `bfest.evt.<service>.<event>.v<N>`) of the KOVABLIK / WBK award cycle. "
+            "Generated from `contracts/` by `bfest contracts asyncapi`.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:4222",
+                "protocol": "nats",
+                "description": "The embedded stack (`bfest dev up`).",
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
+    }
+
+
+def asyncapi_yaml() -> str:
+    return yaml.safe_dump(build_asyncapi(), sort_keys=False, allow_unicode=True, width=120)
+
+
+def write_asyncapi(path: Path | str = DOC) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(asyncapi_yaml(), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- schema snapshots
+
+
+def current_schemas() -> dict[str, dict[str, Any]]:
+    out = {}
+    for subject, spec in {**COMMANDS, **EVENTS}.items():
+        out[subject] = spec.model.model_json_schema()
+    return out
+
+
+def write_snapshots(directory: Path = SNAPSHOTS) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for subject, schema in current_schemas().items():
+        (directory / f"{subject}.json").write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return dict(root.get("$defs", {}).get(ref.split("/")[-1], {}))
+    return schema
+
+
+def _types(schema: dict[str, Any], root: dict[str, Any]) -> set[str]:
+    schema = _resolve(schema, root)
+    if "anyOf" in schema:
+        return set().union(*(_types(s, root) for s in schema["anyOf"]))
+    if "type" in schema:
+        t = schema["type"]
+        return set(t) if isinstance(t, list) else {t}
+    if "enum" in schema or "const" in schema:
+        return {"enum"}
+    if "properties" in schema:
+        return {"object"}
+    return {"any"}
+
+
+def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What a consumer or producer of the old schema would trip over in the new one."""
+    problems: list[str] = []
+
+    def walk(o: dict[str, Any], n: dict[str, Any], path: str, seen: set[str]) -> None:
+        o_r, n_r = _resolve(o, old), _resolve(n, new)
+        key = path + json.dumps(o.get("$ref", ""))
+        if key in seen:
+            return
+        seen = seen | {key}
+        ot, nt = _types(o, old), _types(n, new)
+        if "any" not in nt and not ot <= nt:
+            problems.append(f"{path or '(root)'}: type changed from {sorted(ot)} to {sorted(nt)}")
+            return
+        if "enum" in o_r and "enum" in n_r:
+            lost = set(map(str, o_r["enum"])) - set(map(str, n_r["enum"]))
+            if lost:
+                problems.append(f"{path}: enum values removed: {sorted(lost)}")
+        for bound in ("maxLength", "maximum"):
+            if bound in n_r and (bound not in o_r or n_r[bound] < o_r[bound]):
+                problems.append(f"{path}: {bound} narrowed")
+        for bound in ("minLength", "minimum"):
+            if bound in n_r and (bound not in o_r or n_r[bound] > o_r[bound]):
+                problems.append(f"{path}: {bound} narrowed")
+        o_props, n_props = o_r.get("properties", {}), n_r.get("properties", {})
+        for name in o_props:
+            if name not in n_props:
+                problems.append(f"{path}.{name}: removed".lstrip("."))
+            else:
+                walk(o_props[name], n_props[name], f"{path}.{name}".lstrip("."), seen)
+        added_required = set(n_r.get("required", [])) - set(o_r.get("required", []))
+        for name in sorted(added_required):
+            problems.append(f"{path}.{name}: newly required".lstrip("."))
+        if "items" in o_r and "items" in n_r:
+            walk(o_r["items"], n_r["items"], f"{path}[]", seen)
+        if "anyOf" in o_r and "anyOf" in n_r and len(o_r["anyOf"]) == len(n_r["anyOf"]):
+            for i, (a, b) in enumerate(zip(o_r["anyOf"], n_r["anyOf"], strict=True)):
+                walk(a, b, f"{path}<{i}>", seen)
+
+    walk(old, new, "", set())
+    return problems
+
+
+if __name__ == "__main__":
+    if "--snapshot" in sys.argv:
+        write_snapshots()
+        print(f"wrote {SNAPSHOTS}")
+    else:
+        write_asyncapi(DOC)
+        print(f"wrote {DOC}")

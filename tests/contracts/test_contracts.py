@@ -1,0 +1,94 @@
+"""Contract stability: the AsyncAPI document is valid and in sync with the code, the committed
+JSON Schema snapshots are honoured (no incompatible change without a new version), and command
+models are strict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from contracts import catalogue
+from contracts.base import COMMANDS, EVENTS, Query
+from services.common.asyncapi import DOC, SNAPSHOTS, asyncapi_yaml, breaking_changes, build_asyncapi, current_schemas
+
+DATA = Path(__file__).parent / "data"
+_ = catalogue
+
+
+def test_the_asyncapi_document_is_in_sync_with_the_code():
+    assert DOC.read_text(encoding="utf-8") == asyncapi_yaml(), "docs/asyncapi.yaml is stale: run `make asyncapi`"
+
+
+def test_the_asyncapi_document_is_valid_asyncapi_3():
+    schema = json.loads((DATA / "asyncapi-3.0.0.schema.json").read_text())
+    doc = yaml.safe_load(DOC.read_text())
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
+    assert errors == [], errors[0].message if errors else ""
+    broken = {**doc, "operations": {"x": {"action": "sideways"}}}
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(broken))
+
+
+def test_every_subject_is_in_the_document():
+    doc = build_asyncapi()
+    addresses = {c["address"] for c in doc["channels"].values() if c["address"]}
+    assert set(COMMANDS) | set(EVENTS) <= addresses
+    assert {f"bfest.dlq.{s}" for s in ("registration", "verification", "scoring", "awards")} <= addresses
+
+
+def test_snapshots_cover_every_subject_and_changes_are_compatible():
+    current = current_schemas()
+    snapshots = {p.stem: json.loads(p.read_text()) for p in SNAPSHOTS.glob("*.json")}
+    missing = sorted(set(current) - set(snapshots))
+    assert not missing, f"no schema snapshot for {missing}: run `python -m services.common.asyncapi --snapshot`"
+    gone = sorted(set(snapshots) - set(current))
+    assert not gone, f"subjects removed without a new version: {gone}"
+    problems = {s: breaking_changes(snapshots[s], current[s]) for s in current}
+    problems = {s: p for s, p in problems.items() if p}
+    assert not problems, f"incompatible contract changes (publish a .v<N+1> subject instead): {problems}"
+
+
+def test_the_checker_catches_breaking_changes():
+    old = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}, "k": {"enum": ["x", "y"]}}, "required": ["a"]}
+    assert breaking_changes(old, old) == []
+    added = {**old, "properties": {**old["properties"], "c": {"type": "string"}}}
+    assert breaking_changes(old, added) == []
+    removed = {**old, "properties": {"a": {"type": "string"}, "k": {"enum": ["x", "y"]}}}
+    assert breaking_changes(old, removed) == ["b: removed"]
+    required = {**added, "required": ["a", "c"]}
+    assert breaking_changes(old, required) == ["c: newly required"]
+    retyped = {**old, "properties": {**old["properties"], "b": {"type": "string"}}}
+    assert "type changed" in breaking_changes(old, retyped)[0]
+    narrowed = {**old, "properties": {**old["properties"], "k": {"enum": ["x"]}}}
+    assert "enum values removed" in breaking_changes(old, narrowed)[0]
+
+
+@pytest.mark.parametrize("subject", sorted(COMMANDS))
+def test_commands_are_strict(subject):
+    model = COMMANDS[subject].model
+    with pytest.raises(ValidationError) as err:
+        model.model_validate({"request_id": "r", "surprise": 1})
+    assert "extra_forbidden" in {e["type"] for e in err.value.errors()}
+    if "cycle_year" in model.model_fields:
+        with pytest.raises(ValidationError) as err:
+            model.model_validate({"request_id": "r", "cycle_year": "2026"})
+        assert any(e["loc"] == ("cycle_year",) and e["type"] == "int_type" for e in err.value.errors())
+    if "at" in model.model_fields and not issubclass(model, Query):
+        with pytest.raises(ValidationError) as err:
+            model.model_validate({"request_id": "r", "at": 1700000000})
+        assert any(e["loc"] == ("at",) for e in err.value.errors())
+    with pytest.raises(ValidationError):
+        model.model_validate({"request_id": "x" * 500})
+
+
+@pytest.mark.parametrize("subject", sorted(EVENTS))
+def test_events_carry_identity_time_year_and_their_type_tag(subject):
+    model = EVENTS[subject].model
+    for field in ("event_id", "occurred_at", "cycle_year", "type"):
+        assert field in model.model_fields
+    schema = model.model_json_schema()
+    assert schema["properties"]["type"]["const"] == model.type_tag() == subject.removeprefix("bfest.evt.")
