@@ -218,7 +218,7 @@ class DevStack:
         info.components.append(Component("temporal-ui", "started", info.temporal_ui_url))
 
     def stop(self) -> None:
-        for comp, proc in reversed(self.procs):
+        for _comp, proc in reversed(self.procs):
             _terminate(proc.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(10)

@@ -6,6 +6,8 @@ WBK decision the command names has not arrived yet)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from contracts.base import (
@@ -96,7 +98,7 @@ class ResultsView(BaseModel):
     ceremony: Ceremony | None = None
     announcement_no: str | None = None
     categories: list[CategoryResult]
-    rankings: list[dict] = Field(default_factory=list, description="The final stage's ranking with explanations.")
+    rankings: list[dict[str, Any]] = Field(default_factory=list, description="The final stage's ranking with explanations.")
     files: dict[str, str] = Field(default_factory=dict)
 
 

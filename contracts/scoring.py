@@ -8,6 +8,8 @@ Domain error codes: ``unknown_juror``, ``unknown_stage``, ``stage_closed``, ``no
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from contracts.base import (
@@ -114,7 +116,7 @@ class RankedRow(BaseModel):
     category: str | None = None
     score: float | None = Field(description="Mean of the normalised weighted totals; none when unscored.")
     jurors: Count
-    explanation: dict = Field(description="Raw and normalised scores per juror, tie-break used, flags.")
+    explanation: dict[str, Any] = Field(description="Raw and normalised scores per juror, tie-break used, flags.")
 
 
 class ShortlistView(BaseModel):
@@ -206,7 +208,7 @@ class OpenStage(Command):
     at: Instant
 
 
-@command(SERVICE, "submit_score", reply=dict)
+@command(SERVICE, "submit_score")
 class SubmitScore(Command):
     """A juror scores (or re-scores) one assigned proposal, one value per criterion."""
 

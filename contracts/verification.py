@@ -7,6 +7,8 @@ plus the runtime's codes (``not_ready`` while the copy of registration's proposa
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from contracts.base import (
@@ -109,7 +111,7 @@ class ProposalDecisionView(BaseModel):
     automatic: AdminDecision
     reasons: list[Reasoned]
     final: AdminDecision
-    overrides: list[dict] = Field(default_factory=list)
+    overrides: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- WBK / LKE

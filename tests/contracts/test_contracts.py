@@ -14,7 +14,14 @@ from pydantic import ValidationError
 
 from contracts import catalogue
 from contracts.base import COMMANDS, EVENTS, Query
-from services.common.asyncapi import DOC, SNAPSHOTS, asyncapi_yaml, breaking_changes, build_asyncapi, current_schemas
+from services.common.asyncapi import (
+    DOC,
+    SNAPSHOTS,
+    asyncapi_yaml,
+    breaking_changes,
+    build_asyncapi,
+    current_schemas,
+)
 
 DATA = Path(__file__).parent / "data"
 _ = catalogue
