@@ -218,6 +218,7 @@ class ServiceApp:
             await hook(self)
         self.broker = self._build_broker(nats_url)
         await self.broker.start()
+        await self._until_serving()
         for upstream in sorted({spec_service(s) for s in self._events}):
             self._consumers.append(asyncio.create_task(self._consume(upstream), name=f"{self.service}<-{upstream}"))
         self.log.info(
@@ -227,6 +228,18 @@ class ServiceApp:
             commands=len(self._commands),
             consumes=sorted({spec_service(s) for s in self._events}),
         )
+
+    async def _until_serving(self) -> None:
+        """Return once the command subscriptions answer (the server has registered them)."""
+        assert self.nc is not None
+        health = subjects.command(self.service, "health")
+        for _ in range(100):
+            try:
+                await self.nc.request(health, b"{}", timeout=1)
+                return
+            except Exception:  # noqa: BLE001 - not subscribed yet
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"{self.service} did not start serving {health}")
 
     async def stop(self) -> None:
         self._stopping.set()

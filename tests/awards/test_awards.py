@@ -1,0 +1,134 @@
+"""The awards service over a real nats-server: rules on a realistic shortlist, idempotent
+determination, certificates that a PDF reader can read and a code that verifies."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pypdf
+
+from contracts import subjects
+from contracts.awards import AwardRule
+from contracts.base import digest_ids
+from contracts.scoring import RankedRow, ShortlistFinal
+from contracts.verification import ThresholdCheck, WbkEvaluated, WbkResult
+from services.awards import domain
+from services.awards.app import create_app
+from services.common.settings import Settings
+from tests.support import eventually, request, running
+
+YEAR = 2034
+GROUPS = ["umum", "umum", "khusus", "umum", "khusus", "umum", "umum", "khusus"]
+
+
+def rows() -> list[RankedRow]:
+    return [
+        RankedRow(
+            rank=i + 1,
+            proposal_id=f"P{i + 1}",
+            title=f"Inovasi Layanan {i + 1}",
+            group=g,
+            agency_code=f"KAB-{i}",
+            unit_code=f"KAB-{i}-U01",
+            unit_name=f"Puskesmas Contoh {i + 1}",
+            agency_name=f"Kabupaten Contoh {i}",
+            score=90 - i * 2.5,
+            jurors=3,
+            explanation={"method": "test"},
+        )
+        for i, g in enumerate(GROUPS)
+    ]
+
+
+RULES = [
+    {"key": "top", "rule": "top_n", "n": 3, "name_id": "TOP 3 Inovasi", "name_en": "TOP 3 Innovations"},
+    {"key": "per_group", "rule": "top_n", "n": 1, "per_group": True, "name_id": "Terbaik per Kelompok", "name_en": "Best per Group"},
+    {"key": "replikasi", "rule": "best_of_group", "group": "replikasi", "name_id": "Replikasi Terbaik", "name_en": "Best Replication"},
+    {"key": "wbk", "rule": "layak_wbk", "name_id": "Layak WBK", "name_en": "Worthy of WBK"},
+]
+
+
+def determine_body(rid: str = "det") -> dict:
+    ids = [r.proposal_id for r in rows()]
+    return {
+        "request_id": rid,
+        "cycle_year": YEAR,
+        "rules": RULES,
+        "final_stage": "field",
+        "expected_shortlist": {"count": len(ids), "digest": digest_ids(ids)},
+        "expected_wbk_layak": 1,
+        "ceremony": {"date": "2034-11-19T19:00:00+07:00", "venue": "Graha Pancasila, Kota Batu"},
+        "at": "2034-11-19T19:00:00+07:00",
+    }
+
+
+def wbk(unit: str, decision: str) -> WbkEvaluated:
+    check = ThresholdCheck(name="total", value=80, minimum=75, passed=decision == "layak_wbk")
+    result = WbkResult(unit_code=unit, cycle_year=YEAR, threshold_set="permenpanrb-90-2021", total=80, leverage_total=50, automatic=decision, final=decision, failed=[], checks=[check])  # type: ignore[arg-type]
+    return WbkEvaluated(cycle_year=YEAR, result=result, unit_name=f"UPT {unit}", agency_code="OPD-X")
+
+
+def cmd(name: str) -> str:
+    return subjects.command("awards", name)
+
+
+def test_rules_are_validated_all_at_once():
+    bad = [
+        AwardRule(key="a", rule="top_n", name_id="A", name_en="A"),
+        AwardRule(key="a", rule="lottery", name_id="B", name_en="B"),
+        AwardRule(key="c", rule="best_of_group", name_id="C", name_en="C", per_group=True),
+    ]
+    fields = [p["field"] for p in domain.rule_problems(bad)]
+    assert fields == ["rules[0].n", "rules[1].key", "rules[1].rule", "rules[2].group", "rules[2].per_group"]
+
+
+async def test_the_ceremony_from_events_to_certificates(nats_url, nc, js, tmp_path):
+    settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results")
+    async with running(create_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path}/a.db"):
+        early = await request(nc, cmd("determine_awards"), determine_body())
+        assert early["error"]["code"] == "not_ready"
+        final = ShortlistFinal(cycle_year=YEAR, stage="field", announcement_no="007/PANSEL", rows=rows(), digest=digest_ids(r.proposal_id for r in rows()))
+        await js.publish(final.subject(), final.model_dump_json().encode())
+        for unit, decision in (("OPD-X-U01", "layak_wbk"), ("OPD-X-U02", "belum_layak")):
+            evt = wbk(unit, decision)
+            await js.publish(evt.subject(), evt.model_dump_json().encode())
+
+        async def determined():  # type: ignore[no-untyped-def]
+            r = await request(nc, cmd("determine_awards"), determine_body("det-2"))
+            return r if r["ok"] else None
+
+        first = (await eventually(determined))["data"]
+        again = await request(nc, cmd("determine_awards"), determine_body("det-3"))
+        assert again["data"] == first
+        assert first["categories"] == {"top": 3, "per_group": 2, "replikasi": 0, "wbk": 1}
+
+        results = (await request(nc, cmd("get_results"), {"cycle_year": YEAR}))["data"]
+        cats = {c["key"]: c for c in results["categories"]}
+        assert [w["proposal_id"] for w in cats["top"]["winners"]] == ["P1", "P2", "P3"]
+        assert [w["proposal_id"] for w in cats["per_group"]["winners"]] == ["P1", "P3"]
+        assert cats["replikasi"]["winners"] == [] and "replikasi" in cats["replikasi"]["empty_reason"]
+        assert [w["unit_code"] for w in cats["wbk"]["winners"]] == ["OPD-X-U01"]
+        certs = list((tmp_path / "results" / str(YEAR) / "certificates").glob("*.pdf"))
+        assert len(certs) == 6  # issued once, not again on the retry
+
+        winner = cats["top"]["winners"][0]
+        text = pypdf.PdfReader(winner["certificate_path"]).pages[0].extract_text()
+        assert "PIAGAM PENGHARGAAN" in text and winner["unit_name"] in text and winner["certificate_code"] in text
+        assert "19 November 2034" in text
+        ok = (await request(nc, cmd("verify_certificate"), {"code": winner["certificate_code"]}))["data"]
+        assert ok["valid"] and ok["recipient"] == winner["unit_name"] and ok["award_key"] == "top"
+        forged = winner["certificate_code"][:-1] + ("A" if winner["certificate_code"][-1] != "A" else "B")
+        assert (await request(nc, cmd("verify_certificate"), {"code": forged}))["data"]["valid"] is False
+
+        announced = await request(nc, cmd("announce_awards"), {"request_id": "ann", "cycle_year": YEAR, "ceremony": determine_body()["ceremony"], "at": "2034-11-19T19:00:00+07:00"})
+        assert announced["data"]["announcement_no"] == f"001/PENGHARGAAN-BFEST/{YEAR}"
+        files = (await request(nc, cmd("get_results"), {"cycle_year": YEAR}))["data"]["files"]
+        html = Path(files["html"]).read_text()
+        table = list(csv.DictReader(Path(files["awards_csv"]).open()))
+        for c in cats.values():
+            for w in c["winners"]:
+                assert w["unit_name"] in html
+                assert any(r["unit_code"] == w["unit_code"] and r["award_key"] == c["key"] for r in table)
+        assert f"001/PENGHARGAAN-BFEST/{YEAR}" in html
+        assert len(list(csv.DictReader(Path(files["ranking_csv"]).open()))) == len(GROUPS)

@@ -1,0 +1,137 @@
+"""Scoring's rules without NATS or a database: assignment never violates a conflict and balances
+load (property-based), normalisation, tie-breaks, proportional shortlists."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts.scoring import Criterion
+from services.common.errors import DomainError
+from services.scoring import domain
+from services.scoring.domain import Entrant, JurorInfo, Score
+
+CRIT = [Criterion(key="mutu", name="Mutu", weight=0.6), Criterion(key="dampak", name="Dampak", weight=0.4)]
+
+
+@st.composite
+def pools(draw):  # type: ignore[no-untyped-def]
+    agencies = [f"A{i}" for i in range(draw(st.integers(2, 6)))]
+    n_jurors = draw(st.integers(4, 25))
+    jurors = []
+    for j in range(n_jurors):
+        conflicts = draw(st.lists(st.sampled_from(agencies), max_size=2))
+        jurors.append(JurorInfo(f"J{j:02d}", draw(st.sampled_from([*agencies, "UNIV", "UNIV2"])), frozenset({"kesehatan"}), frozenset(conflicts)))
+    entrants = [
+        Entrant(f"P{i:03d}", draw(st.sampled_from(agencies)), "umum", draw(st.sampled_from(["kesehatan", "pendidikan"])))
+        for i in range(draw(st.integers(1, 40)))
+    ]
+    return entrants, jurors, draw(st.integers(1, 3)), draw(st.integers(0, 5))
+
+
+@settings(max_examples=150, deadline=None)
+@given(pools())
+def test_assignment_never_violates_a_conflict_and_balances_load(pool):
+    entrants, jurors, k, seed = pool
+    try:
+        plan = domain.assign(entrants, jurors, k, seed)
+    except DomainError as exc:
+        assert exc.code == "infeasible_assignment"
+        uncovered = set(exc.details["proposals"])
+        assert uncovered and all(sum(domain.may_judge(j, e) for j in jurors) < k for e in entrants if e.id in uncovered)
+        return
+    by_id = {j.id: j for j in jurors}
+    loads = dict.fromkeys(by_id, 0)
+    for e in entrants:
+        chosen = plan[e.id]
+        assert len(chosen) == len(set(chosen)) == k
+        for jid in chosen:
+            assert domain.may_judge(by_id[jid], e)
+            loads[jid] += 1
+    # Where every juror may judge everything, the load is balanced to within one.
+    if all(domain.may_judge(j, e) for j in jurors for e in entrants):
+        assert max(loads.values()) - min(loads.values()) <= 1
+    assert domain.assign(entrants, jurors, k, seed) == plan  # deterministic for a seed
+
+
+def test_an_infeasible_pool_fails_naming_the_proposals():
+    entrants = [Entrant("P1", "A", "umum", "x"), Entrant("P2", "B", "umum", "x")]
+    jurors = [JurorInfo("J1", "A"), JurorInfo("J2", "A"), JurorInfo("J3", "C", conflicts=frozenset({"P2"}))]
+    with pytest.raises(DomainError) as err:
+        domain.assign(entrants, jurors, 2, 0)
+    assert err.value.code == "infeasible_assignment" and err.value.details["proposals"] == ["P1"]  # P2 still has J1 and J2
+
+
+def test_expertise_is_preferred():
+    entrants = [Entrant("P1", "A", "umum", "kesehatan")]
+    jurors = [JurorInfo("J1", "U"), JurorInfo("J2", "U", expertise=frozenset({"kesehatan"})), JurorInfo("J3", "U")]
+    assert domain.assign(entrants, jurors, 1, 0) == {"P1": ["J2"]}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(20, 90).map(lambda x: x / 10), min_size=3, max_size=12, unique=True), st.floats(0.5, 2.5), st.floats(-2, 2))
+def test_a_harsh_and_a_lenient_juror_with_the_same_ordering_rank_alike(quality, spread, shift):
+    """Two panels: the same ordering, one juror scoring low and narrow, one high and wide."""
+    entrants = [Entrant(f"P{i:02d}", "A", "umum", "x") for i in range(len(quality))]
+    harsh = [Score("H", e.id, 1 + q * 0.5, {"mutu": q, "dampak": q}) for e, q in zip(entrants, quality, strict=True)]
+    lenient = [Score("L", e.id, q * spread + shift + 5, {"mutu": q, "dampak": q}) for e, q in zip(entrants, quality, strict=True)]
+    by_harsh = [r.proposal for r in domain.rank(entrants, harsh, CRIT)]
+    by_lenient = [r.proposal for r in domain.rank(entrants, lenient, CRIT)]
+    assert by_harsh == by_lenient
+    mixed = [r.proposal for r in domain.rank(entrants, harsh + lenient, CRIT)]
+    assert mixed == by_harsh
+
+
+def test_missing_scores_never_count_as_zero_and_unscored_rank_last():
+    entrants = [Entrant("P1", "A", "umum", "x"), Entrant("P2", "A", "umum", "x"), Entrant("P3", "A", "umum", "x")]
+    scores = [Score("J1", "P1", 6.0, {"mutu": 6, "dampak": 6}), Score("J1", "P2", 8.0, {"mutu": 8, "dampak": 8}), Score("J2", "P1", 7.0, {"mutu": 7, "dampak": 7})]
+    rows = domain.rank(entrants, scores, CRIT)
+    assert [r.proposal for r in rows] == ["P2", "P1", "P3"]
+    assert rows[-1].score is None and rows[-1].explanation["flags"] == ["unscored"]
+    assert rows[1].jurors == 2
+    assert any(j["flag"] for j in rows[1].explanation["jurors"])  # J2 has a single score: flagged
+
+
+def test_ties_break_by_top_criterion_then_earlier_forward_then_id():
+    entrants = [
+        Entrant("P3", "A", "umum", "x", "2026-04-02T00:00:00+07:00"),
+        Entrant("P1", "A", "umum", "x", "2026-04-02T00:00:00+07:00"),
+        Entrant("P2", "A", "umum", "x", "2026-04-01T00:00:00+07:00"),
+        Entrant("P4", "A", "umum", "x", "2026-04-01T00:00:00+07:00"),
+    ]
+    # One juror scoring all four with the same total: P4 wins on the top criterion (mutu),
+    # then P2 (earlier forward) before P1 and P3 (same forward time: by id).
+    scores = [
+        Score("J1", "P1", 7.0, {"mutu": 7, "dampak": 7}),
+        Score("J1", "P2", 7.0, {"mutu": 7, "dampak": 7}),
+        Score("J1", "P3", 7.0, {"mutu": 7, "dampak": 7}),
+        Score("J1", "P4", 7.0, {"mutu": 8, "dampak": 5.5}),
+    ]
+    rows = domain.rank(entrants, scores, CRIT)
+    assert [r.proposal for r in rows] == ["P4", "P2", "P1", "P3"]
+    assert "mutu" in rows[1].explanation["tie_break"]
+    assert "earlier forward" in rows[2].explanation["tie_break"]
+    assert "proposal id" in rows[3].explanation["tie_break"]
+
+
+def test_proportional_shortlist_and_unused_seats():
+    rows = [domain.Row(f"P{i}", 10 - i, 1) for i in range(10)]
+    groups = {f"P{i}": ("umum" if i < 7 else "replikasi") for i in range(10)}
+    assert domain.shortlist(rows, groups, 4, {"umum": 0.5, "replikasi": 0.5}) == ["P0", "P1", "P7", "P8"]
+    # khusus has no proposals: its seat goes to the best remaining overall.
+    assert domain.shortlist(rows, groups, 4, {"umum": 0.5, "khusus": 0.25, "replikasi": 0.25}) == ["P0", "P1", "P2", "P7"]
+    assert domain.shortlist(rows, groups, 3, None) == ["P0", "P1", "P2"]
+
+
+def test_divergence_and_score_checks():
+    assert domain.diverges([5, 9], 2) == 4 and domain.diverges([5, 6], 2) is None and domain.diverges([5], 0.1) is None
+    for values, code in (
+        ({"mutu": 5}, "missing_criterion"),
+        ({"mutu": 5, "dampak": 5, "gaya": 1}, "unknown_criterion"),
+        ({"mutu": 11, "dampak": 5}, "off_scale"),
+        ({"mutu": 0, "dampak": 5}, "off_scale"),
+    ):
+        with pytest.raises(DomainError) as err:
+            domain.check_scores(values, CRIT)
+        assert err.value.code == code

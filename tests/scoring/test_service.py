@@ -1,0 +1,163 @@
+"""The scoring service over a real nats-server: entrants from verification's events, assignment,
+refusals, divergence, full scoring, ranking and an upheld objection."""
+
+from __future__ import annotations
+
+import json
+
+from contracts import subjects
+from contracts.base import digest_ids
+from contracts.verification import VerificationClosed, VerificationClosedSummary, VerifiedProposal, ProposalVerified
+from services.scoring.app import create_app
+from tests.support import eventually, request, running, stream_messages
+
+YEAR = 2033
+
+
+def cmd(name: str) -> str:
+    return subjects.command("scoring", name)
+
+
+PROPOSALS = [
+    ("P1", "umum", "KAB-A"),
+    ("P2", "umum", "KAB-B"),
+    ("P3", "replikasi", "KAB-C"),
+    ("P4", "replikasi", "KAB-D"),
+    ("P5", "umum", "KAB-A"),
+]
+JURORS = [{"id": f"J{i}", "name": f"Juri {i}", "affiliation": aff, "conflicts": conf} for i, aff, conf in (
+    (1, "KAB-A", []), (2, "UNAIR", ["P3"]), (3, "ITS", []), (4, "UB", []), (5, "UM", [])
+)]  # fmt: skip
+CRITERIA = [{"key": "mutu", "name": "Mutu", "weight": 0.5, "scale_min": 1, "scale_max": 10}, {"key": "dampak", "name": "Dampak", "weight": 0.5, "scale_min": 1, "scale_max": 10}]
+
+
+async def feed(js) -> None:  # type: ignore[no-untyped-def]
+    for pid, group, agency in PROPOSALS:
+        evt = ProposalVerified(
+            cycle_year=YEAR,
+            proposal=VerifiedProposal(id=pid, title=f"Inovasi {pid}", group=group, category="kesehatan", unit_code=f"{agency}-U1", unit_name="Unit", agency_code=agency, agency_name=agency),
+        )
+        await js.publish(evt.subject(), evt.model_dump_json().encode())
+    ids = [p[0] for p in PROPOSALS]
+    closed = VerificationClosed(
+        cycle_year=YEAR,
+        summary=VerificationClosedSummary(cycle_year=YEAR, eligible=len(ids), disqualified=0, overridden=0, eligible_digest=digest_ids(ids)),
+        eligible_ids=ids,
+    )
+    await js.publish(closed.subject(), closed.model_dump_json().encode())
+
+
+def open_body(advance: int = 3) -> dict:
+    ids = [p[0] for p in PROPOSALS]
+    return {
+        "request_id": "open-desk",
+        "cycle_year": YEAR,
+        "stage": "desk",
+        "entrants": {"source": "verification", "expected": {"count": len(ids), "digest": digest_ids(ids)}},
+        "criteria": CRITERIA,
+        "jurors_per_proposal": 2,
+        "advance": advance,
+        "group_proportions": {"umum": 0.67, "replikasi": 0.33},
+        "divergence_threshold": 3.0,
+        "deadline": "2033-06-12T16:00:00+07:00",
+        "seed": 1,
+        "at": "2033-05-20T08:00:00+07:00",
+    }
+
+
+async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, sqlite_db):
+    async with running(create_app(), nats_url, sqlite_db):
+        assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
+        early = await request(nc, cmd("open_stage"), open_body())
+        assert early["error"]["code"] == "not_ready"
+        await feed(js)
+
+        async def opened():  # type: ignore[no-untyped-def]
+            r = await request(nc, cmd("open_stage"), {**open_body(), "request_id": "open-2"})
+            return r if r["ok"] else None
+
+        summary = (await eventually(opened))["data"]
+        assert summary["proposals"] == 5 and summary["assignments"] == 10
+        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
+        plan = {j["juror_id"]: j["missing"] for j in status["per_juror"]}
+        assert "P1" not in plan.get("J1", []) and "P5" not in plan.get("J1", [])  # own agency
+        assert "P3" not in plan.get("J2", [])  # declared conflict
+        loads = [len(v) for v in plan.values()]
+        assert max(loads) - min(loads) <= 1
+
+        outsider = next(j for j in plan if "P1" not in plan[j])
+        refused = await request(
+            nc, cmd("submit_score"), {"request_id": "x", "cycle_year": YEAR, "stage": "desk", "juror_id": outsider, "proposal_id": "P1", "scores": {"mutu": 5, "dampak": 5}}
+        )
+        assert refused["error"]["code"] == "not_assigned"
+        off = await request(
+            nc, cmd("submit_score"), {"request_id": "off", "cycle_year": YEAR, "stage": "desk", "juror_id": plan_first(plan), "proposal_id": plan[plan_first(plan)][0], "scores": {"mutu": 50, "dampak": 5}}
+        )
+        assert off["error"]["code"] == "off_scale"
+
+        quality = {"P1": 9, "P2": 7, "P3": 8, "P4": 6, "P5": 5}
+        added = None
+        for juror, pids in sorted(plan.items()):
+            for pid in pids:
+                value = quality[pid]
+                if pid == "P4" and added is None:
+                    value = 1 if juror == sorted(j for j in plan if "P4" in plan[j])[0] else 9  # the jurors disagree
+                r = await request(
+                    nc, cmd("submit_score"), {"request_id": f"s-{juror}-{pid}", "cycle_year": YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": value, "dampak": value}}
+                )
+                assert r["ok"], r
+                added = added or r["data"]["juror_added"]
+        assert added is not None  # divergence on P4 brought in a third juror
+        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk"}))["data"]
+        assert status["assignments"] == 11 and not status["fully_scored"]
+        r = await request(
+            nc, cmd("submit_score"), {"request_id": "third", "cycle_year": YEAR, "stage": "desk", "juror_id": added, "proposal_id": "P4", "scores": {"mutu": 6, "dampak": 6}}
+        )
+        assert r["ok"]
+        await eventually(lambda: _n(js, subjects.event("scoring", "stage_fully_scored", 1), 1))
+
+        closed = await request(
+            nc, cmd("close_stage"), {"request_id": "close", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-01T08:00:00+07:00", "objection_window_until": "2033-06-06T08:00:00+07:00"}
+        )
+        assert closed["ok"] and closed["data"]["announcement_no"] == f"001/PANSEL-KOVABLIK/{YEAR}"
+        short = (await request(nc, cmd("get_shortlist"), {"cycle_year": YEAR, "stage": "desk"}))["data"]
+        ids = [r["proposal_id"] for r in short["rows"]]
+        groups = {r["proposal_id"]: r["group"] for r in short["rows"]}
+        assert sorted(groups.values()) == ["replikasi", "umum", "umum"]  # seats in proportion
+        assert [r["rank"] for r in short["rows"]] == sorted(r["rank"] for r in short["rows"])
+        assert all(r["explanation"]["jurors"] for r in short["rows"])
+        replica = next(p for p in ids if groups[p] == "replikasi")
+        other_replica = ({"P3", "P4"} - {replica}).pop()
+        late_score = await request(
+            nc, cmd("submit_score"), {"request_id": "late", "cycle_year": YEAR, "stage": "desk", "juror_id": added, "proposal_id": "P4", "scores": {"mutu": 9, "dampak": 9}}
+        )
+        assert late_score["error"]["code"] == "stage_closed"
+
+        obj = await request(
+            nc, cmd("file_objection"), {"request_id": "o1", "cycle_year": YEAR, "stage": "desk", "proposal_id": replica, "filer": "Warga", "reason": "Sudah menang tahun lalu", "at": "2033-06-02T08:00:00+07:00"}
+        )
+        assert obj["ok"]
+        assert (await request(nc, cmd("finalize_shortlist"), {"request_id": "f0", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-06T09:00:00+07:00"}))["error"]["code"] == "not_ready"
+        late = await request(
+            nc, cmd("file_objection"), {"request_id": "o2", "cycle_year": YEAR, "stage": "desk", "proposal_id": "P1", "filer": "Warga", "reason": "Terlambat diajukan", "at": "2033-06-07T08:00:00+07:00"}
+        )
+        assert late["error"]["code"] == "objection_window_closed"
+        decided = await request(
+            nc, cmd("decide_objection"), {"request_id": "d1", "cycle_year": YEAR, "stage": "desk", "objection_id": obj["data"]["id"], "decision": "upheld", "reason": "Terbukti", "decided_by": "TPI-1"}
+        )
+        assert decided["ok"]
+        final = await request(nc, cmd("finalize_shortlist"), {"request_id": "f1", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-06T09:00:00+07:00"})
+        assert final["ok"] and final["data"]["removed"] == [replica] and final["data"]["promoted"] == [other_replica]
+        msgs = await eventually(lambda: _n(js, subjects.event("scoring", "shortlist_final", 1), 1))
+        rows = json.loads(msgs[0].data)["rows"]
+        assert other_replica in [r["proposal_id"] for r in rows] and replica not in [r["proposal_id"] for r in rows]
+        assert [r["rank"] for r in rows] == [1, 2, 3]
+
+
+def plan_first(plan: dict) -> str:
+    return sorted(j for j in plan if plan[j])[0]
+
+
+async def _n(js, subject: str, n: int):  # type: ignore[no-untyped-def]
+    msgs = await stream_messages(js, subject)
+    return msgs if len(msgs) >= n else None
