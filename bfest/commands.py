@@ -46,7 +46,7 @@ def _when(value: Any) -> str:
         return "—"
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M WIB")
+    return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M:%S WIB")
 
 
 def _left(value: Any, now: dt.datetime) -> str:

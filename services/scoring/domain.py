@@ -70,6 +70,8 @@ def assign(entrants: Sequence[Entrant], jurors: Sequence[JurorInfo], per_proposa
 
 def _rebalance(out: dict[str, list[str]], entrants: dict[str, Entrant], jurors: dict[str, JurorInfo], load: dict[str, int]) -> None:
     """Move assignments from the busiest to the idlest juror while that is allowed and helps."""
+    if not load:
+        return
     for _ in range(10 * len(load) + 100):
         hi = max(load, key=lambda j: (load[j], j))
         lo = min(load, key=lambda j: (load[j], j))

@@ -1,0 +1,144 @@
+"""The operator CLI as a person uses it: real `bfest` processes against a real Temporal dev
+server, the four services and a worker, on a schedule compressed to seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from services.awards.app import create_app as awards_app
+from services.common.settings import Settings
+from services.registration.app import create_app as registration_app
+from services.scoring.app import create_app as scoring_app
+from services.verification.app import create_app as verification_app
+from tests.support import eventually, running
+from workflows.worker import running_worker
+
+BFEST = str(Path(sys.executable).parent / "bfest")
+
+
+async def bfest(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    # In a thread: the worker answering the CLI's queries runs on this event loop.
+    out = await asyncio.to_thread(
+        subprocess.run,[BFEST, *args], capture_output=True, text=True, env={**os.environ, **env, "COLUMNS": "200"}, timeout=60
+    )
+    if check:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def toml_config(year: int, start: dt.datetime) -> str:
+    def t(seconds: float) -> str:
+        return (start + dt.timedelta(seconds=seconds)).isoformat()
+
+    stages = ""
+    for i, key in enumerate(("desk", "interview", "field")):
+        stages += f"""
+[[stages]]
+key = "{key}"
+name = "{key.title()}"
+deadline = {t(24 + 3 * i)}
+advance = {5 - i}
+criteria = [{{ key = "mutu", name = "Mutu", weight = 1.0 }}]
+"""
+    return f"""year = {year}
+[call]
+opens = {t(1)}
+closes = {t(15)}
+[verification]
+deadline = {t(21)}
+{stages}
+[ceremony]
+date = {t(34)}
+venue = "Kota Batu"
+[[awards]]
+key = "top"
+rule = "top_n"
+n = 3
+name_id = "TOP 3"
+name_en = "TOP 3"
+"""
+
+
+@pytest.fixture
+async def stack(temporal_dev, nats_url, tmp_path):  # type: ignore[no-untyped-def]
+    settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results")
+    apps = [registration_app(settings), verification_app(settings), scoring_app(settings), awards_app(settings)]
+    async with (
+        running(apps[0], nats_url, f"sqlite+aiosqlite:///{tmp_path}/r.db"),
+        running(apps[1], nats_url, f"sqlite+aiosqlite:///{tmp_path}/v.db"),
+        running(apps[2], nats_url, f"sqlite+aiosqlite:///{tmp_path}/s.db"),
+        running(apps[3], nats_url, f"sqlite+aiosqlite:///{tmp_path}/a.db"),
+        running_worker(temporal_dev.client, nats_url),
+    ):
+        yield {"BFEST_TEMPORAL_ADDRESS": temporal_dev.client.service_client.config.target_host, "BFEST_NATS_URL": nats_url}
+
+
+async def test_start_status_extend_history_complete_list(stack, tmp_path, temporal_dev):
+    env = stack
+    year = 2100 - uuid.uuid4().int % 60
+    config = tmp_path / f"{year}.toml"
+    start = dt.datetime.now(dt.UTC)
+    config.write_text(toml_config(year, start))
+
+    started = await bfest("cycle", "start", "--year", str(year), "--config", str(config), env=env)
+    assert f"bfest-cycle-{year}" in started.stdout and "/namespaces/default/workflows/" in started.stdout
+    again = await bfest("cycle", "start", "--year", str(year), "--config", str(config), env=env, check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+
+    async def call_open() -> bool:
+        out = await bfest("cycle", "status", "--year", str(year), "--json", env=env)
+        return json.loads(out.stdout)["phase"] == "call_open"
+
+    await eventually(call_open, timeout=30)
+    status = await bfest("cycle", "status", "--year", str(year), env=env)
+    assert "call_open" in status.stdout and "desk" in status.stdout
+
+    until = (start + dt.timedelta(seconds=18)).isoformat()
+    ext = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", until, "--reason", "portal outage", "--operator", "biro-org", env=env)
+    assert "call deadline is now" in ext.stdout
+    past = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", "2020-01-01T00:00", env=env, check=False)
+    assert past.returncode == 1 and "in the past" in past.stderr and len(past.stderr.strip().splitlines()) == 1
+
+    handle = temporal_dev.client.get_workflow_handle(f"bfest-cycle-{year}")
+    result = await handle.result()
+    assert result["phase"] == "completed"
+
+    history = json.loads((await bfest("cycle", "history", "--year", str(year), "--json", env=env)).stdout)
+    updates = [e for e in history if e["kind"] == "update"]
+    assert updates and updates[0]["input"]["reason"] == "portal outage" and updates[0]["input"]["operator"] == "biro-org"
+    kinds = {e["kind"] for e in history}
+    assert {"transition", "timer", "activity", "stage_started", "completed"} <= kinds
+    assert {e["workflow"] for e in history} >= {"cycle", "desk", "interview", "field"}
+    text = (await bfest("cycle", "history", "--year", str(year), env=env)).stdout
+    assert "portal outage" in text and "biro-org" in text
+
+    async def listed() -> bool:
+        rows = json.loads((await bfest("cycle", "list", "--json", env=env)).stdout)
+        return any(r["year"] == year and r["state"] == "completed" for r in rows)
+
+    await eventually(listed, timeout=30)
+
+
+async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
+    env = stack
+    unknown = await bfest("cycle", "status", "--year", "1999", env=env, check=False)
+    assert unknown.returncode == 1 and "no cycle for year 1999" in unknown.stderr
+    bad_date = await bfest("cycle", "extend", "--year", "1999", "--stage", "desk", "--until", "next tuesday", env=env, check=False)
+    assert bad_date.returncode == 1 and "invalid date-time" in bad_date.stderr
+    down = await bfest("cycle", "list", env={**env, "BFEST_TEMPORAL_ADDRESS": "127.0.0.1:1"}, check=False)
+    assert down.returncode == 1 and "127.0.0.1:1" in down.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("year = 2026\n[call]\nopens = 2026-05-01T00:00:00+07:00\ncloses = 2026-04-01T00:00:00+07:00\n")
+    invalid = await bfest("cycle", "start", "--year", "2026", "--config", str(bad), env=env, check=False)
+    assert invalid.returncode == 1 and "verification" in invalid.stderr and "ceremony" in invalid.stderr
+    for out in (unknown, bad_date, down, invalid):
+        assert "Traceback" not in out.stderr + out.stdout
