@@ -7,7 +7,12 @@ import json
 
 from contracts import subjects
 from contracts.base import digest_ids
-from contracts.verification import VerificationClosed, VerificationClosedSummary, VerifiedProposal, ProposalVerified
+from contracts.verification import (
+    ProposalVerified,
+    VerificationClosed,
+    VerificationClosedSummary,
+    VerifiedProposal,
+)
 from services.scoring.app import create_app
 from tests.support import eventually, request, running, stream_messages
 

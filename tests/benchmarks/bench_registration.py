@@ -1,0 +1,80 @@
+"""Intake: forward_proposal end to end (command → database → outbox → JetStream) at 64 requests in
+flight from one client, on SQLite and PostgreSQL, against raw nats-py request/reply on the same
+server measured in the same run. Prints figures; asserts none."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import nats
+
+from contracts import subjects
+from services.registration.app import create_app
+from tests.support import request, running
+
+IN_FLIGHT = 64
+N = 1200
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000
+
+
+async def drive(nc, make, n: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    queue = iter(range(n))
+
+    async def worker() -> None:
+        for i in queue:
+            t = time.perf_counter()
+            await nc.request(*make(i), timeout=30)
+            latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    return n / (time.perf_counter() - start), latencies
+
+
+async def test_forward_throughput_against_raw_request_reply(nats_url, database_url):
+    raw = await nats.connect(nats_url)
+
+    async def echo(msg):  # type: ignore[no-untyped-def]
+        await msg.respond(b'{"ok":true}')
+
+    await raw.subscribe("bench.echo", cb=echo)
+    nc = await nats.connect(nats_url)
+    base_rps, base_lat = await drive(nc, lambda i: ("bench.echo", b"{}"), N)
+
+    app = create_app()
+    async with running(app, nats_url, database_url):
+        agencies = [{"code": f"KAB-{a}", "name": f"Kabupaten {a}", "kind": "kabupaten"} for a in range(N // 3 + 1)]
+        units = [{"code": f"KAB-{a}-U1", "name": f"Unit {a}", "kind": "upp", "parent_code": f"KAB-{a}"} for a in range(N // 3 + 1)]
+        await request(nc, subjects.command("registration", "import_participants"), {"request_id": "imp", "participants": agencies + units})
+        await request(nc, subjects.command("registration", "open_call"), {"request_id": "o", "cycle_year": 2050, "opens_at": "2050-03-01T00:00:00+07:00", "closes_at": "2050-04-01T00:00:00+07:00"})
+        ids = []
+        for i in range(N):
+            a = i // 3
+            body = {"request_id": f"s{i}", "cycle_year": 2050, "unit_code": f"KAB-{a}-U1", "content": {
+                "title": f"Inovasi {i}", "group": "umum", "category": "kesehatan", "summary": "s" * 30, "problem": "p" * 30,
+                "solution": "x" * 30, "impact": "i" * 30, "started_on": "2048-01-01", "documents": [], "contact": {"name": "A", "email": "a@b.go.id"}}}  # fmt: skip
+            ids.append(((await request(nc, subjects.command("registration", "submit_proposal"), body))["data"]["id"], f"KAB-{a}"))
+        subject = subjects.command("registration", "forward_proposal")
+
+        def make(i: int) -> tuple[str, bytes]:
+            pid, agency = ids[i]
+            return subject, json.dumps({"request_id": f"f{i}", "cycle_year": 2050, "agency_code": agency, "proposal_id": pid}).encode()
+
+        rps, lat = await drive(nc, make, N)
+        assert app.relay is not None
+        await app.relay.flush()
+    db = "postgresql" if "postgresql" in database_url else "sqlite"
+    print(
+        f"\n[bench registration/{db}] forward_proposal: {rps:,.0f} req/s, p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms"
+        f"\n[bench registration/{db}] raw nats request/reply: {base_rps:,.0f} req/s, p50 {pct(base_lat, 0.5):.2f} ms, p99 {pct(base_lat, 0.99):.2f} ms"
+        f"\n[bench registration/{db}] ratio to raw: {rps / base_rps:.1%} (target ≥ 20%), p99 target ≤ 50 ms"
+    )
+    await nc.close()
+    await raw.close()
