@@ -347,7 +347,8 @@ async def forward_proposal(cmd: ForwardProposal, uow: UnitOfWork) -> ProposalVie
     row = await _admin_of(uow, cmd)
     domain.check_transition("forward", row.status, row.id)
     quota = await quota_row(uow, cmd.cycle_year, cmd.agency_code)  # locked until commit
-    domain.check_quota(quota.used, call.quota_per_agency, cmd.agency_code, await _forwarded_ids(uow, cmd.cycle_year, cmd.agency_code))
+    if quota.used >= call.quota_per_agency:
+        domain.check_quota(quota.used, call.quota_per_agency, cmd.agency_code, await _forwarded_ids(uow, cmd.cycle_year, cmd.agency_code))
     quota.used += 1
     row.status, row.forwarded_at, row.updated_at, row.was_forwarded = ProposalStatus.FORWARDED.value, uow.now, uow.now, True
     await uow.session.flush()
