@@ -5,7 +5,9 @@ updates that leave no trace, cancellation, history size."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -20,6 +22,7 @@ from workflows.cycle import CycleWorkflow
 from workflows.stage import JuryStageWorkflow
 
 DAY = dt.timedelta(days=1)
+HISTORIES = Path(__file__).parent / "histories"
 
 
 def close_enough(fired: dt.datetime, due: dt.datetime) -> bool:
@@ -81,6 +84,12 @@ async def test_a_year_runs_in_order_with_reminders_and_a_small_history(harness):
 
     history = await handle.fetch_history()
     assert len(history.events) < 200
+    if os.environ.get("BFEST_RECORD_HISTORIES"):  # refresh tests/workflows/histories/ (see test_replay.py)
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / "cycle.json").write_text(history.to_json())
+        for key in ("desk", "interview", "field"):
+            child = await env.client.get_workflow_handle(stage_workflow_id(cfg.year, key)).fetch_history()
+            (HISTORIES / f"stage-{key}.json").write_text(child.to_json())
 
 
 async def test_extending_the_call_moves_its_timer(harness):
