@@ -346,3 +346,13 @@ def digest_ids(ids: Any) -> str:
     import hashlib
 
     return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def title_key(title: str) -> str:
+    """How titles compare across the platform (duplicates, past winners): without case, accents,
+    punctuation or extra spaces."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())

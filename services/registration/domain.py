@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from contracts.base import AGENCY_KINDS, UNIT_KINDS, ParticipantKind, ProposalStatus
 from contracts.registration import RegistrationError
 from services.common.errors import DomainError
@@ -28,10 +25,6 @@ def check_transition(action: str, status: str, proposal_id: str) -> None:
         )
 
 
-def title_key(title: str) -> str:
-    """Titles compare without case, accents, punctuation or extra spaces."""
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
 def levels(status: str, was_forwarded: bool) -> dict[str, str]:

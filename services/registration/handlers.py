@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from contracts.base import AGENCY_KINDS, UNIT_KINDS, ParticipantKind, ProposalStatus, digest_ids
+from contracts.base import AGENCY_KINDS, UNIT_KINDS, ParticipantKind, ProposalStatus, digest_ids, title_key
 from contracts.cycle import CycleCancelled
 from contracts.registration import (
     CallClosed,
@@ -289,7 +289,7 @@ async def _check_title(uow: UnitOfWork, year: int, agency: str, key: str, own_id
 async def submit_proposal(cmd: SubmitProposal, uow: UnitOfWork) -> ProposalView:
     unit, agency = await _unit(uow, cmd.unit_code)
     call = await _open_call(uow, cmd.cycle_year, lock=cmd.proposal_id is None)
-    key = domain.title_key(cmd.content.title)
+    key = title_key(cmd.content.title)
     content = cmd.content.model_dump(mode="json")
     if cmd.proposal_id:
         row = await _proposal(uow, cmd.cycle_year, cmd.proposal_id)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from contracts.base import ParticipantKind
 from contracts.registration import Participant
+from services.common.files import read_records, truthy
 
 KABUPATEN = [
     "Bangkalan", "Banyuwangi", "Blitar", "Bojonegoro", "Bondowoso", "Gresik", "Jember", "Jombang", "Kediri",
@@ -82,29 +81,16 @@ def load_default_participants() -> list[Participant]:
 _ADAPTER = TypeAdapter(list[Participant])
 
 
+def _row(row: dict[str, str]) -> dict[str, object]:
+    return {
+        "code": (row.get("code") or "").strip(),
+        "name": (row.get("name") or "").strip(),
+        "kind": (row.get("kind") or "").strip(),
+        "parent_code": (row.get("parent_code") or "").strip() or None,
+        "active": truthy(row.get("active")),
+    }
+
+
 def read_participants_file(path: Path | str) -> list[Participant]:
     """CSV with columns code,name,kind,parent_code,active — or a JSON list of participants."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        if path.suffix.lower() == ".json":
-            return _ADAPTER.validate_json(text)
-        rows = []
-        for row in csv.DictReader(text.splitlines()):
-            active = (row.get("active") or "true").strip().lower() not in ("false", "0", "no", "tidak")
-            rows.append(
-                {
-                    "code": (row.get("code") or "").strip(),
-                    "name": (row.get("name") or "").strip(),
-                    "kind": (row.get("kind") or "").strip(),
-                    "parent_code": (row.get("parent_code") or "").strip() or None,
-                    "active": active,
-                }
-            )
-        return _ADAPTER.validate_python(rows)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{exc.error_count()} invalid entries; first at {where}: {first['msg']}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
+    return read_records(path, _ADAPTER, _row)

@@ -3,38 +3,30 @@ where the list columns are separated by ';')."""
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from contracts.scoring import Juror
+from services.common.files import read_records, truthy
 
 _ADAPTER = TypeAdapter(list[Juror])
 
 
+def _split(value: str | None) -> list[str]:
+    return [x.strip() for x in (value or "").split(";") if x.strip()]
+
+
+def _row(row: dict[str, str]) -> dict[str, object]:
+    return {
+        "id": (row.get("id") or "").strip(),
+        "name": (row.get("name") or "").strip(),
+        "affiliation": (row.get("affiliation") or "").strip(),
+        "expertise": _split(row.get("expertise")),
+        "conflicts": _split(row.get("conflicts")),
+        "active": truthy(row.get("active")),
+    }
+
+
 def read_jurors_file(path: Path | str) -> list[Juror]:
-    path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        if path.suffix.lower() == ".json":
-            return _ADAPTER.validate_json(text)
-        rows = []
-        for row in csv.DictReader(text.splitlines()):
-            rows.append(
-                {
-                    "id": (row.get("id") or "").strip(),
-                    "name": (row.get("name") or "").strip(),
-                    "affiliation": (row.get("affiliation") or "").strip(),
-                    "expertise": [x.strip() for x in (row.get("expertise") or "").split(";") if x.strip()],
-                    "conflicts": [x.strip() for x in (row.get("conflicts") or "").split(";") if x.strip()],
-                    "active": (row.get("active") or "true").strip().lower() not in ("false", "0", "no"),
-                }
-            )
-        return _ADAPTER.validate_python(rows)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"{exc.error_count()} invalid entries; first at {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
+    return read_records(path, _ADAPTER, _row)

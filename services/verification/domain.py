@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from contracts.base import SakipGrade, WbkDecision
+from contracts.base import SakipGrade, WbkDecision, title_key
 from contracts.verification import (
     AdminRules,
     DisqualificationReason,
@@ -26,9 +25,6 @@ THRESHOLDS_DIR = Path(__file__).parent / "data" / "wbk_thresholds"
 MIN_ANSWER_CHARS = 20  # shorter answers are "careless": the proposal is incomplete
 
 
-def title_key(title: str) -> str:
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
 def months_between(start: dt.date, end: dt.date) -> int:

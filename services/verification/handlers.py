@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from contracts.base import AdminDecision, WbkDecision, digest_ids
+from contracts.base import AdminDecision, WbkDecision, digest_ids, title_key
 from contracts.registration import ProposalForwarded, ProposalReturned, ProposalWithdrawn
 from contracts.verification import (
     CloseVerification,
@@ -128,7 +128,7 @@ async def start_verification(cmd: StartVerification, uow: UnitOfWork) -> Verific
         )
     by_title: dict[str, list[str]] = {}
     for c in copies:
-        by_title.setdefault(domain.title_key(c.snapshot["content"]["title"]), []).append(c.id)
+        by_title.setdefault(title_key(c.snapshot["content"]["title"]), []).append(c.id)
     run = RunRow(
         cycle_year=cmd.cycle_year,
         deadline=cmd.deadline,
@@ -137,7 +137,7 @@ async def start_verification(cmd: StartVerification, uow: UnitOfWork) -> Verific
     )
     uow.session.add(run)
     for c in sorted(copies, key=lambda c: c.id):
-        twins = [i for i in by_title[domain.title_key(c.snapshot["content"]["title"])] if i != c.id]
+        twins = [i for i in by_title[title_key(c.snapshot["content"]["title"])] if i != c.id]
         reasons = domain.check_proposal(c.snapshot, cmd.rules, cmd.call_closed_at, sorted(twins))
         automatic = AdminDecision.DISQUALIFIED if reasons else AdminDecision.ELIGIBLE
         row = DecisionRow(
