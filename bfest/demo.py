@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import signal
 from typing import Any
 
 import nats
@@ -114,9 +115,15 @@ async def run_demo(
             f"(search `BfestYear = {summary['year']}`), try `bfest cycle status --year {summary['year']}` and "
             f"`bfest cycle history --year {summary['year']}`. Stop it with `bfest dev down` (or Ctrl-C here)."
         )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-            await asyncio.Event().wait()
+            await stop.wait()
+        console.print("stopping the stack…")
         await asyncio.to_thread(stack.stop)
+        console.print("stopped.")
     return summary
 
 

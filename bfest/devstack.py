@@ -269,6 +269,7 @@ def up() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     if stack.state_file.exists():
         data = json.loads(stack.state_file.read_text())
         if data.get("pid") and _alive(data["pid"]):
