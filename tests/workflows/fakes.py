@@ -53,6 +53,7 @@ class Script:
     calls: list[tuple[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     pending_verification: int = 0
+    forwarded: int = 20
 
     def names(self) -> list[str]:
         return [n for n, _ in self.calls]
@@ -75,7 +76,7 @@ class Script:
         @activity.defn(name="close_call")
         async def close_call(cmd: CloseCall) -> CallClosedSummary:
             s.calls.append(("close_call", cmd))
-            r = ref(20)
+            r = ref(s.forwarded)
             return CallClosedSummary(
                 cycle_year=cmd.cycle_year,
                 forwarded=r["count"],
@@ -92,9 +93,9 @@ class Script:
             return VerificationCounts(
                 cycle_year=cmd.cycle_year,
                 state="open",
-                total=20,
+                total=s.forwarded,
                 pending=s.pending_verification,
-                eligible=20 - s.pending_verification,
+                eligible=s.forwarded - s.pending_verification,
                 disqualified=0,
                 overridden=0,
             )
@@ -107,7 +108,7 @@ class Script:
         async def close_verification(cmd: CloseVerification) -> VerificationClosedSummary:
             s.calls.append(("close_verification", cmd))
             return VerificationClosedSummary(
-                cycle_year=cmd.cycle_year, eligible=18, disqualified=2, overridden=0, eligible_digest=ref(18)["digest"]
+                cycle_year=cmd.cycle_year, eligible=s.forwarded - 2, disqualified=2, overridden=0, eligible_digest=ref(s.forwarded - 2)["digest"]
             )
 
         @activity.defn(name="open_stage")
@@ -140,7 +141,7 @@ class Script:
             return StageClosedSummary(
                 cycle_year=cmd.cycle_year,
                 stage=cmd.stage,
-                ranked=18,
+                ranked=s.forwarded - 2,
                 unscored=0,
                 shortlist=ref(n, cmd.stage),
                 announcement_no=f"00{len(s.calls)}/PANSEL/{cmd.cycle_year}",

@@ -192,3 +192,21 @@ async def test_cancellation_publishes_cycle_cancelled(harness):
         await handle.result()
     assert script.events[-1] == "cycle_cancelled"
     assert "close_call" not in script.names()
+
+
+async def test_history_length_does_not_grow_with_the_number_of_proposals(temporal_env):
+    """Activities return summaries: 20 and 20,000 proposals make histories of the same length."""
+    lengths = {}
+    for forwarded in (20, 20_000):
+        script = Script(forwarded=forwarded)
+        queue = f"q-{uuid.uuid4().hex[:8]}"
+        async with Worker(temporal_env.client, task_queue=queue, workflows=[CycleWorkflow, JuryStageWorkflow], activities=script.activities()):
+            now = await temporal_env.get_current_time()
+            handle = await start(temporal_env, queue, config(now + DAY))
+            result = await handle.result()
+            assert result.counts["forwarded"] == forwarded
+            history = await handle.fetch_history()
+            size = sum(len(e.SerializeToString()) for e in history.events)
+            lengths[forwarded] = (len(history.events), size)
+    assert abs(lengths[20][0] - lengths[20_000][0]) <= 2
+    assert lengths[20_000][1] < lengths[20][1] * 1.1
