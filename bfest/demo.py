@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import signal
 from typing import Any
 
@@ -149,6 +150,9 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         cfg = compressed_config(year, seed, minutes, start)
         sim.call_closes = cfg.call.closes.date()  # innovations' ages count to the call's close
 
+        # A read model catching up makes an activity retry (not_ready): normal, and visible in the
+        # workflow's history; keep the SDK's per-attempt warnings off the demo's screen.
+        logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
         async with running_worker(temporal, nats_url):
             handle = await ops.start_cycle(temporal, cfg)
             console.print(f"started [bold]{handle.id}[/] — Temporal UI: {ops.ui_link(settings, handle.id)}")
