@@ -72,7 +72,8 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
     @cycle_app.command("start")
     def cycle_start(
         year: int = typer.Option(..., "--year", help="The cycle's year (must match the config)."),
-        config: Path = typer.Option(..., "--config", help="The cycle config (TOML), e.g. cycles/2026.toml."),
+        config: Path = typer.Option(..., "--config", help="The cycle config (TOML), e.g. cycles/2027.toml."),
+        allow_past: bool = typer.Option(False, "--allow-past", help="Start even if the call has already closed (the past steps run at once)."),
     ) -> None:
         """Validate the config, then start the cycle's workflow (bfest-cycle-<year>)."""
         from workflows.config import ConfigError, load_config
@@ -86,6 +87,13 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             raise typer.Exit(1) from None
         if cfg.year != year:
             err.print(f"[bold red]error:[/] --year {year} but {config} is for {cfg.year}", highlight=False)
+            raise typer.Exit(1)
+        if cfg.call.closes <= dt.datetime.now(dt.UTC) and not allow_past:
+            err.print(
+                f"[bold red]error:[/] call.closes ({cfg.call.closes.isoformat()}) is already past: the cycle would rush through "
+                "every past deadline at once; use a future schedule, or --allow-past to do that on purpose",
+                highlight=False,
+            )
             raise typer.Exit(1)
 
         async def go() -> str:

@@ -140,5 +140,7 @@ async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
     bad.write_text("year = 2026\n[call]\nopens = 2026-05-01T00:00:00+07:00\ncloses = 2026-04-01T00:00:00+07:00\n")
     invalid = await bfest("cycle", "start", "--year", "2026", "--config", str(bad), env=env, check=False)
     assert invalid.returncode == 1 and "verification" in invalid.stderr and "ceremony" in invalid.stderr
-    for out in (unknown, bad_date, down, invalid):
+    past = await bfest("cycle", "start", "--year", "2026", "--config", "cycles/2026.toml", env=env, check=False)
+    assert past.returncode == 1 and "already past" in past.stderr
+    for out in (unknown, bad_date, down, invalid, past):
         assert "Traceback" not in out.stderr + out.stdout
