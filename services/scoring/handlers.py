@@ -325,10 +325,25 @@ async def _divergence(uow: UnitOfWork, stage: StageRow, proposal_id: str) -> str
 async def _fully_scored(uow: UnitOfWork, stage: StageRow) -> None:
     if stage.fully_scored_sent or stage.state != "open":
         return
-    assigned, scored = await _progress(uow, stage)
-    if assigned and all((a.juror_id, a.proposal_id) in scored for a in assigned):
+    # Counts, not rows: this runs after every score. Only assigned jurors can score, and each
+    # (juror, proposal) has exactly one latest score, so equal counts mean every assignment is scored.
+    assigned = (
+        await uow.session.execute(
+            sa.select(sa.func.count()).select_from(AssignmentRow).where(
+                AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage
+            )
+        )
+    ).scalar_one()
+    scored = (
+        await uow.session.execute(
+            sa.select(sa.func.count()).select_from(ScoreRow).where(
+                ScoreRow.cycle_year == stage.cycle_year, ScoreRow.stage == stage.stage, ScoreRow.latest
+            )
+        )
+    ).scalar_one()
+    if assigned and scored >= assigned:
         stage.fully_scored_sent = True
-        uow.emit(StageFullyScored(cycle_year=stage.cycle_year, stage=stage.stage, assignments=len(assigned)))
+        uow.emit(StageFullyScored(cycle_year=stage.cycle_year, stage=stage.stage, assignments=assigned))
 
 
 async def stage_status(cmd: StageStatus, uow: UnitOfWork) -> StageStatusView:
