@@ -1,13 +1,17 @@
-"""Reading a cycle's configuration file (TOML) and reporting every problem at once."""
+"""Reading a cycle's configuration file (TOML) and reporting every problem at once: the field
+errors of every section and the cross-field rules (dates in order, weights summing to 1, …)
+together, each with its field path."""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from contracts.cycle import CycleConfig
+from contracts.awards import AwardRule, Ceremony
+from contracts.cycle import CallConfig, CycleConfig, StageConfig, VerificationConfig
 
 
 class ConfigError(Exception):
@@ -19,25 +23,55 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s): " + "; ".join(f"{p}: {m}" for p, m in problems))
 
 
-def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for err in exc.errors(include_url=False):
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        msg = err["msg"].removeprefix("Value error, ")
-        if not loc and "\n" in msg or (not loc and ": " in msg):
-            for line in msg.splitlines():
-                path, _, text = line.partition(": ")
-                out.append((path, text))
-        else:
-            out.append((loc or "(config)", msg))
-    return out
+def _path(prefix: str, loc: tuple[Any, ...]) -> str:
+    text = prefix
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "(config)"
 
 
-def parse_config(data: dict, source: str = "config") -> CycleConfig:
+def _errors(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    return [(_path(prefix, err["loc"]), err["msg"].removeprefix("Value error, ")) for err in exc.errors(include_url=False)]
+
+
+SECTIONS: dict[str, Any] = {
+    "call": CallConfig,
+    "verification": VerificationConfig,
+    "ceremony": Ceremony,
+    "stages": TypeAdapter(list[StageConfig]),
+    "awards": TypeAdapter(list[AwardRule]),
+}
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     try:
         return CycleConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, problems_of(exc)) from None
+        first = _errors(exc)
+    # Validate each section on its own so one section's mistake does not hide another's, then
+    # check the cross-field rules on whatever parsed.
+    problems: list[tuple[str, str]] = []
+    parsed: dict[str, Any] = {}
+    for name, model in SECTIONS.items():
+        if name not in data:
+            problems.append((name, "Field required"))
+            continue
+        try:
+            parsed[name] = model.model_validate(data[name]) if isinstance(model, type) and issubclass(model, BaseModel) else model.validate_python(data[name])
+        except ValidationError as exc:
+            problems += _errors(exc, name)
+    known = set(SECTIONS) | set(CycleConfig.model_fields)
+    for key in data:
+        if key not in known:
+            problems.append((key, "Extra inputs are not permitted"))
+    for path, msg in first:
+        if path.split(".")[0].split("[")[0] not in SECTIONS and (path, msg) not in problems and "\n" not in msg:
+            problems.append((path, msg))
+    if len(parsed) == len(SECTIONS) and parsed["stages"]:
+        fields = {k: v for k, v in data.items() if k not in SECTIONS and k in CycleConfig.model_fields}
+        problems += CycleConfig.model_construct(**fields, **parsed).problems()
+    return_problems = problems or first
+    raise ConfigError(source, return_problems)
 
 
 def load_config(path: str | Path) -> CycleConfig:

@@ -1,0 +1,50 @@
+"""Cycle configs: the shipped ones load; an invalid one reports every problem with its path."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from workflows.config import ConfigError, load_config, parse_config
+
+CYCLES = Path(__file__).resolve().parents[2] / "cycles"
+
+
+@pytest.mark.parametrize("name", ["2026.toml", "2027.toml"])
+def test_the_shipped_configs_are_valid(name):
+    cfg = load_config(CYCLES / name)
+    assert [s.key for s in cfg.stages] == ["desk", "interview", "field"]
+    assert cfg.call.opens < cfg.call.closes < cfg.verification.deadline < cfg.stages[0].deadline < cfg.ceremony.date
+
+
+def test_every_problem_is_reported_with_its_path():
+    data = tomllib.loads((CYCLES / "2027.toml").read_text())
+    data["call"]["quota_per_agency"] = 0
+    data["stages"][1]["jurors_per_proposal"] = "three"
+    data["awards"][0]["n"] = -1
+    data["surprise"] = True
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    paths = [p for p, _ in err.value.problems]
+    assert paths == ["call.quota_per_agency", "stages[1].jurors_per_proposal", "awards[0].n", "surprise"]
+
+    data = tomllib.loads((CYCLES / "2027.toml").read_text())
+    data["verification"]["deadline"] = data["call"]["opens"]
+    data["stages"][0]["criteria"][0]["weight"] = 0.9
+    data["stages"][2]["advance"] = 100
+    data["ceremony"]["date"] = data["stages"][1]["deadline"]
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    paths = [p for p, _ in err.value.problems]
+    assert paths == ["verification.deadline", "stages[0].criteria", "stages[2].advance", "ceremony.date"]
+
+
+def test_files_that_cannot_be_read(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("year = = 2027")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)
