@@ -51,7 +51,7 @@ def service_run(name: str = typer.Argument(..., help="registration | verificatio
     service = module.create_app()
     try:
         asyncio.run(service.run())
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:
         fail(f"{name} could not start: {exc}")
 
 

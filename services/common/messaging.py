@@ -202,8 +202,21 @@ class CommandClient:
         return reply.data
 
 
-async def connect_jetstream(url: str, name: str) -> tuple[NATS, JetStreamContext]:
-    nc = await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1)
+async def connect_jetstream(url: str, name: str, timeout: float = 10.0) -> tuple[NATS, JetStreamContext]:
+    """Connect (reconnecting forever once connected), failing with one clear error when no server
+    answers at first."""
+    log = get_logger("nats", client=name)
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats.error", url=url, error=f"{exc.__class__.__name__}: {exc}")
+
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error),
+            timeout,
+        )
+    except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
+        raise RuntimeError(f"NATS is not reachable at {url} ({exc.__class__.__name__})") from None
     js = nc.jetstream()
     await ensure_streams(js)
     return nc, js
