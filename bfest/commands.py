@@ -111,11 +111,14 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         """The cycle's current stage, deadline, counts and jury-stage progress."""
 
         async def go() -> Any:
-            return await ops.status(await ops.client_for(), year)
+            st = await ops.status(await ops.client_for(), year)
+            return st, await _live_progress(year, [s.key for s in st.stages if s.state == "running"])
 
-        st = run(go())
+        st, live = run(go())
         if as_json:
-            console.print_json(st.model_dump_json())
+            data = st.model_dump(mode="json")
+            data["live"] = live
+            print(json.dumps(data))
             return
         now = dt.datetime.now(dt.UTC)
         lines = [
@@ -129,13 +132,14 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             table.add_column(col)
         for s in st.stages:
             o = s.outcome
+            now_ = live.get(s.key)
             table.add_row(
                 s.key,
                 s.state,
                 _when(s.deadline),
-                str(o.entrants) if o else "",
-                str(o.assignments) if o else "",
-                str(o.scored) if o and s.state == "done" else "",
+                str(o.entrants) if o else str(now_["proposals"]) if now_ else "",
+                str(o.assignments) if o else str(now_["assignments"]) if now_ else "",
+                str(o.scored) if o and s.state == "done" else f"{now_['scored']} ({now_['scored'] * 100 // max(1, now_['assignments'])}%)" if now_ else "",
                 str(o.shortlisted) if o and s.state == "done" else "",
                 (o.final_announcement_no or o.announcement_no or "") if o else "",
             )
@@ -254,6 +258,29 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         from bfest.demo import run_demo
 
         run(run_demo(seed=seed, year=year, minutes=minutes, leave_running=not exit_, as_json=as_json))
+
+
+async def _live_progress(year: int, stages: list[str]) -> dict[str, Any]:
+    """Scoring progress of the running stage, asked of the scoring service (best effort: the
+    status panel still shows the workflow's view when NATS or the service is not reachable)."""
+    if not stages:
+        return {}
+    from contracts.scoring import StageStatus
+    from services.common.messaging import CommandClient
+
+    try:
+        client = await CommandClient.connect(get_settings().nats_url, timeout=2)
+    except Exception:  # noqa: BLE001
+        return {}
+    out: dict[str, Any] = {}
+    try:
+        for key in stages:
+            reply = await client.request(StageStatus(cycle_year=year, stage=key), timeout=2)
+            if reply.ok:
+                out[key] = reply.data
+    finally:
+        await client.close()
+    return out
 
 
 async def _parse(text: str) -> dt.datetime:
