@@ -178,10 +178,11 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            # One connection, used inline (see InlineSQLiteConnection). The busy timeout only
-            # matters when another process writes the same file (one process per service file
-            # is the SQLite deployment; replicas use PostgreSQL).
-            kwargs.update(async_creator=_inline_sqlite_creator(url, 5.0), pool_size=1, max_overflow=0, pool_timeout=120)
+            # One connection, used inline (see InlineSQLiteConnection). SQLite's busy handler
+            # would block the event loop while another connection (another replica on the same
+            # file) holds the lock, so it is off: "database is locked" comes back at once and
+            # :meth:`retrying` waits asynchronously instead.
+            kwargs.update(async_creator=_inline_sqlite_creator(url, 0.0), pool_size=1, max_overflow=0, pool_timeout=120)
         else:
             kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -199,7 +200,7 @@ class Database:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA busy_timeout=0")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -217,15 +218,16 @@ class Database:
         async with self.sessions() as session:
             yield session
 
-    async def retrying(self, unit: Any, attempts: int = 8) -> Any:
-        """Run ``await unit()`` again on a transient database failure, with a short backoff."""
+    async def retrying(self, unit: Any, attempts: int = 40) -> Any:
+        """Run ``await unit()`` again on a transient database failure (a lock held by another
+        replica, a deadlock, a serialisation failure), backing off up to 0.5 s (~15 s in all)."""
         for attempt in range(attempts):
             try:
                 return await unit()
             except DBAPIError as exc:
                 if not is_transient(exc) or attempt == attempts - 1:
                     raise
-                await asyncio.sleep(0.01 * 2**attempt)
+                await asyncio.sleep(min(0.5, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 
     async def ping(self) -> str:

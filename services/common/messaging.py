@@ -112,26 +112,34 @@ class OutboxRelay:
             self._wake.clear()
 
     async def pending(self) -> int:
-        async with self.db.session() as session:
-            result = await session.execute(
-                sa.select(sa.func.count()).select_from(self.db.outbox).where(self.db.outbox.c.published_at.is_(None))
-            )
-            return int(result.scalar_one())
+        async def count() -> int:
+            async with self.db.session() as session:
+                result = await session.execute(
+                    sa.select(sa.func.count()).select_from(self.db.outbox).where(self.db.outbox.c.published_at.is_(None))
+                )
+                return int(result.scalar_one())
+
+        return int(await self.db.retrying(count))
 
     async def flush(self) -> int:
         """Publish every unsent row; returns how many were published."""
         outbox = self.db.outbox
         total = 0
-        while True:
+        async def unsent() -> list[Any]:
             async with self.db.sessions() as session:
-                rows = (
-                    await session.execute(
-                        sa.select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
-                        .where(outbox.c.published_at.is_(None))
-                        .order_by(outbox.c.seq)
-                        .limit(self.batch)
-                    )
-                ).all()
+                return list(
+                    (
+                        await session.execute(
+                            sa.select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
+                            .where(outbox.c.published_at.is_(None))
+                            .order_by(outbox.c.seq)
+                            .limit(self.batch)
+                        )
+                    ).all()
+                )
+
+        while True:
+            rows = await self.db.retrying(unsent)
             if not rows:
                 return total
             acks = await asyncio.gather(

@@ -18,6 +18,11 @@ and the runtime does the rest, in one place:
   anything else → ``internal_error`` (logged with its trace). The consumer keeps running.
 - a command's state change, its outgoing events (outbox) and its reply (keyed by ``request_id``)
   commit in one transaction; a retried ``request_id`` returns the first reply.
+- a command registered with :meth:`ServiceApp.command_batch` is *group-committed*: the commands
+  that arrive while a batch is being written are handled together, in arrival order, by one call
+  of a set-based handler in one transaction (one idempotency lookup, one outbox write, one
+  commit), each with its own reply. A handler refuses one command of a batch by returning its
+  :class:`DomainError` in that command's place; the others go on.
 - events are consumed from JetStream by one durable pull consumer per upstream service, in
   stream order; each event id is recorded (inbox) in the handler's transaction, so a redelivered
   event changes nothing; an event that cannot be processed goes to ``bfest.dlq.<service>`` with
@@ -99,7 +104,9 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
         # FastStream names the handler's parameter first; the caller knows only the payload's fields.
         if loc and loc[0] == "cmd":
             loc = loc[1:]
-        out.append({"field": ".".join(loc) or "(body)", "problem": err.get("msg", ""), "type": err.get("type")})
+        out.append(
+            {"field": ".".join(loc) or "(body)", "problem": err.get("msg", ""), "type": err.get("type")}
+        )
     return out
 
 
@@ -111,31 +118,38 @@ def error_reply(exc: BaseException, subject: str, log: Any, inside_handler: bool
     if isinstance(exc, DomainError):
         return Reply.failure(exc.code, exc.message, exc.details)
     log.exception("command.internal_error", subject=subject)
-    return Reply.failure(ErrorCode.INTERNAL_ERROR, f"internal error while handling {subject}; it has been logged")
+    return Reply.failure(
+        ErrorCode.INTERNAL_ERROR, f"internal error while handling {subject}; it has been logged"
+    )
+
+
+async def respond(raw: Any, reply: Reply) -> None:
+    """Answer a request (a message published without a reply subject gets none)."""
+    if raw.reply:
+        await raw.respond(reply.model_dump_json().encode())
 
 
 class EnvelopeMiddleware(BaseMiddleware):
-    """Answers every command with the envelope, whatever goes wrong before or inside the handler
-    (out of the box FastStream sends no reply when the body fails validation)."""
+    """Answers with the envelope whatever goes wrong before the intake has the command: malformed
+    JSON → ``invalid_json``; anything but a JSON object or a schema violation →
+    ``validation_error`` with each field's problem (out of the box FastStream sends no reply)."""
 
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
-        subject = getattr(msg.raw_message, "subject", "?")
-        log = get_logger("command", subject=subject)
+        raw = msg.raw_message
+        subject = getattr(raw, "subject", "?")
         body = msg.body
         try:
             if not body or not isinstance(json.loads(body), dict):
-                return Reply.failure(
-                    ErrorCode.VALIDATION_ERROR,
-                    f"the body of {subject} must be a JSON object",
-                ).model_dump(mode="json")
+                await respond(raw, Reply.failure(ErrorCode.VALIDATION_ERROR, f"the body of {subject} must be a JSON object"))
+                return None
         except (ValueError, UnicodeDecodeError) as exc:
-            return Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}").model_dump(
-                mode="json"
-            )
+            await respond(raw, Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}"))
+            return None
         try:
             return await call_next(msg)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an envelope
-            return error_reply(exc, subject, log).model_dump(mode="json")
+            await respond(raw, error_reply(exc, subject, get_logger("command", subject=subject)))
+            return None
 
 
 def _payload_hash(cmd: Command) -> str:
@@ -145,6 +159,57 @@ def _payload_hash(cmd: Command) -> str:
 
 EventHandler = Callable[[Any, UnitOfWork], Awaitable[None]]
 CommandHandler = Callable[[Any, UnitOfWork], Awaitable[Any]]
+BatchHandler = Callable[[list[Any], UnitOfWork], Awaitable[list[Any]]]
+"""Gets the commands of a batch, returns one result per command in the same order: the reply's
+data, or the :class:`DomainError` that refuses that command (which must then have changed nothing)."""
+
+
+@dataclass
+class _Pending:
+    cmd: Command
+    respond: Callable[[Reply], Awaitable[None]]
+    payload_hash: str = ""
+
+
+class _Batcher:
+    """Collects one command's requests while the previous batch is written (group commit)."""
+
+    def __init__(self, app: ServiceApp, model: type[Command], fn: BatchHandler, max_batch: int) -> None:
+        self.app, self.model, self.fn, self.max_batch = app, model, fn, max_batch
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"batch-{self.model.NAME}")
+
+    async def stop(self) -> None:
+        """Finish what was accepted, then stop."""
+        if self.task and not self.task.done():
+            try:
+                await asyncio.wait_for(self.queue.join(), timeout=30)
+            except TimeoutError:
+                self.app.log.warning(
+                    "command.batch_unfinished", command=self.model.NAME, left=self.queue.qsize()
+                )
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            # Let the intake hand over what has already arrived: the batch is written without
+            # yielding (SQLite runs inline), so this is where the next commands join it.
+            await asyncio.sleep(0)
+            while len(batch) < self.max_batch and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self.app.handle_batch(self.model, self.fn, batch)
+            except Exception:  # noqa: BLE001 - never let the batcher die; handle_batch answered each
+                self.app.log.exception("command.batch_failed", command=self.model.NAME, size=len(batch))
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
 
 
 class ServiceApp:
@@ -172,6 +237,9 @@ class ServiceApp:
         self.js: JetStreamContext | None = None
         self.relay: OutboxRelay | None = None
         self._consumers: list[asyncio.Task[None]] = []
+        self._batchers: dict[str, _Batcher] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._workers: asyncio.Semaphore | None = None
         self._stopping = asyncio.Event()
         self.command(catalogue.COMMANDS[subjects.command(service, "health")].model)(self._health)
 
@@ -189,6 +257,24 @@ class ServiceApp:
 
         return register
 
+    def command_batch(
+        self, model: type[Command], max_batch: int = 256
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """Register the set-based handler of a catalogued command (group commit, see the module)."""
+
+        def register(fn: BatchHandler) -> BatchHandler:
+            async def one(cmd: Command, uow: UnitOfWork) -> Any:
+                [result] = await fn([cmd], uow)
+                if isinstance(result, DomainError):
+                    raise result
+                return result
+
+            self.command(model)(one)
+            self._batchers[model.subject()] = _Batcher(self, model, fn, max_batch)
+            return fn
+
+        return register
+
     def on_event(self, model: type[Event]) -> Callable[[EventHandler], EventHandler]:
         """Register the handler of a catalogued event (of another service, usually)."""
         if model.subject() not in catalogue.EVENTS:
@@ -200,7 +286,9 @@ class ServiceApp:
 
         return register
 
-    def on_start(self, fn: Callable[[ServiceApp], Awaitable[None]]) -> Callable[[ServiceApp], Awaitable[None]]:
+    def on_start(
+        self, fn: Callable[[ServiceApp], Awaitable[None]]
+    ) -> Callable[[ServiceApp], Awaitable[None]]:
         self._on_start.append(fn)
         return fn
 
@@ -209,18 +297,25 @@ class ServiceApp:
     async def start(self, nats_url: str | None = None, database_url: str | None = None) -> None:
         configure_logging(self.settings.log_level, self.settings.log_json)
         nats_url = nats_url or self.settings.nats_url
-        self.db = Database(database_url or self.settings.database_url(self.service), self.metadata, self.service)
+        self.db = Database(
+            database_url or self.settings.database_url(self.service), self.metadata, self.service
+        )
         await self.db.create_all()
         self.nc, self.js = await connect_jetstream(nats_url, f"bfest-{self.service}")
         self.relay = OutboxRelay(self.db, self.js)
         self.relay.start()
         for hook in self._on_start:
             await hook(self)
+        self._workers = asyncio.Semaphore(self.settings.command_workers)
+        for batcher in self._batchers.values():
+            batcher.start()
         self.broker = self._build_broker(nats_url)
         await self.broker.start()
         await self._until_serving()
         for upstream in sorted({spec_service(s) for s in self._events}):
-            self._consumers.append(asyncio.create_task(self._consume(upstream), name=f"{self.service}<-{upstream}"))
+            self._consumers.append(
+                asyncio.create_task(self._consume(upstream), name=f"{self.service}<-{upstream}")
+            )
         self.log.info(
             "service.started",
             nats=nats_url,
@@ -245,6 +340,11 @@ class ServiceApp:
         self._stopping.set()
         if self.broker:
             await self.broker.stop()
+        # What was accepted is answered before the database goes away.
+        for batcher in self._batchers.values():
+            await batcher.stop()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
@@ -276,20 +376,47 @@ class ServiceApp:
             broker.subscriber(
                 subject,
                 queue=subjects.queue_group(self.service),
-                max_workers=self.settings.command_workers,
+                no_reply=True,  # the intake answers itself, once the command is handled
                 title=subject,
                 description=catalogue.COMMANDS[subject].doc,
-            )(self._endpoint(subject, model, fn))
+            )(self._intake(broker, subject, model, fn))
         return broker
 
-    def _endpoint(self, subject: str, model: type[Command], fn: CommandHandler) -> Callable[..., Awaitable[Any]]:
-        async def endpoint(cmd: Any) -> Any:
-            reply = await self.handle(cmd, fn)
-            return reply.model_dump(mode="json")
+    def _intake(self, broker: NatsBroker, subject: str, model: type[Command], fn: CommandHandler) -> Callable[..., Awaitable[None]]:
+        """Hand the parsed command over at once, so the subscription never waits for the
+        database: a group-committed command joins its batch, any other runs as its own task (at
+        most ``command_workers`` at a time); the reply goes out when it is done."""
+        batcher = self._batchers.get(subject)
 
-        endpoint.__annotations__ = {"cmd": model, "return": dict}
-        endpoint.__name__ = subject.replace(".", "_")
-        return endpoint
+        async def intake(cmd: Any) -> None:
+            raw = broker.context.get_local("message").raw_message
+
+            async def answer(reply: Reply) -> None:
+                await respond(raw, reply)
+
+            if batcher is not None:
+                batcher.queue.put_nowait(_Pending(cmd, answer))
+            else:
+                task = asyncio.create_task(self._serve(cmd, fn, answer))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+
+        intake.__annotations__ = {"cmd": model, "return": None}
+        intake.__name__ = subject.replace(".", "_")
+        return intake
+
+    async def _serve(
+        self, cmd: Command, fn: CommandHandler, respond: Callable[[Reply], Awaitable[None]]
+    ) -> None:
+        assert self._workers is not None
+        async with self._workers:
+            reply = await self.handle(cmd, fn)
+        try:
+            await respond(reply)
+        except Exception as exc:  # noqa: BLE001 - the caller went away; the command stands
+            self.log.warning(
+                "command.reply_failed", command=cmd.NAME, request_id=cmd.request_id, error=str(exc)
+            )
 
     async def dispatch(self, cmd: Command) -> Reply:
         """Handle a command in-process (tests, benchmarks): the same path as over NATS."""
@@ -301,9 +428,7 @@ class ServiceApp:
         log = self.log.bind(command=cmd.NAME, request_id=cmd.request_id)
         try:
             if isinstance(cmd, Query):
-                async with self.db.session() as session:
-                    uow = UnitOfWork(session, self.service, self.clock(), self.db)
-                    return Reply.success(to_jsonable_python(await fn(cmd, uow)))
+                return await self.db.retrying(lambda: self._query_once(cmd, fn))
             return await self.db.retrying(lambda: self._handle_once(cmd, fn, log))
         except DomainError as exc:
             if not exc.retryable:
@@ -313,6 +438,12 @@ class ServiceApp:
         except Exception as exc:  # noqa: BLE001
             # Past parsing, even a ValidationError is our bug, not the caller's.
             return error_reply(exc, cmd.subject(), log, inside_handler=True)
+
+    async def _query_once(self, cmd: Command, fn: CommandHandler) -> Reply:
+        assert self.db is not None
+        async with self.db.session() as session:
+            uow = UnitOfWork(session, self.service, self.clock(), self.db)
+            return Reply.success(to_jsonable_python(await fn(cmd, uow)))
 
     async def _handle_once(self, cmd: Command, fn: CommandHandler, log: Any, again: bool = False) -> Reply:
         assert self.db is not None and self.relay is not None
@@ -366,10 +497,122 @@ class ServiceApp:
             )
         return Reply.model_validate_json(row.reply)
 
+    async def handle_batch(self, model: type[Command], fn: BatchHandler, batch: list[_Pending]) -> None:
+        """Handle a batch of one command in one transaction and answer each request."""
+        assert self.db is not None and self.relay is not None
+        for item in batch:
+            item.payload_hash = _payload_hash(item.cmd)
+        try:
+            replies, events = await self.db.retrying(lambda: self._batch_once(model, fn, batch))
+        except Exception as exc:  # noqa: BLE001 - one bad command must not sink the others
+            if len(batch) == 1:
+                replies = [
+                    error_reply(
+                        exc,
+                        model.subject(),
+                        self.log.bind(request_id=batch[0].cmd.request_id),
+                        inside_handler=True,
+                    )
+                ]
+            else:
+                self.log.warning(
+                    "command.batch_split", command=model.NAME, size=len(batch), error=str(exc)[:300]
+                )
+                # Each on its own: the one that fails is answered with its error, the rest commit.
+                for item in batch:
+                    await self.handle_batch(model, fn, [item])
+                return
+            events = 0
+        if events:
+            self.relay.wake()
+        refused = sum(1 for r in replies if not r.ok)
+        self.log.info(
+            "command.batch_handled", command=model.NAME, size=len(batch), refused=refused, events=events
+        )
+        for item, reply in zip(batch, replies, strict=True):
+            try:
+                await item.respond(reply)
+            except Exception as exc:  # noqa: BLE001 - the caller went away; the command stands
+                self.log.warning(
+                    "command.reply_failed", command=model.NAME, request_id=item.cmd.request_id, error=str(exc)
+                )
+
+    async def _batch_once(
+        self, model: type[Command], fn: BatchHandler, batch: list[_Pending]
+    ) -> tuple[list[Reply], int]:
+        assert self.db is not None
+        table = self.db.commands
+        replies: list[Reply | None] = [None] * len(batch)
+        async with self.db.sessions() as session, session.begin():
+            ids = sorted({item.cmd.request_id for item in batch})
+            stored = {
+                row.request_id: row
+                for row in await session.execute(
+                    sa.select(table.c.request_id, table.c.reply, table.c.payload_hash).where(
+                        table.c.command == model.NAME, table.c.request_id.in_(ids)
+                    )
+                )
+            }
+            fresh: list[int] = []
+            first_of: dict[str, int] = {}
+            for i, item in enumerate(batch):
+                rid = item.cmd.request_id
+                if rid in stored or rid in first_of:
+                    known = stored[rid].payload_hash if rid in stored else batch[first_of[rid]].payload_hash
+                    if known != item.payload_hash:
+                        replies[i] = Reply.failure(
+                            ErrorCode.CONFLICT,
+                            f"request_id {rid!r} was already used for a different {model.NAME} command",
+                            {"request_id": rid},
+                        )
+                    elif rid in stored:
+                        replies[i] = Reply.model_validate_json(stored[rid].reply)
+                    continue
+                first_of[rid] = i
+                fresh.append(i)
+            uow = UnitOfWork(session, self.service, self.clock(), self.db)
+            rows = []
+            if fresh:
+                results = await fn([batch[i].cmd for i in fresh], uow)
+                if len(results) != len(fresh):
+                    raise RuntimeError(
+                        f"{model.NAME}: the batch handler answered {len(results)} of {len(fresh)} commands"
+                    )
+                for i, result in zip(fresh, results, strict=True):
+                    if isinstance(result, DomainError):
+                        reply = Reply.failure(result.code, result.message, result.details)
+                        remember = not result.retryable
+                    else:
+                        reply = Reply.success(to_jsonable_python(result))
+                        remember = True
+                    replies[i] = reply
+                    if remember:
+                        rows.append(
+                            {
+                                "request_id": batch[i].cmd.request_id,
+                                "command": model.NAME,
+                                "payload_hash": batch[i].payload_hash,
+                                "reply": reply.model_dump_json(),
+                                "ok": reply.ok,
+                                "created_at": uow.now,
+                            }
+                        )
+                await uow._write_outbox()
+                if rows:
+                    await session.execute(sa.insert(table), rows)
+        # A retry inside the batch (same request_id twice) answers as its first.
+        for i, item in enumerate(batch):
+            if replies[i] is None:
+                replies[i] = replies[first_of[item.cmd.request_id]]
+        return [r for r in replies if r is not None], len(uow.events)
+
     async def _remember_failure(self, cmd: Command, exc: DomainError) -> None:
         """A refused command's first answer is kept too, so its retry answers the same."""
-        if isinstance(cmd, Query) or self.db is None or exc.code == ErrorCode.CONFLICT and "request_id" in (
-            exc.details or {}
+        if (
+            isinstance(cmd, Query)
+            or self.db is None
+            or exc.code == ErrorCode.CONFLICT
+            and "request_id" in (exc.details or {})
         ):
             return
         reply = Reply.failure(exc.code, exc.message, exc.details)
@@ -447,7 +690,10 @@ class ServiceApp:
                         async with session.begin_nested():
                             await session.execute(
                                 sa.insert(db.inbox).values(
-                                    consumer=consumer, event_id=event.event_id, subject=subject, received_at=self.clock()
+                                    consumer=consumer,
+                                    event_id=event.event_id,
+                                    subject=subject,
+                                    received_at=self.clock(),
                                 )
                             )
                     except IntegrityError:

@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.command(c.CloseCall)(h.close_call)
     app.command(c.GetCall)(h.get_call)
     app.command(c.SubmitProposal)(h.submit_proposal)
-    app.command(c.ForwardProposal)(h.forward_proposal)
+    app.command_batch(c.ForwardProposal)(h.forward_proposals)
     app.command(c.ReturnProposal)(h.return_proposal)
     app.command(c.WithdrawProposal)(h.withdraw_proposal)
     app.command(c.GetProposal)(h.get_proposal)

@@ -25,8 +25,6 @@ def check_transition(action: str, status: str, proposal_id: str) -> None:
         )
 
 
-
-
 def levels(status: str, was_forwarded: bool) -> dict[str, str]:
     """Status per level of the chain: where the proposal stands for the unit, its agency's admin,
     and the secretariat — so operators see what never left a unit."""
@@ -38,7 +36,11 @@ def levels(status: str, was_forwarded: bool) -> dict[str, str]:
     if s == ProposalStatus.FORWARDED:
         return {"unit": "submitted", "agency": "forwarded", "secretariat": "received"}
     if s == ProposalStatus.WITHDRAWN:
-        return {"unit": "withdrawn", "agency": "withdrawn", "secretariat": "withdrawn" if was_forwarded else "not_received"}
+        return {
+            "unit": "withdrawn",
+            "agency": "withdrawn",
+            "secretariat": "withdrawn" if was_forwarded else "not_received",
+        }
     return {"unit": "draft", "agency": "not_received", "secretariat": "not_received"}
 
 
@@ -59,7 +61,9 @@ def check_quota(used: int, quota: int, agency: str, forwarded: list[str]) -> Non
         )
 
 
-def check_participant_tree(kind: ParticipantKind, parent_kind: ParticipantKind | None, code: str) -> str | None:
+def check_participant_tree(
+    kind: ParticipantKind, parent_kind: ParticipantKind | None, code: str
+) -> str | None:
     """A problem with a participant's place in the tree, or None."""
     if kind in AGENCY_KINDS and parent_kind is not None:
         return f"{code}: an agency ({kind.value}) has no parent"

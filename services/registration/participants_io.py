@@ -55,8 +55,13 @@ def load_default_participants() -> list[Participant]:
     generated units under them (deterministic)."""
     rng = random.Random(1071)
     agencies: list[Participant] = []
-    agencies += [Participant(code=f"KAB-{_slug(n)}", name=f"Kabupaten {n}", kind=ParticipantKind.KABUPATEN) for n in KABUPATEN]
-    agencies += [Participant(code=f"KOTA-{_slug(n)}", name=f"Kota {n}", kind=ParticipantKind.KOTA) for n in KOTA]
+    agencies += [
+        Participant(code=f"KAB-{_slug(n)}", name=f"Kabupaten {n}", kind=ParticipantKind.KABUPATEN)
+        for n in KABUPATEN
+    ]
+    agencies += [
+        Participant(code=f"KOTA-{_slug(n)}", name=f"Kota {n}", kind=ParticipantKind.KOTA) for n in KOTA
+    ]
     agencies += [Participant(code=f"OPD-{c}", name=n, kind=ParticipantKind.OPD) for c, n in OPD]
     agencies += [Participant(code=f"BUMD-{c}", name=n, kind=ParticipantKind.BUMD) for c, n in BUMD]
     units: list[Participant] = []

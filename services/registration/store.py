@@ -76,8 +76,49 @@ async def locked(uow: UnitOfWork, model: Any, *where: Any) -> Any:
 async def quota_row(uow: UnitOfWork, year: int, agency: str) -> QuotaRow:
     insert = sqlite_insert if uow.db.is_sqlite else pg_insert
     await uow.session.execute(
-        insert(QuotaRow.__table__).values(cycle_year=year, agency_code=agency, used=0).on_conflict_do_nothing()
+        insert(QuotaRow.__table__)
+        .values(cycle_year=year, agency_code=agency, used=0)
+        .on_conflict_do_nothing()
     )
     row = await locked(uow, QuotaRow, QuotaRow.cycle_year == year, QuotaRow.agency_code == agency)
     assert row is not None
     return row
+
+
+QUOTAS = QuotaRow.__table__  # type: ignore[attr-defined]
+PROPOSALS = ProposalRow.__table__  # type: ignore[attr-defined]
+
+
+def proposals_for_update(uow: UnitOfWork, ids: list[str]) -> Any:
+    stmt = sa.select(PROPOSALS).where(PROPOSALS.c.id.in_(ids)).order_by(PROPOSALS.c.id)
+    return stmt if uow.db.is_sqlite else stmt.with_for_update()
+
+
+async def lock_quotas(uow: UnitOfWork, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The agencies' ``used`` counts, their rows created if missing and locked until commit (in key
+    order, so concurrent batches on several replicas cannot deadlock each other)."""
+    if not keys:
+        return {}
+    insert = sqlite_insert if uow.db.is_sqlite else pg_insert
+    await uow.session.execute(
+        insert(QUOTAS).on_conflict_do_nothing(),
+        [{"cycle_year": y, "agency_code": a, "used": 0} for y, a in keys],
+    )
+    stmt = (
+        sa.select(QUOTAS.c.cycle_year, QUOTAS.c.agency_code, QUOTAS.c.used)
+        .where(sa.tuple_(QUOTAS.c.cycle_year, QUOTAS.c.agency_code).in_(keys))
+        .order_by(QUOTAS.c.cycle_year, QUOTAS.c.agency_code)
+    )
+    if not uow.db.is_sqlite:
+        stmt = stmt.with_for_update()
+    return {(r.cycle_year, r.agency_code): r.used for r in await uow.session.execute(stmt)}
+
+
+async def save_quotas(uow: UnitOfWork, used: dict[tuple[int, str], int]) -> None:
+    if used:
+        await uow.session.execute(
+            sa.update(QUOTAS).where(
+                QUOTAS.c.cycle_year == sa.bindparam("y"), QUOTAS.c.agency_code == sa.bindparam("a")
+            ),
+            [{"y": y, "a": a, "used": n} for (y, a), n in used.items()],
+        )

@@ -3,6 +3,7 @@ idempotent commands, the transactional outbox across a crash, the inbox, and the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -220,3 +221,79 @@ async def test_non_object_bodies_are_refused(nats_url, nc, sqlite_db, body):
     async with running(toy_app(), nats_url, sqlite_db):
         reply = await request(nc, SUBJECT, body)
         assert reply["ok"] is False and reply["error"]["code"] in {"validation_error", "invalid_json"}
+
+
+def batch_app() -> ServiceApp:
+    """The toy service with ValidateAwards group-committed: 'refuse' is refused in its place,
+    'explode' breaks the whole batch call (a bug), everything else bumps a counter and emits."""
+    app = ServiceApp("awards", Base.metadata)
+
+    @app.command_batch(ValidateAwards)
+    async def validate(cmds: list[ValidateAwards], uow: UnitOfWork) -> list[object]:
+        if any(c.rules[0].rule == "explode" for c in cmds):
+            raise RuntimeError("unexpected")
+        out: list[object] = []
+        for c in cmds:
+            if c.rules[0].rule == "refuse":
+                out.append(DomainError("invalid_award_rules", "rule 'refuse' is not known", {"rule": "refuse"}))
+                continue
+            calls = await bump(uow, "validate")
+            uow.emit(
+                AwardsAnnounced(
+                    cycle_year=c.cycle_year,
+                    announcement_no=f"{calls}",
+                    ceremony={"date": "2026-11-20T19:00:00+07:00", "venue": "Kota Batu"},
+                    winners=0,
+                )
+            )
+            out.append({"calls": calls, "request_id": c.request_id})
+        return out
+
+    return app
+
+
+async def test_a_group_committed_burst_answers_each_request_as_if_alone(nats_url, nc, js, database_url):
+    app = batch_app()
+    async with running(app, nats_url, database_url):
+        sizes: list[int] = []
+        handle = app.handle_batch
+
+        async def spy(model, fn, batch):  # type: ignore[no-untyped-def]
+            sizes.append(len(batch))
+            return await handle(model, fn, batch)
+
+        app.handle_batch = spy  # type: ignore[method-assign]
+        bodies = [validate_body(request_id=f"b-{i}") for i in range(40)]
+        bodies += [validate_body("refuse", "b-refused"), validate_body(request_id="b-7")]  # a refusal; a retry of b-7
+        conflicting = validate_body(request_id="b-8")
+        conflicting["rules"][0]["key"] = "other"
+        bodies.append(conflicting)  # b-8 again with another payload
+        bodies.append(validate_body("explode", "b-explode"))  # a bug in the middle of the burst
+        replies = await asyncio.gather(*(request(nc, SUBJECT, b) for b in bodies))
+        by_id = {b["request_id"]: r for b, r in zip(bodies, replies, strict=True) if b is not conflicting}
+
+        assert max(sizes) > 1, "the burst was group-committed"
+        accepted = [by_id[f"b-{i}"] for i in range(40)]
+        assert all(r["ok"] for r in accepted)
+        assert sorted(r["data"]["calls"] for r in accepted) == list(range(1, 41))  # each counted once
+        assert replies[41] == by_id["b-7"]  # the retry answers as the first
+        assert replies[42]["error"]["code"] == "conflict"
+        assert by_id["b-refused"]["error"] == {
+            "code": "invalid_award_rules",
+            "message": "rule 'refuse' is not known",
+            "details": {"rule": "refuse"},
+        }
+        assert by_id["b-explode"]["error"]["code"] == "internal_error"
+        assert await counter(app, "validate") == 40
+        msgs = await eventually(lambda: _n_messages(js, AwardsAnnounced.subject(), 40))
+        assert sorted(int(json.loads(m.data)["announcement_no"]) for m in msgs) == list(range(1, 41))
+
+        # Later retries answer from what was stored, refusals included; nothing changes.
+        assert await request(nc, SUBJECT, validate_body(request_id="b-3")) == by_id["b-3"]
+        assert await request(nc, SUBJECT, validate_body("refuse", "b-refused")) == by_id["b-refused"]
+        assert await counter(app, "validate") == 40
+
+
+async def _n_messages(js, subject: str, n: int):  # type: ignore[no-untyped-def]
+    msgs = await stream_messages(js, subject)
+    return msgs if len(msgs) >= n else None

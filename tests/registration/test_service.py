@@ -222,3 +222,21 @@ def test_participant_files_and_the_default_data_set(tmp_path, kind):
     bad.write_text('[{"code": "A", "name": "A", "kind": "planet"}]' if kind == "json" else "code,name,kind\nA,A,planet\n")
     with pytest.raises(ValueError, match="kind"):
         read_participants_file(bad)
+
+
+async def test_two_replicas_forwarding_at_once_still_accept_exactly_the_quota(nats_url, nc, database_url):
+    """Two service replicas on one database (the queue group splits the requests between them):
+    the quota holds by the database's guarantees, not by anything in one process."""
+    first, second = create_app(), create_app()
+    async with running(first, nats_url, database_url), running(second, nats_url, database_url):
+        await setup_call(nc, quota=3)
+        ids = []
+        for i in range(50):
+            r = await submit(nc, f"KAB-MALANG-U{i:02d}", f"Inovasi replika {i}")
+            assert r["ok"], r
+            ids.append(r["data"]["id"])
+        replies = await asyncio.gather(*(forward(nc, pid) for pid in ids))
+        assert sum(1 for r in replies if r["ok"]) == 3
+        assert {r["error"]["code"] for r in replies if not r["ok"]} == {"quota_exceeded"}
+        page = await request(nc, cmd("list_proposals"), {"request_id": "l", "cycle_year": YEAR, "status": "forwarded"})
+        assert page["data"]["total"] == 3
