@@ -670,8 +670,11 @@ class ServiceApp:
                 log.warning("consumer.fetch_failed", error=str(exc))
                 await asyncio.sleep(1)
                 continue
-            for msg in msgs:
-                await self._process_event(durable, msg, log)
+            if len(msgs) > 1:
+                await self._process_events(durable, msgs, log)
+            else:
+                for msg in msgs:
+                    await self._process_event(durable, msg, log)
 
     async def process_event_payload(self, consumer: str, subject: str, data: bytes) -> str:
         """Process one event; returns ``done``, ``duplicate``, ``ignored`` or raises."""
@@ -706,6 +709,70 @@ class ServiceApp:
             return "done"
 
         return await db.retrying(unit)
+
+    async def _process_events(self, consumer: str, msgs: list[Any], log: Any) -> None:
+        """A fetched batch in one transaction (group commit), each event in its own savepoint, in
+        stream order. An event whose handler fails is left out of the batch and handled alone
+        (dead letter or redelivery, as :meth:`_process_event` decides); the others commit."""
+        assert self.db is not None
+        db = self.db
+        parsed: list[tuple[Any, Any, EventHandler, Event]] = []
+        alone: list[Any] = []
+        for msg in msgs:
+            entry = self._events.get(msg.subject)
+            if entry is None:
+                parsed.append((msg, None, None, None))  # type: ignore[arg-type]
+                continue
+            try:
+                parsed.append((msg, msg.subject, entry[1], entry[0].model_validate_json(msg.data)))
+            except (ValidationError, ValueError):
+                alone.append(msg)
+
+        async def unit() -> tuple[list[Any], list[Any], int]:
+            done: list[Any] = []
+            failed: list[Any] = []
+            emitted = 0
+            async with db.sessions() as session, session.begin():
+                for msg, subject, fn, event in parsed:
+                    if fn is None:
+                        done.append(msg)
+                        continue
+                    try:
+                        async with session.begin_nested():
+                            await session.execute(
+                                sa.insert(db.inbox).values(
+                                    consumer=consumer, event_id=event.event_id, subject=subject, received_at=self.clock()
+                                )
+                            )
+                    except IntegrityError:
+                        done.append(msg)  # a duplicate: seen before
+                        continue
+                    uow = UnitOfWork(session, self.service, self.clock(), db)
+                    try:
+                        async with session.begin_nested():
+                            await fn(event, uow)
+                            await uow._write_outbox()
+                    except Exception:  # noqa: BLE001 - handled alone below, with its own verdict
+                        failed.append(msg)
+                        # Its inbox row goes too, so handling it alone starts from scratch.
+                        await session.execute(
+                            sa.delete(db.inbox).where(db.inbox.c.consumer == consumer, db.inbox.c.event_id == event.event_id)
+                        )
+                        continue
+                    emitted += len(uow.events)
+                    done.append(msg)
+            return done, failed, emitted
+
+        done, failed, emitted = await db.retrying(unit)
+        if emitted and self.relay:
+            self.relay.wake()
+        for msg in done:
+            await msg.ack()
+        log.debug("event.batch_processed", size=len(msgs), done=len(done), alone=len(failed) + len(alone))
+        again = {id(m) for m in failed} | {id(m) for m in alone}
+        for msg in msgs:
+            if id(msg) in again:
+                await self._process_event(consumer, msg, log)
 
     async def _process_event(self, consumer: str, msg: Any, log: Any) -> None:
         try:

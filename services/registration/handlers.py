@@ -25,6 +25,7 @@ from contracts.registration import (
     OpenCall,
     Participant,
     ParticipantPage,
+    ProposalContent,
     ProposalForwarded,
     ProposalPage,
     ProposalReturned,
@@ -497,6 +498,8 @@ async def forward_proposals(cmds: list[ForwardProposal], uow: UnitOfWork) -> lis
             was_forwarded=True,
         )
         unit, agency = people.get(row.unit_code), people[row.agency_code]
+        if isinstance(row.content, dict):  # validated once, shared by the event and the reply
+            row.content = ProposalContent.model_validate(row.content)
         snapshot = ProposalSnapshot(
             id=row.id,
             unit_code=row.unit_code,

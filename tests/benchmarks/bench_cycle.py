@@ -12,6 +12,7 @@ import time
 import uuid
 
 from bfest.simulation import demo_jurors
+from contracts import subjects
 from contracts.base import CyclePhase
 from contracts.cycle import CycleConfig, CycleInput, stage_workflow_id
 from contracts.registration import ForwardProposal, ImportParticipants, Participant, SubmitProposal
@@ -60,6 +61,11 @@ def config(start: dt.datetime, year: int) -> CycleConfig:
     )
 
 
+async def caught_up(js, durable: str) -> bool:  # type: ignore[no-untyped-def]
+    info = await js.consumer_info(subjects.STREAM, durable)
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
 async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
     env = temporal_env
     settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results")
@@ -78,6 +84,7 @@ async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
         running(awards_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path}/a.db"),
     ):
         client = await CommandClient.connect(nats_url, timeout=120)
+        js = client.nc.jetstream()
         agencies = (N + 2) // 3
         people = [Participant(code=f"AG{a:05d}", name=f"Agency {a}", kind="kabupaten") for a in range(agencies)]
         people += [Participant(code=f"AG{a:05d}-U", name=f"Unit {a}", kind="upp", parent_code=f"AG{a:05d}") for a in range(agencies)]
@@ -122,6 +129,11 @@ async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
 
             await pool(forward(p, a) for p, a in ids)
             lap(f"forward {N} proposals")
+            # Verification keeps its own copy of the forwarded proposals from the events; let it
+            # catch up before the call closes (else the close waits, which the time-skipping
+            # server's sleep call does not outlast).
+            await eventually(lambda: caught_up(js, "verification--registration"), timeout=600, interval=0.2)
+            lap("verification consumes the call's events")
 
             await env.sleep(31 * DAY)
             for stage in cfg.stages:
