@@ -325,20 +325,24 @@ def _view(row: ProposalRow) -> ProposalView:
     )
 
 
-async def _snapshot(uow: UnitOfWork, row: ProposalRow) -> ProposalSnapshot:
-    unit = await uow.session.get(ParticipantRow, row.unit_code)
-    agency = await uow.session.get(ParticipantRow, row.agency_code)
+def _snapshot_of(row: Any, unit_name: str, agency_name: str) -> ProposalSnapshot:
     return ProposalSnapshot(
         id=row.id,
         unit_code=row.unit_code,
-        unit_name=unit.name if unit else row.unit_code,
+        unit_name=unit_name,
         agency_code=row.agency_code,
-        agency_name=agency.name if agency else row.agency_code,
-        content=row.content,  # type: ignore[arg-type]
-        status=row.status,  # type: ignore[arg-type]
+        agency_name=agency_name,
+        content=row.content,
+        status=row.status,
         submitted_at=row.submitted_at,
         forwarded_at=row.forwarded_at,
     )
+
+
+async def _snapshot(uow: UnitOfWork, row: ProposalRow) -> ProposalSnapshot:
+    unit = await uow.session.get(ParticipantRow, row.unit_code)
+    agency = await uow.session.get(ParticipantRow, row.agency_code)
+    return _snapshot_of(row, unit.name if unit else row.unit_code, agency.name if agency else row.agency_code)
 
 
 async def _proposal(uow: UnitOfWork, year: int, proposal_id: str, lock: bool = True) -> ProposalRow:
@@ -500,17 +504,7 @@ async def forward_proposals(cmds: list[ForwardProposal], uow: UnitOfWork) -> lis
         unit, agency = people.get(row.unit_code), people[row.agency_code]
         if isinstance(row.content, dict):  # validated once, shared by the event and the reply
             row.content = ProposalContent.model_validate(row.content)
-        snapshot = ProposalSnapshot(
-            id=row.id,
-            unit_code=row.unit_code,
-            unit_name=unit.name if unit else row.unit_code,
-            agency_code=row.agency_code,
-            agency_name=agency.name,
-            content=row.content,
-            status=row.status,
-            submitted_at=row.submitted_at,
-            forwarded_at=row.forwarded_at,
-        )
+        snapshot = _snapshot_of(row, unit.name if unit else row.unit_code, agency.name)
         uow.emit(
             ProposalForwarded(
                 cycle_year=cmd.cycle_year,

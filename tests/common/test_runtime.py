@@ -38,6 +38,20 @@ async def bump(uow: UnitOfWork, name: str) -> int:
     return row.value
 
 
+async def count_and_announce(uow: UnitOfWork, year: int) -> int:
+    """Count a handled ValidateAwards and emit an event numbered by the count."""
+    calls = await bump(uow, "validate")
+    uow.emit(
+        AwardsAnnounced(
+            cycle_year=year,
+            announcement_no=f"{calls}",
+            ceremony={"date": "2026-11-20T19:00:00+07:00", "venue": "Kota Batu"},
+            winners=0,
+        )
+    )
+    return calls
+
+
 def toy_app() -> ServiceApp:
     app = ServiceApp("awards", Base.metadata)
 
@@ -47,16 +61,7 @@ def toy_app() -> ServiceApp:
             raise RuntimeError("unexpected")
         if cmd.rules[0].rule == "refuse":
             raise DomainError("invalid_award_rules", "rule 'refuse' is not known", {"rule": "refuse"})
-        calls = await bump(uow, "validate")
-        uow.emit(
-            AwardsAnnounced(
-                cycle_year=cmd.cycle_year,
-                announcement_no=f"{calls}",
-                ceremony={"date": "2026-11-20T19:00:00+07:00", "venue": "Kota Batu"},
-                winners=0,
-            )
-        )
-        return {"calls": calls}
+        return {"calls": await count_and_announce(uow, cmd.cycle_year)}
 
     @app.on_event(CallOpened)
     async def on_call_opened(evt: CallOpened, uow: UnitOfWork) -> None:
@@ -237,16 +242,7 @@ def batch_app() -> ServiceApp:
             if c.rules[0].rule == "refuse":
                 out.append(DomainError("invalid_award_rules", "rule 'refuse' is not known", {"rule": "refuse"}))
                 continue
-            calls = await bump(uow, "validate")
-            uow.emit(
-                AwardsAnnounced(
-                    cycle_year=c.cycle_year,
-                    announcement_no=f"{calls}",
-                    ceremony={"date": "2026-11-20T19:00:00+07:00", "venue": "Kota Batu"},
-                    winners=0,
-                )
-            )
-            out.append({"calls": calls, "request_id": c.request_id})
+            out.append({"calls": await count_and_announce(uow, c.cycle_year), "request_id": c.request_id})
         return out
 
     return app

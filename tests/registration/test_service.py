@@ -75,14 +75,20 @@ async def forward(nc, pid: str, agency: str = "KAB-MALANG", rid: str | None = No
     return await request(nc, cmd("forward_proposal"), {"request_id": rid or f"f-{pid}", "cycle_year": YEAR, "agency_code": agency, "proposal_id": pid})
 
 
+async def submit_fifty(nc, title: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Fifty proposals of KAB-MALANG, one per unit; their ids."""
+    ids = []
+    for i in range(50):
+        r = await submit(nc, f"KAB-MALANG-U{i:02d}", f"{title} {i}")
+        assert r["ok"], r
+        ids.append(r["data"]["id"])
+    return ids
+
+
 async def test_fifty_concurrent_forwards_accept_exactly_the_quota(nats_url, nc, js, database_url):
     async with running(create_app(), nats_url, database_url):
         await setup_call(nc)
-        ids = []
-        for i in range(50):
-            r = await submit(nc, f"KAB-MALANG-U{i:02d}", f"Inovasi nomor {i}")
-            assert r["ok"], r
-            ids.append(r["data"]["id"])
+        ids = await submit_fifty(nc, "Inovasi nomor")
         replies = await asyncio.gather(*(forward(nc, pid) for pid in ids))
         accepted = [r for r in replies if r["ok"]]
         refused = [r for r in replies if not r["ok"]]
@@ -230,11 +236,7 @@ async def test_two_replicas_forwarding_at_once_still_accept_exactly_the_quota(na
     first, second = create_app(), create_app()
     async with running(first, nats_url, database_url), running(second, nats_url, database_url):
         await setup_call(nc, quota=3)
-        ids = []
-        for i in range(50):
-            r = await submit(nc, f"KAB-MALANG-U{i:02d}", f"Inovasi replika {i}")
-            assert r["ok"], r
-            ids.append(r["data"]["id"])
+        ids = await submit_fifty(nc, "Inovasi replika")
         replies = await asyncio.gather(*(forward(nc, pid) for pid in ids))
         assert sum(1 for r in replies if r["ok"]) == 3
         assert {r["error"]["code"] for r in replies if not r["ok"]} == {"quota_exceeded"}
