@@ -171,6 +171,26 @@ class _Pending:
     payload_hash: str = ""
 
 
+def _in_savepoints(fn: CommandHandler) -> BatchHandler:
+    """A one-command handler run for each command of a batch, each in a savepoint."""
+
+    async def batch(cmds: list[Any], uow: UnitOfWork) -> list[Any]:
+        results: list[Any] = []
+        for cmd in cmds:
+            own = UnitOfWork(uow.session, uow.service, uow.now, uow.db)
+            try:
+                async with uow.session.begin_nested():
+                    result = await fn(cmd, own)
+            except DomainError as exc:
+                results.append(exc)
+                continue
+            uow.events.extend(own.events)
+            results.append(result)
+        return results
+
+    return batch
+
+
 class _Batcher:
     """Collects one command's requests while the previous batch is written (group commit)."""
 
@@ -245,14 +265,18 @@ class ServiceApp:
 
     # ------------------------------------------------------------------ registration
 
-    def command(self, model: type[Command]) -> Callable[[CommandHandler], CommandHandler]:
-        """Register the handler of a catalogued command of this service."""
+    def command(self, model: type[Command], group_commit: bool = False) -> Callable[[CommandHandler], CommandHandler]:
+        """Register the handler of a catalogued command of this service. With ``group_commit``
+        the commands that arrive together share one transaction, each in its own savepoint (its
+        handler sees what the earlier ones did; a refusal rolls back only its own changes)."""
         spec = catalogue.COMMANDS.get(model.subject())
         if spec is None or spec.model is not model or spec.service != self.service:
             raise ValueError(f"{model.__name__} is not a catalogued command of {self.service}")
 
         def register(fn: CommandHandler) -> CommandHandler:
             self._commands[spec.subject] = (model, fn)
+            if group_commit:
+                self._batchers[spec.subject] = _Batcher(self, model, _in_savepoints(fn), 256)
             return fn
 
         return register

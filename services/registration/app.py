@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.command(c.OpenCall)(h.open_call)
     app.command(c.CloseCall)(h.close_call)
     app.command(c.GetCall)(h.get_call)
-    app.command(c.SubmitProposal)(h.submit_proposal)
+    app.command(c.SubmitProposal, group_commit=True)(h.submit_proposal)
     app.command_batch(c.ForwardProposal)(h.forward_proposals)
     app.command(c.ReturnProposal)(h.return_proposal)
     app.command(c.WithdrawProposal)(h.withdraw_proposal)

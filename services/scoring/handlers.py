@@ -235,17 +235,8 @@ async def submit_score(cmd: SubmitScore, uow: UnitOfWork) -> dict[str, Any]:
     criteria = _criteria(stage)
     domain.check_scores(cmd.scores, criteria)
     total = domain.weighted_total(cmd.scores, criteria)
-    previous = (
-        await uow.session.execute(
-            sa.select(ScoreRow).where(
-                ScoreRow.cycle_year == cmd.cycle_year,
-                ScoreRow.stage == cmd.stage,
-                ScoreRow.proposal_id == cmd.proposal_id,
-                ScoreRow.juror_id == cmd.juror_id,
-                ScoreRow.latest,
-            )
-        )
-    ).scalars().first()
+    at = {"y": cmd.cycle_year, "st": cmd.stage, "p": cmd.proposal_id}
+    previous = (await uow.session.execute(_LATEST_SCORE, at | {"j": cmd.juror_id})).scalars().first()
     revision = 1
     if previous is not None:
         previous.latest = False
@@ -274,25 +265,28 @@ async def submit_score(cmd: SubmitScore, uow: UnitOfWork) -> dict[str, Any]:
     return {"proposal_id": cmd.proposal_id, "juror_id": cmd.juror_id, "weighted_total": round(total, 4), "revision": revision, "juror_added": added}
 
 
+# The statements every score runs, built once (building an expression costs more than running it).
+_A, _S = AssignmentRow, ScoreRow
+_Y, _ST, _P, _J = sa.bindparam("y"), sa.bindparam("st"), sa.bindparam("p"), sa.bindparam("j")
+_LATEST_SCORE = sa.select(_S).where(_S.cycle_year == _Y, _S.stage == _ST, _S.proposal_id == _P, _S.juror_id == _J, _S.latest)
+_ASSIGNED_TO = sa.select(_A).where(_A.cycle_year == _Y, _A.stage == _ST, _A.proposal_id == _P)
+_LATEST_TOTALS = sa.select(_S.weighted_total).where(_S.cycle_year == _Y, _S.stage == _ST, _S.proposal_id == _P, _S.latest)
+_SCORED = (
+    sa.select(_S.id)
+    .where(_S.cycle_year == _A.cycle_year, _S.stage == _A.stage, _S.proposal_id == _A.proposal_id, _S.juror_id == _A.juror_id, _S.latest)
+    .exists()
+)
+_UNSCORED_ONE = sa.select(_A.proposal_id).where(_A.cycle_year == _Y, _A.stage == _ST, ~_SCORED).limit(1)
+_ASSIGNMENTS = sa.select(sa.func.count()).select_from(_A).where(_A.cycle_year == _Y, _A.stage == _ST)
+
+
 async def _divergence(uow: UnitOfWork, stage: StageRow, proposal_id: str) -> str | None:
     """When a proposal's jurors disagree beyond the threshold, assign one more juror (once)."""
-    assigned = (
-        await uow.session.execute(
-            sa.select(AssignmentRow).where(
-                AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage, AssignmentRow.proposal_id == proposal_id
-            )
-        )
-    ).scalars().all()
+    at = {"y": stage.cycle_year, "st": stage.stage, "p": proposal_id}
+    assigned = (await uow.session.execute(_ASSIGNED_TO, at)).scalars().all()
     if any(a.extra for a in assigned):
         return None
-    totals = [
-        r[0]
-        for r in await uow.session.execute(
-            sa.select(ScoreRow.weighted_total).where(
-                ScoreRow.cycle_year == stage.cycle_year, ScoreRow.stage == stage.stage, ScoreRow.proposal_id == proposal_id, ScoreRow.latest
-            )
-        )
-    ]
+    totals = [r[0] for r in await uow.session.execute(_LATEST_TOTALS, at)]
     spread = domain.diverges(totals, stage.config["divergence_threshold"])
     if spread is None:
         return None
@@ -325,23 +319,13 @@ async def _divergence(uow: UnitOfWork, stage: StageRow, proposal_id: str) -> str
 async def _fully_scored(uow: UnitOfWork, stage: StageRow) -> None:
     if stage.fully_scored_sent or stage.state != "open":
         return
-    # Counts, not rows: this runs after every score. Only assigned jurors can score, and each
-    # (juror, proposal) has exactly one latest score, so equal counts mean every assignment is scored.
-    assigned = (
-        await uow.session.execute(
-            sa.select(sa.func.count()).select_from(AssignmentRow).where(
-                AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage
-            )
-        )
-    ).scalar_one()
-    scored = (
-        await uow.session.execute(
-            sa.select(sa.func.count()).select_from(ScoreRow).where(
-                ScoreRow.cycle_year == stage.cycle_year, ScoreRow.stage == stage.stage, ScoreRow.latest
-            )
-        )
-    ).scalar_one()
-    if assigned and scored >= assigned:
+    # This runs after every score, so it asks for one assignment still without a (latest) score
+    # and stops at the first it finds, instead of counting the whole stage each time.
+    at = {"y": stage.cycle_year, "st": stage.stage}
+    if (await uow.session.execute(_UNSCORED_ONE, at)).first() is not None:
+        return
+    assigned = (await uow.session.execute(_ASSIGNMENTS, at)).scalar_one()
+    if assigned:
         stage.fully_scored_sent = True
         uow.emit(StageFullyScored(cycle_year=stage.cycle_year, stage=stage.stage, assignments=assigned))
 
