@@ -360,18 +360,18 @@ async def _proposal(uow: UnitOfWork, year: int, proposal_id: str, lock: bool = T
     return row
 
 
+# Built once: building an expression costs more than running it, and this runs on every submit.
+_SAME_TITLE = sa.select(PROPOSALS.c.id).where(
+    PROPOSALS.c.cycle_year == sa.bindparam("y"),
+    PROPOSALS.c.agency_code == sa.bindparam("a"),
+    PROPOSALS.c.title_key == sa.bindparam("k"),
+    PROPOSALS.c.status != ProposalStatus.WITHDRAWN.value,
+    PROPOSALS.c.id != sa.bindparam("own"),
+)
+
+
 async def _check_title(uow: UnitOfWork, year: int, agency: str, key: str, own_id: str | None) -> None:
-    clash = (
-        await uow.session.execute(
-            sa.select(ProposalRow.id).where(
-                ProposalRow.cycle_year == year,
-                ProposalRow.agency_code == agency,
-                ProposalRow.title_key == key,
-                ProposalRow.status != ProposalStatus.WITHDRAWN.value,
-                ProposalRow.id != (own_id or ""),
-            )
-        )
-    ).first()
+    clash = (await uow.session.execute(_SAME_TITLE, {"y": year, "a": agency, "k": key, "own": own_id or ""})).first()
     if clash:
         raise DomainError(
             RegistrationError.DUPLICATE_TITLE,
