@@ -761,28 +761,24 @@ class ServiceApp:
                     if fn is None:
                         done.append(msg)
                         continue
+                    savepoint = await session.begin_nested()
                     try:
-                        async with session.begin_nested():
-                            await session.execute(
-                                sa.insert(db.inbox).values(
-                                    consumer=consumer, event_id=event.event_id, subject=subject, received_at=self.clock()
-                                )
-                            )
+                        await session.execute(
+                            sa.insert(db.inbox).values(consumer=consumer, event_id=event.event_id, subject=subject, received_at=self.clock())
+                        )
                     except IntegrityError:
+                        await savepoint.rollback()
                         done.append(msg)  # a duplicate: seen before
                         continue
                     uow = UnitOfWork(session, self.service, self.clock(), db)
                     try:
-                        async with session.begin_nested():
-                            await fn(event, uow)
-                            await uow._write_outbox()
+                        await fn(event, uow)
+                        await uow._write_outbox()
                     except Exception:  # noqa: BLE001 - handled alone below, with its own verdict
+                        await savepoint.rollback()  # its inbox row too: alone, it starts from scratch
                         failed.append(msg)
-                        # Its inbox row goes too, so handling it alone starts from scratch.
-                        await session.execute(
-                            sa.delete(db.inbox).where(db.inbox.c.consumer == consumer, db.inbox.c.event_id == event.event_id)
-                        )
                         continue
+                    await savepoint.commit()
                     emitted += len(uow.events)
                     done.append(msg)
             return done, failed, emitted
