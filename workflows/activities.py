@@ -5,15 +5,20 @@ Each activity takes the contract command itself (built by the workflow with a de
 model, or a trimmed summary of it, so the workflow history grows with the number of stages, not
 the number of proposals.
 
-Failures: a retryable reply (``not_ready``, ``internal_error``, a timeout, no responders) raises
-an ordinary error and Temporal retries with backoff; a domain refusal (``invalid_award_rules``,
+Failures: ``not_ready`` (a read model still catching up with events) is asked again within the
+activity every second for up to ``NOT_READY_PATIENCE`` before the activity gives up, so a service
+working through tens of thousands of events is waited for, not hammered by retries; a retryable
+reply (``not_ready`` after that, ``internal_error``, a timeout, no responders) raises an ordinary
+error and Temporal retries with backoff; a domain refusal (``invalid_award_rules``,
 ``infeasible_assignment``, …) raises a non-retryable ``ApplicationError`` whose type is the error
 code, so it surfaces clearly in the history.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import asyncio
+import time
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -27,7 +32,7 @@ from contracts.awards import (
     GetResults,
     ValidateAwards,
 )
-from contracts.base import Command
+from contracts.base import Command, ErrorCode
 from contracts.registration import CallClosedSummary, CallView, CloseCall, OpenCall
 from contracts.scoring import (
     CloseStage,
@@ -53,6 +58,10 @@ from workflows.models import PublishEvent
 M = TypeVar("M", bound=BaseModel)
 
 
+NOT_READY_PATIENCE = 30.0
+"""Seconds an activity keeps asking a command that answers ``not_ready`` before it fails."""
+
+
 class CycleActivities:
     """Holds the NATS connection; one instance per worker process."""
 
@@ -60,15 +69,22 @@ class CycleActivities:
         self.client = client
 
     async def _send(self, command: Command) -> Any:
-        try:
-            return await self.client.call(command)
-        except CommandError as exc:
-            if exc.retryable:
-                activity.logger.info("%s not ready yet (%s): %s", command.NAME, exc.code, exc.message)
-                raise RuntimeError(f"{exc.code}: {exc.message}") from None
-            raise ApplicationError(
-                f"{command.NAME} refused: {exc.message}", exc.details, type=exc.code, non_retryable=True
-            ) from None
+        patience = time.monotonic() + NOT_READY_PATIENCE
+        while True:
+            try:
+                return await self.client.call(command)
+            except CommandError as exc:
+                if exc.code == ErrorCode.NOT_READY and time.monotonic() < patience:
+                    await asyncio.sleep(1)
+                    continue
+                self._raise(command, exc)
+
+    @staticmethod
+    def _raise(command: Command, exc: CommandError) -> NoReturn:
+        if exc.retryable:
+            activity.logger.info("%s not ready yet (%s): %s", command.NAME, exc.code, exc.message)
+            raise RuntimeError(f"{exc.code}: {exc.message}") from None
+        raise ApplicationError(f"{command.NAME} refused: {exc.message}", exc.details, type=exc.code, non_retryable=True) from None
 
     async def _typed(self, command: Command, model: type[M]) -> M:
         return model.model_validate(await self._send(command))

@@ -162,7 +162,8 @@ async def start_verification(cmd: StartVerification, uow: UnitOfWork) -> Verific
             _emit_decision(uow, cmd.cycle_year, row, c.snapshot)
     await uow.session.flush()
     # Thousands of rows: one bulk insert, not the ORM's one object at a time.
-    await uow.session.execute(sa.insert(DECISIONS), [r.model_dump() for r in rows])
+    if rows:
+        await uow.session.execute(sa.insert(DECISIONS), [r.model_dump() for r in rows])
     await _complete_if_done(uow, run)
     return await _counts(uow, cmd.cycle_year)
 

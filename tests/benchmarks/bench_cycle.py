@@ -11,6 +11,8 @@ import os
 import time
 import uuid
 
+import pytest
+
 from bfest.simulation import demo_jurors
 from contracts import subjects
 from contracts.base import CyclePhase
@@ -66,6 +68,7 @@ async def caught_up(js, durable: str) -> bool:  # type: ignore[no-untyped-def]
     return info.num_pending == 0 and info.num_ack_pending == 0
 
 
+@pytest.mark.timeout(3600)  # the national scale is measured, not bounded by the suite's per-test limit
 async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
     env = temporal_env
     settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results")
