@@ -138,18 +138,29 @@ class EnvelopeMiddleware(BaseMiddleware):
         raw = msg.raw_message
         subject = getattr(raw, "subject", "?")
         body = msg.body
-        try:
-            if not body or not isinstance(json.loads(body), dict):
-                await respond(raw, Reply.failure(ErrorCode.VALIDATION_ERROR, f"the body of {subject} must be a JSON object"))
-                return None
-        except (ValueError, UnicodeDecodeError) as exc:
-            await respond(raw, Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}"))
+        # The body is decoded once, by FastStream; it is looked at again only when something fails.
+        if body.lstrip()[:1] != b"{":
+            await respond(raw, _not_an_object(subject, body))
             return None
         try:
             return await call_next(msg)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an envelope
+            try:
+                json.loads(body)
+            except (ValueError, UnicodeDecodeError) as bad:
+                await respond(raw, Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {bad}"))
+                return None
             await respond(raw, error_reply(exc, subject, get_logger("command", subject=subject)))
             return None
+
+
+def _not_an_object(subject: str, body: bytes) -> Reply:
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        if body.strip():
+            return Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}")
+    return Reply.failure(ErrorCode.VALIDATION_ERROR, f"the body of {subject} must be a JSON object")
 
 
 def _payload_hash(cmd: Command) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import defer
 
 from contracts.base import ObjectionDecision, SetRef, digest_ids
 from contracts.scoring import (
@@ -108,11 +109,17 @@ async def list_jurors(cmd: ListJurors, uow: UnitOfWork) -> dict[str, Any]:
 # --------------------------------------------------------------------------- stages
 
 
-async def _stage(uow: UnitOfWork, year: int, key: str) -> StageRow:
-    row = await uow.session.get(StageRow, (year, key))
+async def _stage(uow: UnitOfWork, year: int, key: str, light: bool = False) -> StageRow:
+    """The stage's row; ``light`` leaves its large lists (entrants, ranking, shortlist) unread,
+    for the per-score path, which needs only the stage's state and criteria."""
+    options = [defer(getattr(StageRow, name), raiseload=True) for name in _LARGE] if light else None
+    row = await uow.session.get(StageRow, (year, key), options=options)
     if row is None:
         raise DomainError(ScoringError.UNKNOWN_STAGE, f"no stage {key!r} in cycle {year}", {"stage": key})
     return row
+
+
+_LARGE = ("proposals", "ranking", "shortlist", "final_rows")
 
 
 def _criteria(stage: StageRow) -> list[Criterion]:
@@ -222,7 +229,7 @@ async def submit_score(cmd: SubmitScore, uow: UnitOfWork) -> dict[str, Any]:
     juror = await uow.session.get(JurorRow, cmd.juror_id)
     if juror is None:
         raise DomainError(ScoringError.UNKNOWN_JUROR, f"no juror {cmd.juror_id}", {"juror_id": cmd.juror_id})
-    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage, light=True)
     if stage.state != "open":
         raise DomainError(ScoringError.STAGE_CLOSED, f"stage {cmd.stage} is {stage.state}; scores can no longer change", {"stage": cmd.stage})
     assigned = await uow.session.get(AssignmentRow, (cmd.cycle_year, cmd.stage, cmd.proposal_id, cmd.juror_id))
