@@ -4,10 +4,12 @@ Every service gets, beside its own tables, three of the runtime's: ``<service>_o
 committed with the state change, relayed to JetStream), ``<service>_inbox`` (event ids already
 consumed) and ``<service>_commands`` (the first reply to each ``request_id``).
 
-Transactions: on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so concurrent
-writers queue on the database lock instead of failing when they upgrade; on PostgreSQL a service
-uses row locks (``SELECT … FOR UPDATE``) where a rule spans rows. :meth:`Database.retrying` retries
-the whole unit on a lock timeout, deadlock or serialisation failure.
+Transactions: on SQLite a service keeps one connection whose calls run inline on the event loop
+(:class:`InlineSQLiteConnection`), every transaction starts with ``BEGIN IMMEDIATE`` so it never
+has to upgrade a read lock, and a lock held by another process comes back at once as "database is
+locked"; on PostgreSQL a service uses row locks (``SELECT … FOR UPDATE``) where a rule spans rows.
+:meth:`Database.retrying` retries the whole unit, with an asynchronous backoff, on a lock held
+elsewhere, a deadlock or a serialisation failure.
 """
 
 from __future__ import annotations
