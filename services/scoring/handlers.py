@@ -290,12 +290,13 @@ _ASSIGNMENTS = sa.select(sa.func.count()).select_from(_A).where(_A.cycle_year ==
 async def _divergence(uow: UnitOfWork, stage: StageRow, proposal_id: str) -> str | None:
     """When a proposal's jurors disagree beyond the threshold, assign one more juror (once)."""
     at = {"y": stage.cycle_year, "st": stage.stage, "p": proposal_id}
-    assigned = (await uow.session.execute(_ASSIGNED_TO, at)).scalars().all()
-    if any(a.extra for a in assigned):
-        return None
+    # The scores first: most proposals do not diverge, and then one query is enough.
     totals = [r[0] for r in await uow.session.execute(_LATEST_TOTALS, at)]
     spread = domain.diverges(totals, stage.config["divergence_threshold"])
     if spread is None:
+        return None
+    assigned = (await uow.session.execute(_ASSIGNED_TO, at)).scalars().all()
+    if any(a.extra for a in assigned):
         return None
     copy = await uow.session.get(ProposalCopy, proposal_id)
     assert copy is not None
