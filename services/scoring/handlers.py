@@ -112,14 +112,14 @@ async def list_jurors(cmd: ListJurors, uow: UnitOfWork) -> dict[str, Any]:
 async def _stage(uow: UnitOfWork, year: int, key: str, light: bool = False) -> StageRow:
     """The stage's row; ``light`` leaves its large lists (entrants, ranking, shortlist) unread,
     for the per-score path, which needs only the stage's state and criteria."""
-    options = [defer(getattr(StageRow, name), raiseload=True) for name in _LARGE] if light else None
-    row = await uow.session.get(StageRow, (year, key), options=options)
+    row = await uow.session.get(StageRow, (year, key), options=_LIGHT if light else None)
     if row is None:
         raise DomainError(ScoringError.UNKNOWN_STAGE, f"no stage {key!r} in cycle {year}", {"stage": key})
     return row
 
 
-_LARGE = ("proposals", "ranking", "shortlist", "final_rows")
+_LIGHT = [defer(getattr(StageRow, name), raiseload=True) for name in ("proposals", "ranking", "shortlist", "final_rows")]
+"""Built once: building loader options costs more than the lists they leave unread."""
 
 
 def _criteria(stage: StageRow) -> list[Criterion]:
