@@ -148,10 +148,14 @@ class EnvelopeMiddleware(BaseMiddleware):
             try:
                 json.loads(body)
             except (ValueError, UnicodeDecodeError) as bad:
-                await respond(raw, Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {bad}"))
+                await respond(raw, _invalid_json(subject, bad))
                 return None
             await respond(raw, error_reply(exc, subject, get_logger("command", subject=subject)))
             return None
+
+
+def _invalid_json(subject: str, exc: Exception) -> Reply:
+    return Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}")
 
 
 def _not_an_object(subject: str, body: bytes) -> Reply:
@@ -159,8 +163,28 @@ def _not_an_object(subject: str, body: bytes) -> Reply:
         json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         if body.strip():
-            return Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}")
+            return _invalid_json(subject, exc)
     return Reply.failure(ErrorCode.VALIDATION_ERROR, f"the body of {subject} must be a JSON object")
+
+
+def _conflict(request_id: str, name: str) -> DomainError:
+    return DomainError(
+        ErrorCode.CONFLICT,
+        f"request_id {request_id!r} was already used for a different {name} command",
+        {"request_id": request_id},
+    )
+
+
+def _command_row(cmd: Command, payload_hash: str, reply: Reply, at: dt.datetime) -> dict[str, Any]:
+    """The first reply to a request, as kept in ``<service>_commands``."""
+    return {
+        "request_id": cmd.request_id,
+        "command": cmd.NAME,
+        "payload_hash": payload_hash,
+        "reply": reply.model_dump_json(),
+        "ok": reply.ok,
+        "created_at": at,
+    }
 
 
 def _payload_hash(cmd: Command) -> str:
@@ -441,13 +465,13 @@ class ServiceApp:
         return intake
 
     async def _serve(
-        self, cmd: Command, fn: CommandHandler, respond: Callable[[Reply], Awaitable[None]]
+        self, cmd: Command, fn: CommandHandler, answer: Callable[[Reply], Awaitable[None]]
     ) -> None:
         assert self._workers is not None
         async with self._workers:
             reply = await self.handle(cmd, fn)
         try:
-            await respond(reply)
+            await answer(reply)
         except Exception as exc:  # noqa: BLE001 - the caller went away; the command stands
             self.log.warning(
                 "command.reply_failed", command=cmd.NAME, request_id=cmd.request_id, error=str(exc)
@@ -492,16 +516,7 @@ class ServiceApp:
                 uow = UnitOfWork(session, self.service, self.clock(), self.db)
                 reply = Reply.success(to_jsonable_python(await fn(cmd, uow)))
                 await uow._write_outbox()
-                await session.execute(
-                    sa.insert(table).values(
-                        request_id=cmd.request_id,
-                        command=cmd.NAME,
-                        payload_hash=payload_hash,
-                        reply=reply.model_dump_json(),
-                        ok=True,
-                        created_at=uow.now,
-                    )
-                )
+                await session.execute(sa.insert(table).values(_command_row(cmd, payload_hash, reply, uow.now)))
         except IntegrityError:
             if again:
                 raise
@@ -525,11 +540,7 @@ class ServiceApp:
         if row is None:
             return None
         if row.payload_hash != payload_hash:
-            raise DomainError(
-                ErrorCode.CONFLICT,
-                f"request_id {cmd.request_id!r} was already used for a different {cmd.NAME} command",
-                {"request_id": cmd.request_id},
-            )
+            raise _conflict(cmd.request_id, cmd.NAME)
         return Reply.model_validate_json(row.reply)
 
     async def handle_batch(self, model: type[Command], fn: BatchHandler, batch: list[_Pending]) -> None:
@@ -595,11 +606,8 @@ class ServiceApp:
                 if rid in stored or rid in first_of:
                     known = stored[rid].payload_hash if rid in stored else batch[first_of[rid]].payload_hash
                     if known != item.payload_hash:
-                        replies[i] = Reply.failure(
-                            ErrorCode.CONFLICT,
-                            f"request_id {rid!r} was already used for a different {model.NAME} command",
-                            {"request_id": rid},
-                        )
+                        conflict = _conflict(rid, model.NAME)
+                        replies[i] = Reply.failure(conflict.code, conflict.message, conflict.details)
                     elif rid in stored:
                         replies[i] = Reply.model_validate_json(stored[rid].reply)
                     continue
@@ -622,16 +630,7 @@ class ServiceApp:
                         remember = True
                     replies[i] = reply
                     if remember:
-                        rows.append(
-                            {
-                                "request_id": batch[i].cmd.request_id,
-                                "command": model.NAME,
-                                "payload_hash": batch[i].payload_hash,
-                                "reply": reply.model_dump_json(),
-                                "ok": reply.ok,
-                                "created_at": uow.now,
-                            }
-                        )
+                        rows.append(_command_row(batch[i].cmd, batch[i].payload_hash, reply, uow.now))
                 await uow._write_outbox()
                 if rows:
                     await session.execute(sa.insert(table), rows)
@@ -654,14 +653,7 @@ class ServiceApp:
         try:
             async with self.db.sessions() as session, session.begin():
                 await session.execute(
-                    sa.insert(self.db.commands).values(
-                        request_id=cmd.request_id,
-                        command=cmd.NAME,
-                        payload_hash=_payload_hash(cmd),
-                        reply=reply.model_dump_json(),
-                        ok=False,
-                        created_at=self.clock(),
-                    )
+                    sa.insert(self.db.commands).values(_command_row(cmd, _payload_hash(cmd), reply, self.clock()))
                 )
         except IntegrityError:
             pass
@@ -722,28 +714,42 @@ class ServiceApp:
         db = self.db
 
         async def unit() -> str:
-            async with db.sessions() as session:
-                async with session.begin():
-                    try:
-                        async with session.begin_nested():
-                            await session.execute(
-                                sa.insert(db.inbox).values(
-                                    consumer=consumer,
-                                    event_id=event.event_id,
-                                    subject=subject,
-                                    received_at=self.clock(),
-                                )
-                            )
-                    except IntegrityError:
-                        return "duplicate"
-                    uow = UnitOfWork(session, self.service, self.clock(), db)
-                    await fn(event, uow)
-                    await uow._write_outbox()
+            async with db.sessions() as session, session.begin():
+                uow = await self._record_and_handle(session, consumer, subject, fn, event)
+            if uow is None:
+                return "duplicate"
             if uow.events and self.relay:
                 self.relay.wake()
             return "done"
 
         return await db.retrying(unit)
+
+    async def _record_and_handle(
+        self, session: AsyncSession, consumer: str, subject: str, fn: EventHandler, event: Event
+    ) -> UnitOfWork | None:
+        """In a savepoint: the event's inbox row, its handler and the events it emits. ``None`` when
+        the event was seen before; if the handler fails, the savepoint (inbox row included) is
+        rolled back and the failure raised."""
+        assert self.db is not None
+        savepoint = await session.begin_nested()
+        try:
+            await session.execute(
+                sa.insert(self.db.inbox).values(
+                    consumer=consumer, event_id=event.event_id, subject=subject, received_at=self.clock()
+                )
+            )
+        except IntegrityError:
+            await savepoint.rollback()
+            return None
+        uow = UnitOfWork(session, self.service, self.clock(), self.db)
+        try:
+            await fn(event, uow)
+            await uow._write_outbox()
+        except BaseException:
+            await savepoint.rollback()
+            raise
+        await savepoint.commit()
+        return uow
 
     async def _process_events(self, consumer: str, msgs: list[Any], log: Any) -> None:
         """A fetched batch in one transaction (group commit), each event in its own savepoint, in
@@ -772,26 +778,13 @@ class ServiceApp:
                     if fn is None:
                         done.append(msg)
                         continue
-                    savepoint = await session.begin_nested()
                     try:
-                        await session.execute(
-                            sa.insert(db.inbox).values(consumer=consumer, event_id=event.event_id, subject=subject, received_at=self.clock())
-                        )
-                    except IntegrityError:
-                        await savepoint.rollback()
-                        done.append(msg)  # a duplicate: seen before
-                        continue
-                    uow = UnitOfWork(session, self.service, self.clock(), db)
-                    try:
-                        await fn(event, uow)
-                        await uow._write_outbox()
+                        uow = await self._record_and_handle(session, consumer, subject, fn, event)
                     except Exception:  # noqa: BLE001 - handled alone below, with its own verdict
-                        await savepoint.rollback()  # its inbox row too: alone, it starts from scratch
-                        failed.append(msg)
+                        failed.append(msg)  # rolled back, inbox row too: alone, it starts from scratch
                         continue
-                    await savepoint.commit()
-                    emitted += len(uow.events)
-                    done.append(msg)
+                    emitted += len(uow.events) if uow else 0
+                    done.append(msg)  # handled, or a duplicate seen before
             return done, failed, emitted
 
         done, failed, emitted = await db.retrying(unit)
