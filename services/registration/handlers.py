@@ -41,9 +41,15 @@ from contracts.registration import (
 from services.common.errors import DomainError, NotFound
 from services.common.runtime import UnitOfWork
 from services.registration import domain, store
-from services.registration.store import CallRow, ParticipantRow, ProposalRow, QuotaRow, locked, quota_row
-
-CALLS, PARTICIPANTS, PROPOSALS = CallRow.__table__, ParticipantRow.__table__, ProposalRow.__table__  # type: ignore[attr-defined]
+from services.registration.store import (
+    CALLS,
+    PARTICIPANTS,
+    PROPOSALS,
+    CallRow,
+    ParticipantRow,
+    ProposalRow,
+    locked,
+)
 
 # --------------------------------------------------------------------------- participants
 
@@ -468,6 +474,7 @@ async def forward_proposals(cmds: list[ForwardProposal], uow: UnitOfWork) -> lis
     )
     results: list[ProposalView | DomainError] = []
     forwarded_now: dict[tuple[int, str], list[str]] = {}
+    already: dict[tuple[int, str], list[str]] = {}  # forwarded before this batch, read on a refusal
     for cmd in cmds:
         try:
             call = _still_open(calls.get(cmd.cycle_year), cmd.cycle_year)
@@ -483,12 +490,13 @@ async def forward_proposals(cmds: list[ForwardProposal], uow: UnitOfWork) -> lis
             domain.check_transition("forward", row.status, row.id)
             key = (cmd.cycle_year, cmd.agency_code)
             if quotas[key] >= call.quota_per_agency:
-                already = await _forwarded_ids(uow, *key)
+                if key not in already:
+                    already[key] = await _forwarded_ids(uow, *key)
                 domain.check_quota(
                     quotas[key],
                     call.quota_per_agency,
                     cmd.agency_code,
-                    sorted(set(already) | set(forwarded_now.get(key, []))),
+                    sorted(set(already[key]) | set(forwarded_now.get(key, []))),
                 )
         except DomainError as exc:
             results.append(exc)
@@ -569,8 +577,9 @@ async def withdraw_proposal(cmd: WithdrawProposal, uow: UnitOfWork) -> ProposalV
         )
     domain.check_transition("withdraw", row.status, row.id)
     if row.status == ProposalStatus.FORWARDED:
-        quota = await quota_row(uow, cmd.cycle_year, row.agency_code)
-        quota.used -= 1
+        key = (cmd.cycle_year, row.agency_code)
+        used = await store.lock_quotas(uow, [key])
+        await store.save_quotas(uow, {key: used[key] - 1})
     row.status, row.updated_at = ProposalStatus.WITHDRAWN.value, uow.now
     await uow.session.flush()
     uow.emit(
@@ -608,5 +617,3 @@ async def list_proposals(cmd: ListProposals, uow: UnitOfWork) -> ProposalPage:
     ).scalars()
     return ProposalPage(items=[_view(r) for r in rows], total=total, offset=cmd.offset)
 
-
-_ = QuotaRow

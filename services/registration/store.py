@@ -65,33 +65,25 @@ class QuotaRow(Base, table=True):  # type: ignore[call-arg]
     used: int = 0
 
 
-async def locked(uow: UnitOfWork, model: Any, *where: Any) -> Any:
-    """SELECT … FOR UPDATE (PostgreSQL row lock; SQLite's write transaction already serialises)."""
-    stmt = sa.select(model).where(*where)
-    if not uow.db.is_sqlite:
-        stmt = stmt.with_for_update()
-    return (await uow.session.execute(stmt)).scalars().first()
-
-
-async def quota_row(uow: UnitOfWork, year: int, agency: str) -> QuotaRow:
-    insert = sqlite_insert if uow.db.is_sqlite else pg_insert
-    await uow.session.execute(
-        insert(QuotaRow.__table__)
-        .values(cycle_year=year, agency_code=agency, used=0)
-        .on_conflict_do_nothing()
-    )
-    row = await locked(uow, QuotaRow, QuotaRow.cycle_year == year, QuotaRow.agency_code == agency)
-    assert row is not None
-    return row
-
-
-QUOTAS = QuotaRow.__table__  # type: ignore[attr-defined]
+CALLS = CallRow.__table__  # type: ignore[attr-defined]
+PARTICIPANTS = ParticipantRow.__table__  # type: ignore[attr-defined]
 PROPOSALS = ProposalRow.__table__  # type: ignore[attr-defined]
+QUOTAS = QuotaRow.__table__  # type: ignore[attr-defined]
+
+
+def for_update(uow: UnitOfWork, stmt: Any) -> Any:
+    """``stmt … FOR UPDATE`` on PostgreSQL (a row lock until commit); SQLite's write transaction
+    already serialises, and has no such clause."""
+    return stmt if uow.db.is_sqlite else stmt.with_for_update()
+
+
+async def locked(uow: UnitOfWork, model: Any, *where: Any) -> Any:
+    """The first ``model`` row matching ``where``, locked until commit."""
+    return (await uow.session.execute(for_update(uow, sa.select(model).where(*where)))).scalars().first()
 
 
 def proposals_for_update(uow: UnitOfWork, ids: list[str]) -> Any:
-    stmt = sa.select(PROPOSALS).where(PROPOSALS.c.id.in_(ids)).order_by(PROPOSALS.c.id)
-    return stmt if uow.db.is_sqlite else stmt.with_for_update()
+    return for_update(uow, sa.select(PROPOSALS).where(PROPOSALS.c.id.in_(ids)).order_by(PROPOSALS.c.id))
 
 
 async def lock_quotas(uow: UnitOfWork, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -104,13 +96,12 @@ async def lock_quotas(uow: UnitOfWork, keys: list[tuple[int, str]]) -> dict[tupl
         insert(QUOTAS).on_conflict_do_nothing(),
         [{"cycle_year": y, "agency_code": a, "used": 0} for y, a in keys],
     )
-    stmt = (
+    stmt = for_update(
+        uow,
         sa.select(QUOTAS.c.cycle_year, QUOTAS.c.agency_code, QUOTAS.c.used)
         .where(sa.tuple_(QUOTAS.c.cycle_year, QUOTAS.c.agency_code).in_(keys))
-        .order_by(QUOTAS.c.cycle_year, QUOTAS.c.agency_code)
+        .order_by(QUOTAS.c.cycle_year, QUOTAS.c.agency_code),
     )
-    if not uow.db.is_sqlite:
-        stmt = stmt.with_for_update()
     return {(r.cycle_year, r.agency_code): r.used for r in await uow.session.execute(stmt)}
 
 
