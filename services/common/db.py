@@ -220,6 +220,11 @@ class Database:
         async with self.sessions() as session:
             yield session
 
+    def for_update(self, stmt: Any) -> Any:
+        """``stmt … FOR UPDATE`` on PostgreSQL (its rows locked until commit); SQLite's write
+        transaction already serialises, and has no such clause."""
+        return stmt if self.is_sqlite else stmt.with_for_update()
+
     async def retrying(self, unit: Any, attempts: int = 40) -> Any:
         """Run ``await unit()`` again on a transient database failure (a lock held by another
         replica, a deadlock, a serialisation failure), backing off up to 0.5 s (~15 s in all)."""

@@ -71,19 +71,13 @@ PROPOSALS = ProposalRow.__table__  # type: ignore[attr-defined]
 QUOTAS = QuotaRow.__table__  # type: ignore[attr-defined]
 
 
-def for_update(uow: UnitOfWork, stmt: Any) -> Any:
-    """``stmt … FOR UPDATE`` on PostgreSQL (a row lock until commit); SQLite's write transaction
-    already serialises, and has no such clause."""
-    return stmt if uow.db.is_sqlite else stmt.with_for_update()
-
-
 async def locked(uow: UnitOfWork, model: Any, *where: Any) -> Any:
     """The first ``model`` row matching ``where``, locked until commit."""
-    return (await uow.session.execute(for_update(uow, sa.select(model).where(*where)))).scalars().first()
+    return (await uow.session.execute(uow.db.for_update(sa.select(model).where(*where)))).scalars().first()
 
 
 def proposals_for_update(uow: UnitOfWork, ids: list[str]) -> Any:
-    return for_update(uow, sa.select(PROPOSALS).where(PROPOSALS.c.id.in_(ids)).order_by(PROPOSALS.c.id))
+    return uow.db.for_update(sa.select(PROPOSALS).where(PROPOSALS.c.id.in_(ids)).order_by(PROPOSALS.c.id))
 
 
 async def lock_quotas(uow: UnitOfWork, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -96,8 +90,7 @@ async def lock_quotas(uow: UnitOfWork, keys: list[tuple[int, str]]) -> dict[tupl
         insert(QUOTAS).on_conflict_do_nothing(),
         [{"cycle_year": y, "agency_code": a, "used": 0} for y, a in keys],
     )
-    stmt = for_update(
-        uow,
+    stmt = uow.db.for_update(
         sa.select(QUOTAS.c.cycle_year, QUOTAS.c.agency_code, QUOTAS.c.used)
         .where(sa.tuple_(QUOTAS.c.cycle_year, QUOTAS.c.agency_code).in_(keys))
         .order_by(QUOTAS.c.cycle_year, QUOTAS.c.agency_code),

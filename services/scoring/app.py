@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.command(c.ImportJurors)(h.import_jurors)
     app.command(c.ListJurors)(h.list_jurors)
     app.command(c.OpenStage)(h.open_stage)
-    app.command(c.SubmitScore, group_commit=True)(h.submit_score)
+    app.command_batch(c.SubmitScore)(h.submit_scores)
     app.command(c.StageStatus)(h.stage_status)
     app.command(c.RemindJurors)(h.remind_jurors)
     app.command(c.CloseStage)(h.close_stage)

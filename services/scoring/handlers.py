@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,17 +110,18 @@ async def list_jurors(cmd: ListJurors, uow: UnitOfWork) -> dict[str, Any]:
 # --------------------------------------------------------------------------- stages
 
 
-async def _stage(uow: UnitOfWork, year: int, key: str, light: bool = False) -> StageRow:
-    """The stage's row; ``light`` leaves its large lists (entrants, ranking, shortlist) unread,
-    for the per-score path, which needs only the stage's state and criteria."""
-    row = await uow.session.get(StageRow, (year, key), options=_LIGHT if light else None)
+async def _stage(uow: UnitOfWork, year: int, key: str, lock: bool = False) -> StageRow:
+    """The stage's row; ``lock`` holds it until commit (on PostgreSQL), so no batch of scores
+    can land between what this command reads and what it writes."""
+    row = await uow.session.get(StageRow, (year, key), with_for_update=lock and not uow.db.is_sqlite or None)
     if row is None:
         raise DomainError(ScoringError.UNKNOWN_STAGE, f"no stage {key!r} in cycle {year}", {"stage": key})
     return row
 
 
 _LIGHT = [defer(getattr(StageRow, name), raiseload=True) for name in ("proposals", "ranking", "shortlist", "final_rows")]
-"""Built once: building loader options costs more than the lists they leave unread."""
+"""For the scores, which need only a stage's state and criteria, not its large lists (built once:
+building loader options costs more than the lists they leave unread)."""
 
 
 def _criteria(stage: StageRow) -> list[Criterion]:
@@ -202,6 +204,7 @@ async def open_stage(cmd: OpenStage, uow: UnitOfWork) -> StageSummary:
     uow.session.add(stage)
     rows = [AssignmentRow(cycle_year=cmd.cycle_year, stage=cmd.stage, proposal_id=p, juror_id=j) for p, js in plan.items() for j in js]
     uow.session.add_all(rows)
+    stage.unscored = len(rows)
     loads: dict[str, int] = {}
     for r in rows:
         loads[r.juror_id] = loads.get(r.juror_id, 0) + 1
@@ -225,114 +228,180 @@ def _entrant(data: dict[str, Any]) -> domain.Entrant:
     )
 
 
-async def submit_score(cmd: SubmitScore, uow: UnitOfWork) -> dict[str, Any]:
-    juror = await uow.session.get(JurorRow, cmd.juror_id)
-    if juror is None:
-        raise DomainError(ScoringError.UNKNOWN_JUROR, f"no juror {cmd.juror_id}", {"juror_id": cmd.juror_id})
-    stage = await _stage(uow, cmd.cycle_year, cmd.stage, light=True)
+@dataclass
+class _Latest:
+    """A (juror, proposal)'s latest score as the batch sees it: a stored row or one it adds."""
+
+    revision: int
+    total: float
+    row_id: int | None = None
+    new: dict[str, Any] | None = None
+
+
+@dataclass
+class _StageBatch:
+    """What a batch of scores needs of one stage, read with one query per table."""
+
+    row: StageRow
+    criteria: list[Criterion]
+    assigned: dict[str, dict[str, bool]]  # proposal → juror → added because of a divergence
+    latest: dict[str, dict[str, _Latest]]  # proposal → juror → latest score
+    loads: dict[str, int] | None = None  # juror → assignments, read when a juror must be added
+
+
+async def submit_scores(cmds: list[SubmitScore], uow: UnitOfWork) -> list[Any]:
+    """The scores of a batch (group commit), in arrival order. Each stage's row is locked, so
+    revisions, the divergence rule and "fully scored" see every earlier score, on any replica;
+    what a score needs is read once for the whole batch and the rows are written together."""
+    session = uow.session
+    keys = sorted({(c.cycle_year, c.stage) for c in cmds})
+    stages: dict[tuple[int, str], _StageBatch] = {}
+    rows = (
+        await session.execute(
+            uow.db.for_update(
+                sa.select(StageRow)
+                .where(sa.tuple_(StageRow.cycle_year, StageRow.stage).in_(keys))
+                .order_by(StageRow.cycle_year, StageRow.stage)
+                .options(*_LIGHT)
+            )
+        )
+    ).scalars()
+    for stage in rows:
+        pids = sorted({c.proposal_id for c in cmds if (c.cycle_year, c.stage) == (stage.cycle_year, stage.stage)})
+        at = {"y": stage.cycle_year, "st": stage.stage, "ps": pids}
+        batch = _StageBatch(stage, _criteria(stage), {p: {} for p in pids}, {p: {} for p in pids})
+        for a in await session.execute(_ASSIGNED_TO, at):
+            batch.assigned[a.proposal_id][a.juror_id] = a.extra
+        for s in await session.execute(_LATEST_SCORES, at):
+            batch.latest[s.proposal_id][s.juror_id] = _Latest(s.revision, s.weighted_total, row_id=s.id)
+        stages[(stage.cycle_year, stage.stage)] = batch
+    jurors = set((await session.execute(sa.select(JurorRow.id).where(JurorRow.id.in_({c.juror_id for c in cmds})))).scalars())
+    new_scores: list[dict[str, Any]] = []
+    demoted: list[int] = []
+    results: list[Any] = []
+    for cmd in cmds:
+        try:
+            if cmd.juror_id not in jurors:
+                raise DomainError(ScoringError.UNKNOWN_JUROR, f"no juror {cmd.juror_id}", {"juror_id": cmd.juror_id})
+            batch_of = stages.get((cmd.cycle_year, cmd.stage))
+            if batch_of is None:
+                raise DomainError(ScoringError.UNKNOWN_STAGE, f"no stage {cmd.stage!r} in cycle {cmd.cycle_year}", {"stage": cmd.stage})
+            results.append(await _score(cmd, batch_of, uow, new_scores, demoted))
+        except DomainError as exc:
+            results.append(exc)
+    if demoted:
+        await session.execute(sa.update(ScoreRow).where(ScoreRow.id.in_(demoted)).values(latest=False))
+    if new_scores:
+        await session.execute(sa.insert(ScoreRow), new_scores)
+    for batch in stages.values():
+        await _fully_scored(uow, batch.row)
+    return results
+
+
+async def _score(
+    cmd: SubmitScore, batch: _StageBatch, uow: UnitOfWork, new_scores: list[dict[str, Any]], demoted: list[int]
+) -> dict[str, Any]:
+    """One score of a batch; it raises before changing anything when it is refused."""
+    stage = batch.row
     if stage.state != "open":
         raise DomainError(ScoringError.STAGE_CLOSED, f"stage {cmd.stage} is {stage.state}; scores can no longer change", {"stage": cmd.stage})
-    assigned = await uow.session.get(AssignmentRow, (cmd.cycle_year, cmd.stage, cmd.proposal_id, cmd.juror_id))
-    if assigned is None:
+    if cmd.juror_id not in batch.assigned[cmd.proposal_id]:
         raise DomainError(
             ScoringError.NOT_ASSIGNED,
             f"juror {cmd.juror_id} is not assigned to proposal {cmd.proposal_id} in stage {cmd.stage}",
             {"juror_id": cmd.juror_id, "proposal_id": cmd.proposal_id},
         )
-    criteria = _criteria(stage)
-    domain.check_scores(cmd.scores, criteria)
-    total = domain.weighted_total(cmd.scores, criteria)
-    at = {"y": cmd.cycle_year, "st": cmd.stage, "p": cmd.proposal_id}
-    previous = (await uow.session.execute(_LATEST_SCORE, at | {"j": cmd.juror_id})).scalars().first()
+    domain.check_scores(cmd.scores, batch.criteria)
+    total = domain.weighted_total(cmd.scores, batch.criteria)
+    scores = batch.latest[cmd.proposal_id]
+    previous = scores.get(cmd.juror_id)
     revision = 1
-    if previous is not None:
-        previous.latest = False
+    if previous is None:
+        stage.unscored -= 1
+    else:
         revision = previous.revision + 1
-    uow.session.add(
-        ScoreRow(
-            cycle_year=cmd.cycle_year,
-            stage=cmd.stage,
-            juror_id=cmd.juror_id,
-            proposal_id=cmd.proposal_id,
-            revision=revision,
-            values=dict(cmd.scores),
-            weighted_total=total,
-            comment=cmd.comment,
-            at=uow.now,
-        )
-    )
-    await uow.session.flush()
+        if previous.new is not None:
+            previous.new["latest"] = False
+        elif previous.row_id is not None:
+            demoted.append(previous.row_id)
+    row = {
+        "cycle_year": cmd.cycle_year,
+        "stage": cmd.stage,
+        "juror_id": cmd.juror_id,
+        "proposal_id": cmd.proposal_id,
+        "revision": revision,
+        "latest": True,
+        "values": dict(cmd.scores),
+        "weighted_total": total,
+        "comment": cmd.comment,
+        "at": uow.now,
+    }
+    new_scores.append(row)
+    scores[cmd.juror_id] = _Latest(revision, total, new=row)
     uow.emit(
         ScoreSubmitted(
             cycle_year=cmd.cycle_year, stage=cmd.stage, juror_id=cmd.juror_id, proposal_id=cmd.proposal_id, weighted_total=total, revision=revision
         )
     )
-    added = await _divergence(uow, stage, cmd.proposal_id)
-    await _fully_scored(uow, stage)
+    added = await _divergence(uow, batch, cmd.proposal_id)
     return {"proposal_id": cmd.proposal_id, "juror_id": cmd.juror_id, "weighted_total": round(total, 4), "revision": revision, "juror_added": added}
 
 
-# The statements every score runs, built once (building an expression costs more than running it).
+# The statements every batch of scores runs, built once (building an expression costs more than running it).
 _A, _S = AssignmentRow, ScoreRow
-_Y, _ST, _P, _J = sa.bindparam("y"), sa.bindparam("st"), sa.bindparam("p"), sa.bindparam("j")
-_LATEST_SCORE = sa.select(_S).where(_S.cycle_year == _Y, _S.stage == _ST, _S.proposal_id == _P, _S.juror_id == _J, _S.latest)
-_ASSIGNED_TO = sa.select(_A).where(_A.cycle_year == _Y, _A.stage == _ST, _A.proposal_id == _P)
-_LATEST_TOTALS = sa.select(_S.weighted_total).where(_S.cycle_year == _Y, _S.stage == _ST, _S.proposal_id == _P, _S.latest)
-_SCORED = (
-    sa.select(_S.id)
-    .where(_S.cycle_year == _A.cycle_year, _S.stage == _A.stage, _S.proposal_id == _A.proposal_id, _S.juror_id == _A.juror_id, _S.latest)
-    .exists()
+_Y, _ST, _PS = sa.bindparam("y"), sa.bindparam("st"), sa.bindparam("ps", expanding=True)
+_ASSIGNED_TO = sa.select(_A.proposal_id, _A.juror_id, _A.extra).where(_A.cycle_year == _Y, _A.stage == _ST, _A.proposal_id.in_(_PS))
+_LATEST_SCORES = sa.select(_S.id, _S.proposal_id, _S.juror_id, _S.revision, _S.weighted_total).where(
+    _S.cycle_year == _Y, _S.stage == _ST, _S.proposal_id.in_(_PS), _S.latest
 )
-_UNSCORED_ONE = sa.select(_A.proposal_id).where(_A.cycle_year == _Y, _A.stage == _ST, ~_SCORED).limit(1)
 _ASSIGNMENTS = sa.select(sa.func.count()).select_from(_A).where(_A.cycle_year == _Y, _A.stage == _ST)
 
 
-async def _divergence(uow: UnitOfWork, stage: StageRow, proposal_id: str) -> str | None:
+async def _divergence(uow: UnitOfWork, batch: _StageBatch, proposal_id: str) -> str | None:
     """When a proposal's jurors disagree beyond the threshold, assign one more juror (once)."""
-    at = {"y": stage.cycle_year, "st": stage.stage, "p": proposal_id}
-    # The scores first: most proposals do not diverge, and then one query is enough.
-    totals = [r[0] for r in await uow.session.execute(_LATEST_TOTALS, at)]
-    spread = domain.diverges(totals, stage.config["divergence_threshold"])
+    stage = batch.row
+    spread = domain.diverges((s.total for s in batch.latest[proposal_id].values()), stage.config["divergence_threshold"])
     if spread is None:
         return None
-    assigned = (await uow.session.execute(_ASSIGNED_TO, at)).scalars().all()
-    if any(a.extra for a in assigned):
+    assigned = batch.assigned[proposal_id]
+    if any(assigned.values()):
         return None
     copy = await uow.session.get(ProposalCopy, proposal_id)
     assert copy is not None
     entrant = _entrant(copy.data)
-    taken = {a.juror_id for a in assigned}
-    loads = dict(
-        (r[0], r[1])
-        for r in await uow.session.execute(
-            sa.select(AssignmentRow.juror_id, sa.func.count())
-            .where(AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage)
-            .group_by(AssignmentRow.juror_id)
+    if batch.loads is None:
+        batch.loads = dict(
+            (r[0], r[1])
+            for r in await uow.session.execute(
+                sa.select(AssignmentRow.juror_id, sa.func.count())
+                .where(AssignmentRow.cycle_year == stage.cycle_year, AssignmentRow.stage == stage.stage)
+                .group_by(AssignmentRow.juror_id)
+            )
         )
-    )
+    loads = batch.loads
     candidates = [
         r
         for r in (await uow.session.execute(sa.select(JurorRow).where(JurorRow.active).order_by(JurorRow.id))).scalars()
-        if r.id not in taken and domain.may_judge(domain.JurorInfo(r.id, r.affiliation, frozenset(r.expertise), frozenset(r.conflicts)), entrant)
+        if r.id not in assigned and domain.may_judge(domain.JurorInfo(r.id, r.affiliation, frozenset(r.expertise), frozenset(r.conflicts)), entrant)
     ]
     if not candidates:
         return None
     pick = min(candidates, key=lambda r: (loads.get(r.id, 0), entrant.category not in r.expertise, r.id))
-    uow.session.add(AssignmentRow(cycle_year=stage.cycle_year, stage=stage.stage, proposal_id=proposal_id, juror_id=pick.id, extra=True))
-    await uow.session.flush()
+    await uow.session.execute(
+        sa.insert(AssignmentRow).values(cycle_year=stage.cycle_year, stage=stage.stage, proposal_id=proposal_id, juror_id=pick.id, extra=True)
+    )
+    assigned[pick.id] = True
+    loads[pick.id] = loads.get(pick.id, 0) + 1
+    stage.unscored += 1
     uow.emit(JurorAdded(cycle_year=stage.cycle_year, stage=stage.stage, proposal_id=proposal_id, juror_id=pick.id, spread=round(spread, 4)))
     return pick.id
 
 
 async def _fully_scored(uow: UnitOfWork, stage: StageRow) -> None:
-    if stage.fully_scored_sent or stage.state != "open":
+    """Once every assignment has a score (the stage counts the ones without), say so, once."""
+    if stage.fully_scored_sent or stage.state != "open" or stage.unscored > 0:
         return
-    # This runs after every score, so it asks for one assignment still without a (latest) score
-    # and stops at the first it finds, instead of counting the whole stage each time.
-    at = {"y": stage.cycle_year, "st": stage.stage}
-    if (await uow.session.execute(_UNSCORED_ONE, at)).first() is not None:
-        return
-    assigned = (await uow.session.execute(_ASSIGNMENTS, at)).scalar_one()
+    assigned = (await uow.session.execute(_ASSIGNMENTS, {"y": stage.cycle_year, "st": stage.stage})).scalar_one()
     if assigned:
         stage.fully_scored_sent = True
         uow.emit(StageFullyScored(cycle_year=stage.cycle_year, stage=stage.stage, assignments=assigned))
@@ -404,7 +473,7 @@ def _rows(ranked: list[domain.Row], copies: dict[str, dict[str, Any]]) -> list[d
 
 
 async def close_stage(cmd: CloseStage, uow: UnitOfWork) -> StageClosedSummary:
-    stage = await _stage(uow, cmd.cycle_year, cmd.stage)
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage, lock=True)
     if stage.closed_summary is not None:
         return StageClosedSummary.model_validate(stage.closed_summary)
     criteria = _criteria(stage)

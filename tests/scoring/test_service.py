@@ -3,6 +3,7 @@ refusals, divergence, full scoring, ranking and an upheld objection."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from contracts import subjects
@@ -166,3 +167,50 @@ def plan_first(plan: dict) -> str:
 async def _n(js, subject: str, n: int):  # type: ignore[no-untyped-def]
     msgs = await stream_messages(js, subject)
     return msgs if len(msgs) >= n else None
+
+
+async def test_a_burst_of_scores_is_group_committed_and_counted_once(nats_url, nc, js, database_url):
+    """Every assignment scored at once (one pair twice, one juror scoring what is not theirs): each
+    answer is its own, revisions follow the order of arrival, and the stage is fully scored once."""
+    async with running(create_app(), nats_url, database_url) as app:
+        assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
+        await feed(js)
+
+        async def opened():  # type: ignore[no-untyped-def]
+            r = await request(nc, cmd("open_stage"), {**open_body(), "divergence_threshold": 9.5})
+            return r if r["ok"] else None
+
+        await eventually(opened)
+        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
+        pairs = [(j["juror_id"], pid) for j in status["per_juror"] for pid in j["missing"]]
+        twice = pairs[0]
+        outsider = next(j["id"] for j in JURORS if (j["id"], "P2") not in pairs)
+
+        def body(juror: str, pid: str, value: float, rid: str) -> dict:
+            return {"request_id": rid, "cycle_year": YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": value, "dampak": value}}
+
+        bodies = [body(j, p, 6, f"s-{j}-{p}") for j, p in pairs]
+        bodies.insert(3, body(*twice, 8, "again"))
+        bodies.insert(5, body(outsider, "P2", 5, "outsider"))
+        bodies.append(bodies[1])  # a retry within the burst answers as its first
+        replies = await asyncio.gather(*(request(nc, cmd("submit_score"), b) for b in bodies))
+
+        by_id = {b["request_id"]: r for b, r in zip(bodies, replies, strict=True)}
+        assert by_id["outsider"]["error"]["code"] == "not_assigned"
+        assert replies[-1] == replies[1] and replies[1]["ok"]
+        first, again = by_id[f"s-{twice[0]}-{twice[1]}"]["data"], by_id["again"]["data"]
+        assert sorted([first["revision"], again["revision"]]) == [1, 2]
+        assert all(r["ok"] for b, r in by_id.items() if b != "outsider")
+        await eventually(lambda: _n(js, subjects.event("scoring", "stage_fully_scored", 1), 1))
+        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk"}))["data"]
+        assert status["fully_scored"] and status["scored"] == status["assignments"] == len(pairs)
+        closed = await request(nc, cmd("close_stage"), {"request_id": "close", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-01T08:00:00+07:00"})
+        assert closed["ok"]
+        short = (await request(nc, cmd("get_shortlist"), {"cycle_year": YEAR, "stage": "desk"}))["data"]
+        assert short["rows"]
+        assert app.relay is not None
+        await app.relay.flush()
+        assert len(await stream_messages(js, subjects.event("scoring", "stage_fully_scored", 1))) == 1
+        scored = await stream_messages(js, subjects.event("scoring", "score_submitted", 1))
+        assert len(scored) == len(pairs) + 1  # the retry and the refusal emitted nothing
+        assert sorted(json.loads(m.data)["revision"] for m in scored).count(2) == 1
