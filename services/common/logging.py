@@ -34,4 +34,6 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
 
 
 def get_logger(name: str, **bound: object) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name).bind(**bound)
+    """A lazy logger: it takes the configuration in force when it first logs, so a logger made
+    before :func:`configure_logging` (a service's, at construction) still honours the level."""
+    return structlog.get_logger(name, **bound)  # type: ignore[no-any-return]
