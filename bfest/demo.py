@@ -30,6 +30,7 @@ from contracts.awards import GetResults
 from contracts.base import CyclePhase
 from contracts.cycle import CycleConfig, stage_workflow_id
 from contracts.scoring import ReminderDue, StageStatus
+from services.common.logging import configure_logging
 from services.common.messaging import CommandClient, CommandError
 from services.common.settings import get_settings
 from workflows.cycle import CycleWorkflow
@@ -153,6 +154,9 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         # A read model catching up makes an activity retry (not_ready): normal, and visible in the
         # workflow's history; keep the SDK's per-attempt warnings off the demo's screen.
         logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+        # The screen tells the story: the worker and bridge running in this process log only
+        # what needs attention (the services' own logs are under var/logs/).
+        configure_logging("WARNING", settings.log_json)
         async with running_worker(temporal, nats_url):
             handle = await ops.start_cycle(temporal, cfg)
             console.print(f"started [bold]{handle.id}[/] — Temporal UI: {ops.ui_link(settings, handle.id)}")

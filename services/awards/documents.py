@@ -42,6 +42,7 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     c.setTitle(f"Piagam Penghargaan — {cert['recipient']}")
     c.setAuthor("Pemerintah Provinsi Jawa Timur — Bureaucracy Fest")
     c.setSubject(f"{cert['award_name_id']} {cert['year']}")
+    c.setCreator("Bureaucracy Fest platform — awards service")
     # frame
     c.setFillColor(colors.HexColor("#fffdf6"))
     c.rect(0, 0, w, h, stroke=0, fill=1)

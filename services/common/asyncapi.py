@@ -172,7 +172,7 @@ def build_asyncapi() -> dict[str, Any]:
         }
 
     return {
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {
             "title": "Bureaucracy Fest platform",
             "version": VERSION,

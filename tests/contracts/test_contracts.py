@@ -31,8 +31,8 @@ def test_the_asyncapi_document_is_in_sync_with_the_code():
     assert DOC.read_text(encoding="utf-8") == asyncapi_yaml(), "docs/asyncapi.yaml is stale: run `make asyncapi`"
 
 
-def test_the_asyncapi_document_is_valid_asyncapi_3():
-    schema = json.loads((DATA / "asyncapi-3.0.0.schema.json").read_text())
+def test_the_asyncapi_document_is_valid_asyncapi_3_1():
+    schema = json.loads((DATA / "asyncapi-3.1.0.schema.json").read_text())
     doc = yaml.safe_load(DOC.read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
     assert errors == [], errors[0].message if errors else ""
