@@ -214,3 +214,36 @@ async def test_a_burst_of_scores_is_group_committed_and_counted_once(nats_url, n
         scored = await stream_messages(js, subjects.event("scoring", "score_submitted", 1))
         assert len(scored) == len(pairs) + 1  # the retry and the refusal emitted nothing
         assert sorted(json.loads(m.data)["revision"] for m in scored).count(2) == 1
+
+
+async def test_two_replicas_scoring_one_stage_at_once_count_every_score_once(nats_url, nc, js, database_url):
+    """Two scoring replicas on one database share the command queue group: the stage row lock
+    keeps revisions, the unscored count and "fully scored" exact across them."""
+    async with running(create_app(), nats_url, database_url), running(create_app(), nats_url, database_url):
+        assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
+        await feed(js)
+
+        async def opened():  # type: ignore[no-untyped-def]
+            r = await request(nc, cmd("open_stage"), {**open_body(), "divergence_threshold": 9.5})
+            return r if r["ok"] else None
+
+        await eventually(opened)
+        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
+        pairs = [(j["juror_id"], pid) for j in status["per_juror"] for pid in j["missing"]]
+
+        def body(juror: str, pid: str, value: float, rid: str) -> dict:
+            return {"request_id": rid, "cycle_year": YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": value, "dampak": value}}
+
+        # Every pair scored three times, all at once: whichever replica takes which, each pair ends
+        # with revisions 1, 2 and 3 exactly once.
+        bodies = [body(j, p, 4 + k, f"s-{j}-{p}-{k}") for k in range(3) for j, p in pairs]
+        replies = await asyncio.gather(*(request(nc, cmd("submit_score"), b) for b in bodies))
+        assert all(r["ok"] for r in replies), [r for r in replies if not r["ok"]][:1]
+        revisions: dict[tuple[str, str], list[int]] = {}
+        for r in replies:
+            revisions.setdefault((r["data"]["juror_id"], r["data"]["proposal_id"]), []).append(r["data"]["revision"])
+        assert {k: sorted(v) for k, v in revisions.items()} == {p: [1, 2, 3] for p in pairs}
+        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk"}))["data"]
+        assert status["fully_scored"] and status["scored"] == status["assignments"] == len(pairs)
+        await eventually(lambda: _n(js, subjects.event("scoring", "stage_fully_scored", 1), 1))
+        assert len(await stream_messages(js, subjects.event("scoring", "stage_fully_scored", 1))) == 1
