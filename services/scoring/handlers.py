@@ -267,6 +267,8 @@ async def submit_scores(cmds: list[SubmitScore], uow: UnitOfWork) -> list[Any]:
         )
     ).scalars()
     for stage in rows:
+        if stage.unscored is None:  # opened before the stage kept its count
+            stage.unscored = (await session.execute(_UNSCORED, {"y": stage.cycle_year, "st": stage.stage})).scalar_one()
         pids = sorted({c.proposal_id for c in cmds if (c.cycle_year, c.stage) == (stage.cycle_year, stage.stage)})
         at = {"y": stage.cycle_year, "st": stage.stage, "ps": pids}
         batch = _StageBatch(stage, _criteria(stage), {p: {} for p in pids}, {p: {} for p in pids})
@@ -355,6 +357,12 @@ _LATEST_SCORES = sa.select(_S.id, _S.proposal_id, _S.juror_id, _S.revision, _S.w
     _S.cycle_year == _Y, _S.stage == _ST, _S.proposal_id.in_(_PS), _S.latest
 )
 _ASSIGNMENTS = sa.select(sa.func.count()).select_from(_A).where(_A.cycle_year == _Y, _A.stage == _ST)
+_SCORED = (
+    sa.select(_S.id)
+    .where(_S.cycle_year == _A.cycle_year, _S.stage == _A.stage, _S.proposal_id == _A.proposal_id, _S.juror_id == _A.juror_id, _S.latest)
+    .exists()
+)
+_UNSCORED = _ASSIGNMENTS.where(~_SCORED)
 
 
 async def _divergence(uow: UnitOfWork, batch: _StageBatch, proposal_id: str) -> str | None:
@@ -399,7 +407,7 @@ async def _divergence(uow: UnitOfWork, batch: _StageBatch, proposal_id: str) -> 
 
 async def _fully_scored(uow: UnitOfWork, stage: StageRow) -> None:
     """Once every assignment has a score (the stage counts the ones without), say so, once."""
-    if stage.fully_scored_sent or stage.state != "open" or stage.unscored > 0:
+    if stage.fully_scored_sent or stage.state != "open" or stage.unscored != 0:
         return
     assigned = (await uow.session.execute(_ASSIGNMENTS, {"y": stage.cycle_year, "st": stage.stage})).scalar_one()
     if assigned:

@@ -47,7 +47,9 @@ class StageRow(Base, table=True):  # type: ignore[call-arg]
     proposals: list = Field(sa_column=Column(JSON, nullable=False))
     deadline: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     fully_scored_sent: bool = False
-    unscored: int = 0  # assignments without a score yet: "fully scored" is when it reaches 0
+    # Assignments without a score yet: "fully scored" is when it reaches 0 (None: a stage opened
+    # before the count was kept; the next batch of scores counts it once).
+    unscored: int | None = None
     ranking: list | None = Field(default=None, sa_column=Column(JSON))
     shortlist: list | None = Field(default=None, sa_column=Column(JSON))
     announcement_no: str | None = None

@@ -247,3 +247,32 @@ async def test_two_replicas_scoring_one_stage_at_once_count_every_score_once(nat
         assert status["fully_scored"] and status["scored"] == status["assignments"] == len(pairs)
         await eventually(lambda: _n(js, subjects.event("scoring", "stage_fully_scored", 1), 1))
         assert len(await stream_messages(js, subjects.event("scoring", "stage_fully_scored", 1))) == 1
+
+
+async def test_a_stage_opened_before_the_count_was_kept_is_counted_once(nats_url, nc, js, sqlite_db):
+    import sqlalchemy as sa
+
+    async with running(create_app(), nats_url, sqlite_db) as app:
+        assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
+        await feed(js)
+
+        async def opened():  # type: ignore[no-untyped-def]
+            r = await request(nc, cmd("open_stage"), {**open_body(), "divergence_threshold": 9.5})
+            return r if r["ok"] else None
+
+        await eventually(opened)
+        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
+        pairs = [(j["juror_id"], pid) for j in status["per_juror"] for pid in j["missing"]]
+
+        def body(juror: str, pid: str) -> dict:
+            return {"request_id": f"s-{juror}-{pid}", "cycle_year": YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": 6, "dampak": 6}}
+
+        assert (await request(nc, cmd("submit_score"), body(*pairs[0])))["ok"]
+        async with app.db.sessions() as session, session.begin():  # as an earlier version left it
+            await session.execute(sa.text("UPDATE sco_stage SET unscored = NULL"))
+        for pair in pairs[1:-1]:
+            assert (await request(nc, cmd("submit_score"), body(*pair)))["ok"]
+        await app.relay.flush()
+        assert await stream_messages(js, subjects.event("scoring", "stage_fully_scored", 1)) == []
+        assert (await request(nc, cmd("submit_score"), body(*pairs[-1])))["ok"]
+        await eventually(lambda: _n(js, subjects.event("scoring", "stage_fully_scored", 1), 1))
