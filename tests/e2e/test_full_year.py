@@ -4,7 +4,9 @@ commands. Months pass in seconds."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import uuid
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from services.registration.app import create_app as registration_app
 from services.registration.participants_io import load_default_participants
 from services.scoring.app import create_app as scoring_app
 from services.verification.app import create_app as verification_app
-from tests.support import eventually, running
+from tests.support import eventually, postgres_database, running
 from workflows.cycle import CycleWorkflow
 from workflows.stage import JuryStageWorkflow
 from workflows.worker import running_worker
@@ -58,16 +60,20 @@ def year_config(start: dt.datetime, year: int) -> CycleConfig:
     )
 
 
-@pytest.fixture
-async def services(nats_url, tmp_path: Path):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def services(request: pytest.FixtureRequest, nats_url, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The four services, each on its own database: SQLite files, or PostgreSQL databases."""
     settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results")
     apps = [registration_app(settings), verification_app(settings), scoring_app(settings), awards_app(settings)]
-    async with (
-        running(apps[0], nats_url, f"sqlite+aiosqlite:///{tmp_path}/reg.db"),
-        running(apps[1], nats_url, f"sqlite+aiosqlite:///{tmp_path}/ver.db"),
-        running(apps[2], nats_url, f"sqlite+aiosqlite:///{tmp_path}/sco.db"),
-        running(apps[3], nats_url, f"sqlite+aiosqlite:///{tmp_path}/awd.db"),
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        for app in apps:
+            if request.param == "sqlite":
+                url = f"sqlite+aiosqlite:///{tmp_path}/{app.service}.db"
+            elif os.environ.get("BFEST_TEST_POSTGRES_URL"):
+                url = await stack.enter_async_context(postgres_database())
+            else:
+                pytest.skip("BFEST_TEST_POSTGRES_URL is not set (CI sets it to the local PostgreSQL)")
+            await stack.enter_async_context(running(app, nats_url, url))
         yield apps
 
 
