@@ -99,7 +99,8 @@ async def start_cycle(client: Client, config: CycleConfig, task_queue: str = TAS
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=TypedSearchAttributes([SearchAttributePair(BFEST_YEAR, config.year), SearchAttributePair(BFEST_STAGE, "starting")]),
             memo={"config": config.summary()},
-            static_summary=f"{config.name} {config.year}",
+            # What the Temporal UI shows beside the id: the cycle's name, with its year once.
+            static_summary=config.name if str(config.year) in config.name else f"{config.name} {config.year}",
         )
     except WorkflowAlreadyStartedError:
         raise OperatorError(f"cycle {config.year} already exists (workflow {wid}); one cycle per year") from None
