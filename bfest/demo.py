@@ -112,6 +112,9 @@ async def run_demo(
         if not leave_running:
             await asyncio.to_thread(stack.stop)
     if leave_running and getattr(info, "started", None):
+        # The demo's own worker has stopped with it; the stack that stays gets one, so a cycle
+        # can still be queried (`bfest cycle status`) and started.
+        await asyncio.to_thread(stack.start_worker)
         console.print(
             f"\nThe stack is still running: explore the Temporal UI at [bold]{settings.temporal_ui_url}[/] "
             f"(search `BfestYear = {summary['year']}`), try `bfest cycle status --year {summary['year']}` and "

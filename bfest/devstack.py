@@ -161,7 +161,7 @@ class DevStack:
         try:
             self._start_nats(info)
             self._start_temporal(info)
-            env = {"BFEST_NATS_URL": info.nats_url, "BFEST_TEMPORAL_ADDRESS": info.temporal_address, "BFEST_VAR_DIR": str(self.var)}
+            env = self._env(info)
             bfest = binary("bfest")
             if services:
                 for name in subjects.SERVICES:
@@ -174,12 +174,20 @@ class DevStack:
                     if comp.name in subjects.SERVICES:
                         _wait(lambda n=comp.name: asyncio.run(_healthy(info.nats_url, n)), 60, f"service {comp.name}", proc, Path(comp.log))
             if worker:
-                comp, _ = self._spawn("worker", [bfest, "worker", "run"], "task queue bfest-cycle", env)
-                info.components.append(comp)
+                self.start_worker()
         except BaseException:
             self.stop()
             raise
         return info
+
+    def _env(self, info: StackInfo) -> dict[str, str]:
+        return {"BFEST_NATS_URL": info.nats_url, "BFEST_TEMPORAL_ADDRESS": info.temporal_address, "BFEST_VAR_DIR": str(self.var)}
+
+    def start_worker(self) -> None:
+        """The Temporal worker (and the event→signal bridge), as its own process."""
+        assert self.info is not None, "start the stack first"
+        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", self._env(self.info))
+        self.info.components.append(comp)
 
     def _start_nats(self, info: StackInfo) -> None:
         host, port = _host_port(info.nats_url, 4222)
