@@ -256,13 +256,24 @@ class CycleWorkflow:
             year=cfg.year if cfg else 0,
             phase=self.phase,
             stage=self.stage,
-            deadline=self.deadlines.get(current) if current else (cfg.ceremony.date if cfg and self.phase == CyclePhase.WAITING_FOR_CEREMONY else None),
+            deadline=self.deadlines.get(current) if current else self._next_moment(),
             counts=self.counts,
             stages=stages,
             awards=self.awards,
             operator_actions=self.actions,
             cancelled=self.phase == CyclePhase.CANCELLED,
         )
+
+    def _next_moment(self) -> datetime | None:
+        """Between deadlines, the moment the cycle waits for: the call's opening, the ceremony."""
+        cfg = self.config
+        if cfg is None:
+            return None
+        if self.phase == CyclePhase.WAITING_FOR_CALL:
+            return cfg.call.opens
+        if self.phase == CyclePhase.WAITING_FOR_CEREMONY:
+            return cfg.ceremony.date
+        return None
 
     @workflow.update(name="extend_deadline")
     async def extend_deadline(self, change: ExtendDeadline) -> str:

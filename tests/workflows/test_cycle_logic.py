@@ -181,6 +181,16 @@ async def test_verification_waits_for_the_completed_signal(harness):
     assert closed.at < cfg.verification.deadline
 
 
+async def test_status_names_the_moment_waited_for_before_the_call_opens(harness):
+    env, _, queue = harness
+    cfg = config(await env.get_current_time() + DAY)
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.WAITING_FOR_CALL))
+    status = await handle.query(CycleWorkflow.status)
+    assert status.deadline is not None and close_enough(status.deadline, cfg.call.opens)
+    await handle.terminate("test done")  # a cancel would leave a task no worker takes, stalling the skipped clock
+
+
 async def test_cancellation_publishes_cycle_cancelled(harness):
     env, script, queue = harness
     now = await env.get_current_time()
