@@ -169,20 +169,26 @@ async def _n(js, subject: str, n: int):  # type: ignore[no-untyped-def]
     return msgs if len(msgs) >= n else None
 
 
+async def open_desk_stage(nc, js) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Jurors imported, the proposals fed, the desk stage opened (no extra juror on divergence):
+    its (juror, proposal) assignments."""
+    assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
+    await feed(js)
+
+    async def opened():  # type: ignore[no-untyped-def]
+        r = await request(nc, cmd("open_stage"), {**open_body(), "divergence_threshold": 9.5})
+        return r if r["ok"] else None
+
+    await eventually(opened)
+    status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
+    return [(j["juror_id"], pid) for j in status["per_juror"] for pid in j["missing"]]
+
+
 async def test_a_burst_of_scores_is_group_committed_and_counted_once(nats_url, nc, js, database_url):
     """Every assignment scored at once (one pair twice, one juror scoring what is not theirs): each
     answer is its own, revisions follow the order of arrival, and the stage is fully scored once."""
     async with running(create_app(), nats_url, database_url) as app:
-        assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
-        await feed(js)
-
-        async def opened():  # type: ignore[no-untyped-def]
-            r = await request(nc, cmd("open_stage"), {**open_body(), "divergence_threshold": 9.5})
-            return r if r["ok"] else None
-
-        await eventually(opened)
-        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
-        pairs = [(j["juror_id"], pid) for j in status["per_juror"] for pid in j["missing"]]
+        pairs = await open_desk_stage(nc, js)
         twice = pairs[0]
         outsider = next(j["id"] for j in JURORS if (j["id"], "P2") not in pairs)
 
@@ -220,16 +226,7 @@ async def test_two_replicas_scoring_one_stage_at_once_count_every_score_once(nat
     """Two scoring replicas on one database share the command queue group: the stage row lock
     keeps revisions, the unscored count and "fully scored" exact across them."""
     async with running(create_app(), nats_url, database_url), running(create_app(), nats_url, database_url):
-        assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
-        await feed(js)
-
-        async def opened():  # type: ignore[no-untyped-def]
-            r = await request(nc, cmd("open_stage"), {**open_body(), "divergence_threshold": 9.5})
-            return r if r["ok"] else None
-
-        await eventually(opened)
-        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
-        pairs = [(j["juror_id"], pid) for j in status["per_juror"] for pid in j["missing"]]
+        pairs = await open_desk_stage(nc, js)
 
         def body(juror: str, pid: str, value: float, rid: str) -> dict:
             return {"request_id": rid, "cycle_year": YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": value, "dampak": value}}
@@ -253,16 +250,7 @@ async def test_a_stage_opened_before_the_count_was_kept_is_counted_once(nats_url
     import sqlalchemy as sa
 
     async with running(create_app(), nats_url, sqlite_db) as app:
-        assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
-        await feed(js)
-
-        async def opened():  # type: ignore[no-untyped-def]
-            r = await request(nc, cmd("open_stage"), {**open_body(), "divergence_threshold": 9.5})
-            return r if r["ok"] else None
-
-        await eventually(opened)
-        status = (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk", "per_juror": True}))["data"]
-        pairs = [(j["juror_id"], pid) for j in status["per_juror"] for pid in j["missing"]]
+        pairs = await open_desk_stage(nc, js)
 
         def body(juror: str, pid: str) -> dict:
             return {"request_id": f"s-{juror}-{pid}", "cycle_year": YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": 6, "dampak": 6}}
