@@ -148,21 +148,26 @@ class EnvelopeMiddleware(BaseMiddleware):
         except Exception as exc:  # noqa: BLE001 - every failure becomes an envelope
             try:
                 json.loads(body)
-            except (ValueError, UnicodeDecodeError) as bad:
+            except _UNREADABLE as bad:
                 await respond(raw, _invalid_json(subject, bad))
                 return None
             await respond(raw, error_reply(exc, subject, get_logger("command", subject=subject)))
             return None
 
 
+# A body nested too deeply for the parser (RecursionError) is refused as unreadable JSON too.
+_UNREADABLE = (ValueError, UnicodeDecodeError, RecursionError)
+
+
 def _invalid_json(subject: str, exc: Exception) -> Reply:
-    return Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {exc}")
+    reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    return Reply.failure(ErrorCode.INVALID_JSON, f"the body of {subject} is not valid JSON: {reason}")
 
 
 def _not_an_object(subject: str, body: bytes) -> Reply:
     try:
         json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except _UNREADABLE as exc:
         if body.strip():
             return _invalid_json(subject, exc)
     return Reply.failure(ErrorCode.VALIDATION_ERROR, f"the body of {subject} must be a JSON object")

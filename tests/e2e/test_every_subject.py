@@ -35,6 +35,8 @@ async def test_every_command_subject_answers_bad_input_with_a_specific_error(nc,
         for body, codes in (
             (b"\xff not json", {"invalid_json"}),
             (b"[]", {"validation_error"}),
+            (b"", {"validation_error"}),
+            (b'{"a":' * 5000 + b"1" + b"}" * 5000, {"invalid_json"}),  # deeper than any parser recurses
             (b'{"request_id": 12, "cycle_year": "twenty"}', {"validation_error"}),
         ):
             reply = await request(nc, subject, body, timeout=5)
