@@ -64,7 +64,10 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     for key in data:
         if key not in known:
             problems.append((key, "Extra inputs are not permitted"))
+    # The model's own cross-field check (path "(config)") is repeated below, rule by rule.
     for path, msg in first:
+        if path == "(config)":
+            continue
         if path.split(".")[0].split("[")[0] not in SECTIONS and (path, msg) not in problems and "\n" not in msg:
             problems.append((path, msg))
     if len(parsed) == len(SECTIONS) and parsed["stages"]:

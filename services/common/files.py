@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,16 +17,29 @@ def read_records(path: Path | str, adapter: TypeAdapter[list[T]], from_csv_row: 
     Raises ``ValueError`` with the count of invalid entries and the first one's place."""
     path = Path(path)
     text = path.read_text(encoding="utf-8-sig")
+    is_json = path.suffix.lower() == ".json"
     try:
-        if path.suffix.lower() == ".json":
+        if is_json:
             return adapter.validate_json(text)
         return adapter.validate_python([from_csv_row(row) for row in csv.DictReader(text.splitlines())])
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{exc.error_count()} invalid entries; first at {where}: {first['msg']}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
+        raise ValueError(_explain(exc, is_json)) from None
+
+
+def _explain(exc: ValidationError, is_json: bool) -> str:
+    """One line: how many entries are invalid, and where and why the first one is (a CSV entry by
+    its line in the file, header included)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return f"not valid JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
+    entries = {e["loc"][0] for e in errors if e["loc"] and isinstance(e["loc"][0], int)}
+    if not entries:  # the file as a whole has the wrong shape
+        return f"expected a list of entries: {first['msg']}"
+    index, *field = first["loc"]
+    place = f"entry {index + 1}" if is_json else f"line {index + 2}"
+    noun = "entry" if len(entries) == 1 else "entries"
+    return f"{len(entries)} invalid {noun}; the first, {place}, {'.'.join(map(str, field)) or 'itself'}: {first['msg']}"
 
 
 def truthy(value: str | None, default: bool = True) -> bool:

@@ -142,5 +142,15 @@ async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
     assert invalid.returncode == 1 and "verification" in invalid.stderr and "ceremony" in invalid.stderr
     past = await bfest("cycle", "start", "--year", "2026", "--config", "cycles/2026.toml", env=env, check=False)
     assert past.returncode == 1 and "already past" in past.stderr
-    for out in (unknown, bad_date, down, invalid, past):
+    people = tmp_path / "people.csv"
+    people.write_text("code,name,kind\nKAB-X,Kabupaten X,kabupaten\nKAB-X-U1,,upp\n")
+    csv_row = await bfest("participants", "import", str(people), env=env, check=False)
+    assert csv_row.returncode == 1 and "1 invalid entry; the first, line 3, name:" in csv_row.stderr
+    jurors = tmp_path / "jurors.json"
+    jurors.write_text('[{"id": "J1",')
+    broken = await bfest("jurors", "import", str(jurors), env=env, check=False)
+    assert broken.returncode == 1 and "not valid JSON" in broken.stderr
+    for out in (unknown, bad_date, down, invalid, past, csv_row, broken):
         assert "Traceback" not in out.stderr + out.stdout
+    for out in (unknown, bad_date, down, past, csv_row, broken):  # an invalid config lists each problem
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr

@@ -41,6 +41,14 @@ def test_every_problem_is_reported_with_its_path():
     assert paths == ["verification.deadline", "stages[0].criteria", "stages[2].advance", "ceremony.date"]
 
 
+def test_a_single_cross_field_problem_is_reported_once():
+    data = tomllib.loads((CYCLES / "2027.toml").read_text())
+    data["call"]["closes"] = data["call"]["opens"]
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert err.value.problems == [("call.closes", "must be after call.opens")]
+
+
 def test_files_that_cannot_be_read(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "missing.toml")
