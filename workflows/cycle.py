@@ -264,6 +264,11 @@ class CycleWorkflow:
             cancelled=self.phase == CyclePhase.CANCELLED,
         )
 
+    def _local_now(self) -> datetime:
+        """The cycle's time in the zone its config is written in (Asia/Jakarta), for what people read."""
+        now = workflow.now()
+        return now.astimezone(self.config.call.opens.tzinfo) if self.config else now
+
     def _next_moment(self) -> datetime | None:
         """Between deadlines, the moment the cycle waits for: the call's opening, the ceremony."""
         cfg = self.config
@@ -287,7 +292,7 @@ class CycleWorkflow:
                 "until": change.until.isoformat(),
                 "reason": change.reason,
                 "operator": change.operator,
-                "at": workflow.now().isoformat(),
+                "at": self._local_now().isoformat(),
             }
         )
         workflow.logger.info("%s deadline extended to %s by %s: %s", key, change.until, change.operator, change.reason)
@@ -300,7 +305,7 @@ class CycleWorkflow:
     @extend_deadline.validator
     def _validate_extend(self, change: ExtendDeadline) -> None:
         key = self._check_stage(change.stage)
-        now = workflow.now()
+        now = self._local_now()
         if change.until <= now:
             raise ValueError(f"the new deadline {change.until.isoformat()} is in the past (cycle time is {now.isoformat()})")
         if change.until >= self.config.ceremony.date:
@@ -318,7 +323,7 @@ class CycleWorkflow:
                 "stage": key,
                 "reason": close.reason,
                 "operator": close.operator,
-                "at": workflow.now().isoformat(),
+                "at": self._local_now().isoformat(),
             }
         )
         workflow.logger.info("%s closed early by %s: %s", key, close.operator, close.reason)

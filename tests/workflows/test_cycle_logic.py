@@ -94,8 +94,8 @@ async def test_a_year_runs_in_order_with_reminders_and_a_small_history(harness):
 
 async def test_extending_the_call_moves_its_timer(harness):
     env, script, queue = harness
-    now = await env.get_current_time()
-    cfg = config(now)
+    wib = dt.timezone(dt.timedelta(hours=7))
+    cfg = config((await env.get_current_time()).astimezone(wib))
     handle = await start(env, queue, cfg)
     await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
     until = cfg.call.closes + 5 * DAY
@@ -105,6 +105,7 @@ async def test_extending_the_call_moves_its_timer(harness):
     status = await handle.query(CycleWorkflow.status)
     assert status.deadline == until
     assert status.operator_actions[0]["reason"] == "evaluators asked"
+    assert dt.datetime.fromisoformat(status.operator_actions[0]["at"]).utcoffset() == dt.timedelta(hours=7)
     await handle.result()
     close = next(cmd for n, cmd in script.calls if n == "close_call")
     assert close_enough(close.at, until)
