@@ -60,6 +60,8 @@ class Ceremony(BaseModel):
     model_config = {"extra": "forbid"}
     date: Instant
     venue: Name
+    signed_by: Name = Field(default="Gubernur Jawa Timur", description="The office that signs the certificates")
+    signer_name: Name | None = Field(default=None, description="The signer's name, printed under the signature line")
 
 
 class Winner(BaseModel):

@@ -89,8 +89,9 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     c.drawCentredString(w / 2, y, award)
     y -= 6.5 * mm
     c.setFillColor(NAVY)
-    c.setFont("Helvetica-Oblique", 11)
-    c.drawCentredString(w / 2, y, cert["award_name_en"])
+    if cert["award_name_en"].casefold() != award.casefold():  # an award named alike in both languages is named once
+        c.setFont("Helvetica-Oblique", 11)
+        c.drawCentredString(w / 2, y, cert["award_name_en"])
     if cert.get("title"):
         y -= 10 * mm
         title = f"Inovasi: “{cert['title']}”"
@@ -99,12 +100,13 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     # place, date, signature
     c.setFont("Helvetica", 11)
     c.drawString(w - 120 * mm, 52 * mm, f"{cert['venue_city']}, {cert['date_id']}")
-    c.drawString(w - 120 * mm, 46 * mm, "Gubernur Jawa Timur,")
+    c.drawString(w - 120 * mm, 46 * mm, f"{cert.get('signed_by') or 'Gubernur Jawa Timur'},")
     c.setStrokeColor(NAVY)
     c.setLineWidth(0.8)
     c.line(w - 120 * mm, 30 * mm, w - 45 * mm, 30 * mm)
-    c.setFont("Helvetica-Bold", 11)
-    c.drawString(w - 120 * mm, 25 * mm, "Gubernur Jawa Timur")
+    if cert.get("signer_name"):
+        c.setFont("Helvetica-Bold", 11)
+        c.drawString(w - 120 * mm, 25 * mm, cert["signer_name"])
     # verification
     widget = QrCodeWidget(cert["verify_uri"])
     bx = widget.getBounds()

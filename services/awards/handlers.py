@@ -112,6 +112,8 @@ async def determine_awards(cmd: DetermineAwards, uow: UnitOfWork) -> AwardsSumma
                     "venue": cmd.ceremony.venue,
                     "venue_city": city,
                     "date_id": domain.tanggal(when),
+                    "signed_by": cmd.ceremony.signed_by,
+                    "signer_name": cmd.ceremony.signer_name,
                     "code": code,
                     "verify_uri": f"bfest:verify:{code}",
                 },

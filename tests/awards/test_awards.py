@@ -45,7 +45,7 @@ RULES = [
     {"key": "top", "rule": "top_n", "n": 3, "name_id": "TOP 3 Inovasi", "name_en": "TOP 3 Innovations"},
     {"key": "per_group", "rule": "top_n", "n": 1, "per_group": True, "name_id": "Terbaik per Kelompok", "name_en": "Best per Group"},
     {"key": "replikasi", "rule": "best_of_group", "group": "replikasi", "name_id": "Replikasi Terbaik", "name_en": "Best Replication"},
-    {"key": "wbk", "rule": "layak_wbk", "name_id": "Layak WBK", "name_en": "Worthy of WBK"},
+    {"key": "wbk", "rule": "layak_wbk", "name_id": "Layak WBK", "name_en": "Layak WBK"},
 ]
 
 
@@ -58,7 +58,7 @@ def determine_body(rid: str = "det") -> dict:
         "final_stage": "field",
         "expected_shortlist": {"count": len(ids), "digest": digest_ids(ids)},
         "expected_wbk_layak": 1,
-        "ceremony": {"date": "2034-11-19T19:00:00+07:00", "venue": "Graha Pancasila, Kota Batu"},
+        "ceremony": {"date": "2034-11-19T19:00:00+07:00", "venue": "Graha Pancasila, Kota Batu", "signer_name": "Dr. Contoh Penandatangan"},
         "at": "2034-11-19T19:00:00+07:00",
     }
 
@@ -115,7 +115,10 @@ async def test_the_ceremony_from_events_to_certificates(nats_url, nc, js, tmp_pa
         winner = cats["top"]["winners"][0]
         text = pypdf.PdfReader(winner["certificate_path"]).pages[0].extract_text()
         assert "PIAGAM PENGHARGAAN" in text and winner["unit_name"] in text and winner["certificate_code"] in text
-        assert "19 November 2034" in text
+        assert "19 November 2034" in text and "TOP 3 Innovations" in text
+        assert text.count("Gubernur Jawa Timur,") == 1 and text.count("Dr. Contoh Penandatangan") == 1
+        wbk_text = pypdf.PdfReader(cats["wbk"]["winners"][0]["certificate_path"]).pages[0].extract_text()
+        assert wbk_text.count("Layak WBK") == 1  # named alike in both languages: once
         ok = (await request(nc, cmd("verify_certificate"), {"code": winner["certificate_code"]}))["data"]
         assert ok["valid"] and ok["recipient"] == winner["unit_name"] and ok["award_key"] == "top"
         forged = winner["certificate_code"][:-1] + ("A" if winner["certificate_code"][-1] != "A" else "B")
