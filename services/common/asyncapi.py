@@ -18,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from contracts import catalogue, subjects
 from contracts.base import COMMANDS, EVENTS, ErrorBody, ErrorCode, Query
+from contracts.examples import example
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = ROOT / "contracts" / "schemas"
@@ -49,6 +50,11 @@ def _schemas() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[
     unique = list(dict.fromkeys(models))
     refs, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
     return refs, top.get("$defs", {})
+
+
+def _examples(model: type[BaseModel], summary: str) -> dict[str, Any]:
+    payload = example(model)
+    return {"examples": [{"name": "example", "summary": summary, "payload": payload}]} if payload else {}
 
 
 def build_asyncapi() -> dict[str, Any]:
@@ -88,6 +94,7 @@ def build_asyncapi() -> dict[str, Any]:
             "description": spec.doc or spec.name,
             "contentType": "application/json",
             "payload": ref(spec.model),
+            **_examples(spec.model, f"A well-formed {spec.name}"),
         }
         messages[rep] = {
             "name": f"{spec.model.__name__}Reply",
@@ -135,6 +142,7 @@ def build_asyncapi() -> dict[str, Any]:
                 "properties": {"Nats-Msg-Id": {"type": "string", "description": "= event_id (de-duplication)"}},
             },
             "payload": ref(espec.model),
+            **_examples(espec.model, f"A {espec.name} event"),
         }
         channels[ident] = {
             "address": subject,

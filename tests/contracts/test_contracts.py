@@ -31,6 +31,23 @@ def test_the_asyncapi_document_is_in_sync_with_the_code():
     assert DOC.read_text(encoding="utf-8") == asyncapi_yaml(), "docs/asyncapi.yaml is stale: run `make asyncapi`"
 
 
+def test_every_message_has_an_example_its_own_schema_accepts():
+    doc = build_asyncapi()
+    schemas = doc["components"]["schemas"]
+    by_name = {m.__name__: m for m in [s.model for s in COMMANDS.values()] + [s.model for s in EVENTS.values()]}
+    checked = 0
+    for key, message in doc["components"]["messages"].items():
+        if not key.endswith(("_request", "_event")):
+            continue
+        [ex] = message["examples"]
+        model = by_name[message["name"]]
+        model.model_validate(ex["payload"])  # the service's own parsing
+        schema = {**schemas[message["payload"]["$ref"].rsplit("/", 1)[-1]], "components": {"schemas": schemas}}
+        jsonschema.validate(ex["payload"], schema)  # and the published JSON Schema, as a client reads it
+        checked += 1
+    assert checked == len(COMMANDS) + len(EVENTS)
+
+
 def test_the_asyncapi_document_is_valid_asyncapi_3_1():
     schema = json.loads((DATA / "asyncapi-3.1.0.schema.json").read_text())
     doc = yaml.safe_load(DOC.read_text())

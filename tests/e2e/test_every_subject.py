@@ -9,6 +9,7 @@ import pytest
 from contracts import subjects
 from contracts.base import COMMANDS
 from services.awards.app import create_app as awards_app
+from services.common.asyncapi import build_asyncapi
 from services.registration.app import create_app as registration_app
 from services.scoring.app import create_app as scoring_app
 from services.verification.app import create_app as verification_app
@@ -62,3 +63,26 @@ async def test_well_formed_commands_about_unknown_things_get_domain_errors(nc, a
     for service, name, body, code in cases:
         reply = await request(nc, subjects.command(service, name), body)
         assert reply["ok"] is False and reply["error"]["code"] == code, (name, reply)
+
+
+async def test_every_documented_example_gets_a_domain_answer(nc, all_services):
+    """What a client copies from docs/asyncapi.yaml is accepted as a command: the answer is the
+    data or a domain refusal (nothing is set up here), never a schema or internal error."""
+    doc = build_asyncapi()
+    answers = {}
+    for channel in doc["channels"].values():
+        subject = channel.get("address") or ""
+        if subject not in COMMANDS or COMMANDS[subject].service not in subjects.SERVICES:
+            continue
+        [message] = channel["messages"].values()
+        ref = message["$ref"].rsplit("/", 1)[-1]
+        [example] = doc["components"]["messages"][ref]["examples"]
+        reply = await request(nc, subject, example["payload"], timeout=5)
+        answers[subject] = reply["data"] if reply["ok"] else reply["error"]["code"]
+    assert set(answers) == set(SERVICE_COMMANDS)
+    schema_or_bug = {k: v for k, v in answers.items() if v in ("validation_error", "invalid_json", "internal_error")}
+    assert schema_or_bug == {}
+    assert answers["bfest.registration.cmd.forward_proposal"] == "call_not_open"
+    assert answers["bfest.registration.cmd.import_participants"]["created"] == 2
+    assert answers["bfest.verification.cmd.submit_lke"]["final"] == "layak_wbk"
+    assert answers["bfest.awards.cmd.verify_certificate"]["valid"] is False
