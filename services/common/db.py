@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 import sqlalchemy as sa
@@ -30,10 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
+CYCLE_ZONE = ZoneInfo("Asia/Jakarta")
+"""The zone every date of the cycle is read in (DESIGN §2), whatever zone a client wrote it in."""
+
 
 class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
-    """A timezone-aware datetime on every database: stored in UTC, read back aware (SQLite keeps
-    no zone of its own)."""
+    """A timezone-aware datetime on every database: stored in UTC, read back aware in the
+    cycle's zone, Asia/Jakarta (SQLite keeps no zone of its own)."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
@@ -48,7 +52,7 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return (value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value).astimezone(CYCLE_ZONE)
 
 
 def make_base(service: str) -> type[SQLModel]:

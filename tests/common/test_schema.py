@@ -40,3 +40,20 @@ async def test_a_new_not_null_column_without_default_is_refused_by_name(database
     with pytest.raises(RuntimeError, match="sch_item.must .*needs a migration"):
         await new.create_all()
     await new.dispose()
+
+
+async def test_a_time_written_in_any_zone_reads_back_as_the_same_instant_in_wib(database_url):
+    import datetime as dt
+
+    from services.common.db import UtcDateTime
+
+    metadata = sa.MetaData()
+    table = sa.Table("sch_when", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("at", UtcDateTime()))
+    db = Database(database_url, metadata, "registration")
+    await db.create_all()
+    written = dt.datetime(2026, 4, 30, 5, 0, tzinfo=dt.UTC)
+    async with db.sessions() as session, session.begin():
+        await session.execute(sa.insert(table).values(id=1, at=written))
+        read = (await session.execute(sa.select(table.c.at))).scalar_one()
+    await db.dispose()
+    assert read == written and read.isoformat() == "2026-04-30T12:00:00+07:00"
