@@ -88,15 +88,12 @@ BY_NAME: dict[str, Any] = {
     ],
     # A strong LKE (PermenPANRB 90/2021): 90% of every leverage area's points, results above the thresholds.
     "Lke.areas": {
-        area: {"fulfilment": round(points / 2 * 0.9, 2), "reform": round(points / 2 * 0.9, 2)}
-        for area, points in {
-            "change_management": 8,
-            "business_process": 7,
-            "hr_management": 10,
-            "accountability": 10,
-            "supervision": 15,
-            "public_service": 10,
-        }.items()
+        "change_management": {"fulfilment": 3.6, "reform": 3.6},
+        "business_process": {"fulfilment": 3.15, "reform": 3.15},
+        "hr_management": {"fulfilment": 4.5, "reform": 4.5},
+        "accountability": {"fulfilment": 4.5, "reform": 4.5},
+        "supervision": {"fulfilment": 6.75, "reform": 6.75},
+        "public_service": {"fulfilment": 4.5, "reform": 4.5},
     },
     "Lke.results": {"anti_corruption_survey": 16.5, "performance": 4.0, "service_survey": 15.5},
     "Lke.preconditions": {"audit_followup_pct": 100, "sakip_grade": "BB", "asset_declaration_compliant": True},
