@@ -14,6 +14,7 @@ search attributes ``BfestYear``/``BfestStage`` and the history.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,8 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair
 from temporalio.exceptions import ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from contracts.awards import (
         AnnounceAwards,
         AnnouncementView,
@@ -56,6 +59,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT
     from workflows.stage import JuryStageWorkflow
 
+def _input_problems(exc: Exception) -> str:
+    if not isinstance(exc, ValidationError):
+        return f"invalid cycle input: {exc}"
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors(include_url=False)
+    ]
+    more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
+    return f"invalid cycle input, {len(problems)} problem(s): " + "; ".join(problems[:8]) + more
+
+
 BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
 BFEST_STAGE = SearchAttributeKey.for_keyword("BfestStage")
 
@@ -83,7 +97,14 @@ class CycleWorkflow:
     # ------------------------------------------------------------------ the year
 
     @workflow.run
-    async def run(self, inp: CycleInput) -> CycleResult:
+    async def run(self, raw: Any) -> CycleResult:
+        """``raw`` is a :class:`CycleInput`, read here rather than by the data converter: a workflow
+        started by hand (the temporal CLI, say) with an input it cannot read fails at once, naming
+        each problem, instead of retrying a workflow task that can never succeed."""
+        try:
+            inp = CycleInput.model_validate_json(json.dumps(raw))
+        except (ValidationError, TypeError, ValueError) as exc:
+            raise ApplicationError(_input_problems(exc), type="InvalidCycleInput", non_retryable=True) from None
         cfg = self.config = inp.config
         self.deadlines = {CALL: cfg.call.closes, VERIFICATION: cfg.verification.deadline}
         self.deadlines.update({s.key: s.deadline for s in cfg.stages})

@@ -221,3 +221,20 @@ async def test_history_length_does_not_grow_with_the_number_of_proposals(tempora
             lengths[forwarded] = (len(history.events), size)
     assert abs(lengths[20][0] - lengths[20_000][0]) <= 2
     assert lengths[20_000][1] < lengths[20][1] * 1.1
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"config": {"year": 2040, "call": {"opens": "2040-05-01T00:00:00+07:00", "closes": "2040-04-01T00:00:00+07:00"}}}, "config.verification: Field required"),
+        ([1, 2], "(input): Input should be an object"),
+    ],
+)
+async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once_naming_its_problems(harness, raw, named):
+    env, script, queue = harness
+    handle = await env.client.start_workflow("CycleWorkflow", raw, id=f"bfest-cycle-2040-{uuid.uuid4().hex[:6]}", task_queue=queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await handle.result()
+    cause = err.value.cause
+    assert getattr(cause, "type", None) == "InvalidCycleInput" and cause.non_retryable  # type: ignore[attr-defined]
+    assert named in str(cause) and script.calls == []
