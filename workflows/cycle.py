@@ -97,10 +97,16 @@ class CycleWorkflow:
     # ------------------------------------------------------------------ the year
 
     @workflow.run
-    async def run(self, raw: Any) -> CycleResult:
+    async def run(self, raw: Any = None) -> CycleResult:
         """``raw`` is a :class:`CycleInput`, read here rather than by the data converter: a workflow
-        started by hand (the temporal CLI, say) with an input it cannot read fails at once, naming
-        each problem, instead of retrying a workflow task that can never succeed."""
+        started by hand (the temporal CLI, say) with an input it cannot read, or with none, fails
+        at once, naming each problem, instead of retrying a workflow task that can never succeed."""
+        if raw is None:
+            raise ApplicationError(
+                'no cycle input: start the workflow with {"config": <cycle config>} (bfest cycle start does)',
+                type="InvalidCycleInput",
+                non_retryable=True,
+            )
         try:
             inp = CycleInput.model_validate_json(json.dumps(raw))
         except (ValidationError, TypeError, ValueError) as exc:

@@ -224,15 +224,16 @@ async def test_history_length_does_not_grow_with_the_number_of_proposals(tempora
 
 
 @pytest.mark.parametrize(
-    ("raw", "named"),
+    ("args", "named"),
     [
-        ({"config": {"year": 2040, "call": {"opens": "2040-05-01T00:00:00+07:00", "closes": "2040-04-01T00:00:00+07:00"}}}, "config.verification: Field required"),
-        ([1, 2], "(input): Input should be an object"),
+        ([{"config": {"year": 2040, "call": {"opens": "2040-05-01T00:00:00+07:00", "closes": "2040-04-01T00:00:00+07:00"}}}], "config.verification: Field required"),
+        ([[1, 2]], "(input): Input should be an object"),
+        ([], "no cycle input"),
     ],
 )
-async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once_naming_its_problems(harness, raw, named):
+async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once_naming_its_problems(harness, args, named):
     env, script, queue = harness
-    handle = await env.client.start_workflow("CycleWorkflow", raw, id=f"bfest-cycle-2040-{uuid.uuid4().hex[:6]}", task_queue=queue)
+    handle = await env.client.start_workflow("CycleWorkflow", args=args, id=f"bfest-cycle-2040-{uuid.uuid4().hex[:6]}", task_queue=queue)
     with pytest.raises(WorkflowFailureError) as err:
         await handle.result()
     cause = err.value.cause
