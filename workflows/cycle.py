@@ -14,7 +14,6 @@ search attributes ``BfestYear``/``BfestStage`` and the history.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair
 from temporalio.exceptions import ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
 
     from contracts.awards import (
         AnnounceAwards,
@@ -55,20 +53,16 @@ with workflow.unsafe.imports_passed_through():
         VerificationClosedSummary,
         VerificationCounts,
     )
-    from workflows.models import PublishEvent, StageCloseNow, StageDeadline, StageInput, StageResult
+    from workflows.models import (
+        PublishEvent,
+        StageCloseNow,
+        StageDeadline,
+        StageInput,
+        StageResult,
+        read_input,
+    )
     from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT
     from workflows.stage import JuryStageWorkflow
-
-def _input_problems(exc: Exception) -> str:
-    if not isinstance(exc, ValidationError):
-        return f"invalid cycle input: {exc}"
-    problems = [
-        f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors(include_url=False)
-    ]
-    more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
-    return f"invalid cycle input, {len(problems)} problem(s): " + "; ".join(problems[:8]) + more
-
 
 BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
 BFEST_STAGE = SearchAttributeKey.for_keyword("BfestStage")
@@ -98,19 +92,8 @@ class CycleWorkflow:
 
     @workflow.run
     async def run(self, raw: Any = None) -> CycleResult:
-        """``raw`` is a :class:`CycleInput`, read here rather than by the data converter: a workflow
-        started by hand (the temporal CLI, say) with an input it cannot read, or with none, fails
-        at once, naming each problem, instead of retrying a workflow task that can never succeed."""
-        if raw is None:
-            raise ApplicationError(
-                'no cycle input: start the workflow with {"config": <cycle config>} (bfest cycle start does)',
-                type="InvalidCycleInput",
-                non_retryable=True,
-            )
-        try:
-            inp = CycleInput.model_validate_json(json.dumps(raw))
-        except (ValidationError, TypeError, ValueError) as exc:
-            raise ApplicationError(_input_problems(exc), type="InvalidCycleInput", non_retryable=True) from None
+        """``raw`` is a :class:`CycleInput` (see :func:`read_input`)."""
+        inp = read_input(CycleInput, raw, "cycle", '{"config": <cycle config>} (bfest cycle start does)')
         cfg = self.config = inp.config
         self.deadlines = {CALL: cfg.call.closes, VERIFICATION: cfg.verification.deadline}
         self.deadlines.update({s.key: s.deadline for s in cfg.stages})

@@ -4,11 +4,38 @@ contracts' commands)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from temporalio.exceptions import ApplicationError
 
 from contracts.base import SetRef
 from contracts.cycle import StageConfig, StageOutcome
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_input(model: type[M], raw: Any, what: str, expected: str) -> M:
+    """A workflow's input, read by the workflow rather than by the data converter: one started by
+    hand (the temporal CLI, say) with an input it cannot read, or with none, fails at once with a
+    non-retryable ``Invalid<What>Input`` naming each problem, instead of retrying a workflow task
+    that can never succeed."""
+    kind = f"Invalid{what.title().replace(' ', '')}Input"
+    if raw is None:
+        raise ApplicationError(f"no {what} input: start the workflow with {expected}", type=kind, non_retryable=True)
+    try:
+        return model.model_validate_json(json.dumps(raw))
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
+        ]
+        more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
+        message = f"invalid {what} input, {len(problems)} problem(s): " + "; ".join(problems[:8]) + more
+    except (TypeError, ValueError) as exc:
+        message = f"invalid {what} input: {exc}"
+    raise ApplicationError(message, type=kind, non_retryable=True)
 
 
 class PublishEvent(BaseModel):

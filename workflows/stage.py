@@ -9,6 +9,7 @@ the bridge), the deadline, or an operator's early close → close and rank → o
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 
@@ -25,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         StageClosedSummary,
         StageSummary,
     )
-    from workflows.models import StageCloseNow, StageDeadline, StageInput, StageResult
+    from workflows.models import StageCloseNow, StageDeadline, StageInput, StageResult, read_input
     from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT
 
 
@@ -67,7 +68,9 @@ class JuryStageWorkflow:
     # ------------------------------------------------------------------ the stage
 
     @workflow.run
-    async def run(self, inp: StageInput) -> StageResult:
+    async def run(self, raw: Any = None) -> StageResult:
+        """``raw`` is a :class:`StageInput` (see :func:`read_input`)."""
+        inp = read_input(StageInput, raw, "stage", "a StageInput (the cycle workflow starts its stages)")
         cfg = inp.stage
         self.deadline = cfg.deadline
         wid = workflow.info().workflow_id

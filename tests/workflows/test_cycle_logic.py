@@ -239,3 +239,14 @@ async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once
     cause = err.value.cause
     assert getattr(cause, "type", None) == "InvalidCycleInput" and cause.non_retryable  # type: ignore[attr-defined]
     assert named in str(cause) and script.calls == []
+
+
+@pytest.mark.parametrize(("args", "named"), [([{"year": 2040}], "stage: Field required"), ([], "no stage input")])
+async def test_a_stage_started_by_hand_with_an_unreadable_input_fails_at_once_naming_its_problems(harness, args, named):
+    env, script, queue = harness
+    handle = await env.client.start_workflow("JuryStageWorkflow", args=args, id=f"bfest-stage-x-{uuid.uuid4().hex[:6]}", task_queue=queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await handle.result()
+    cause = err.value.cause
+    assert getattr(cause, "type", None) == "InvalidStageInput" and cause.non_retryable  # type: ignore[attr-defined]
+    assert named in str(cause) and script.calls == []
