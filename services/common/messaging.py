@@ -72,6 +72,7 @@ class OutboxRelay:
         self.js = js
         self.poll_interval = poll_interval
         self.batch = batch
+        self.ack_timeout = 10.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.log = get_logger("outbox", service=db.service)
@@ -121,6 +122,22 @@ class OutboxRelay:
 
         return int(await self.db.retrying(count))
 
+    async def _publish(self, rows: list[Any]) -> list[Any]:
+        """Publish a page of rows at once and wait for JetStream's acks (or fail, leaving the rows
+        unsent for the next pass)."""
+        futures = []
+        try:
+            for row in rows:
+                futures.append(
+                    await self.js.publish_async(
+                        row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id}
+                    )
+                )
+            return list(await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout))
+        finally:
+            for future in futures:
+                future.cancel()  # unanswered (a timeout, a failure): stop waiting for it
+
     async def flush(self) -> int:
         """Publish every unsent row; returns how many were published."""
         outbox = self.db.outbox
@@ -142,12 +159,7 @@ class OutboxRelay:
             rows = await self.db.retrying(unsent)
             if not rows:
                 return total
-            acks = await asyncio.gather(
-                *(
-                    self.js.publish(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id})
-                    for row in rows
-                )
-            )
+            acks = await self._publish(rows)
             async def mark(rows: list[Any] = rows) -> None:
                 async with self.db.sessions() as session, session.begin():
                     await session.execute(

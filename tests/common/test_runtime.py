@@ -9,6 +9,7 @@ import json
 
 import pytest
 import sqlalchemy as sa
+from nats.js.errors import NoStreamResponseError
 from sqlmodel import Field
 
 from contracts import subjects
@@ -16,6 +17,7 @@ from contracts.awards import AwardsAnnounced, ValidateAwards
 from contracts.registration import CallOpened
 from services.common.db import make_base
 from services.common.errors import DomainError
+from services.common.messaging import ensure_streams
 from services.common.runtime import ServiceApp, UnitOfWork
 from tests.support import eventually, request, running, stream_messages
 
@@ -171,6 +173,29 @@ async def test_outbox_survives_a_crash_between_commit_and_publish_and_publishes_
     numbers = sorted(json.loads(m.data)["announcement_no"] for m in msgs)
     assert numbers == ["1", "2", "3"]
     assert all(m.headers and m.headers.get("Nats-Msg-Id") == json.loads(m.data)["event_id"] for m in msgs)
+
+
+async def test_a_relay_that_jetstream_does_not_answer_keeps_its_rows_and_publishes_them_once_it_does(nats_url, nc, js, sqlite_db):
+    app = toy_app()
+    await app.start(nats_url=nats_url, database_url=sqlite_db)
+    assert app.relay is not None
+    await app.relay.stop()
+    app.relay.start = lambda: None  # type: ignore[method-assign]
+    try:
+        for i in range(2):
+            assert (await app.dispatch(ValidateAwards.model_validate(validate_body(request_id=f"j-{i}")))).ok
+        await js.delete_stream(subjects.STREAM)
+        with pytest.raises(NoStreamResponseError):
+            await app.relay.flush()
+        assert await app.relay.pending() == 2
+        assert app.relay.js.publish_async_pending() == 0  # nothing left waiting for an ack
+        await ensure_streams(js)
+        assert await app.relay.flush() == 2
+        assert await app.relay.pending() == 0
+        assert len(await stream_messages(js, AwardsAnnounced.subject())) == 2
+    finally:
+        await ensure_streams(js)
+        await app.stop()
 
 
 async def _zero(app: ServiceApp) -> bool:
