@@ -179,6 +179,8 @@ async def test_service_waits_for_its_copy_then_decides_and_completes(nats_url, n
         ids = [s["id"] for s in snaps]
         early = await request(nc, cmd("start_verification"), start_body(ids))
         assert early["error"]["code"] == "not_ready" and early["error"]["details"] == {"have": 0, "expected": 4}
+        too_soon = await request(nc, cmd("get_decision"), {"cycle_year": YEAR, "proposal_id": "P1"})
+        assert too_soon["error"]["code"] == "verification_not_started", too_soon
         for s in snaps:
             await publish_forwarded(js, s, event_id=f"fwd-{s['id']}")
         await publish_forwarded(js, snaps[0], event_id="fwd-P1")  # a duplicate delivery changes nothing
@@ -196,6 +198,8 @@ async def test_service_waits_for_its_copy_then_decides_and_completes(nats_url, n
         assert (counts["eligible"], counts["disqualified"], counts["pending"], counts["state"]) == (1, 3, 0, "completed")
         p3 = await request(nc, cmd("get_decision"), {"cycle_year": YEAR, "proposal_id": "P3"})
         assert [r["code"] for r in p3["data"]["reasons"]] == ["duplicate_title"]
+        stranger = await request(nc, cmd("get_decision"), {"cycle_year": YEAR, "proposal_id": "P9"})
+        assert stranger["error"]["code"] == "unknown_proposal", stranger
 
         ov = await request(
             nc,
