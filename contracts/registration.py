@@ -2,7 +2,8 @@
 
 Domain error codes: ``unknown_participant``, ``not_a_unit``, ``not_an_agency``,
 ``unit_not_under_agency``, ``call_not_open``, ``call_closed``, ``quota_exceeded``,
-``duplicate_title``, ``invalid_transition``, ``not_found``, plus the runtime's codes."""
+``duplicate_title``, ``invalid_transition``, ``invalid_window``, ``not_found``, plus the runtime's
+codes."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class RegistrationError:
     QUOTA_EXCEEDED = "quota_exceeded"
     DUPLICATE_TITLE = "duplicate_title"
     INVALID_TRANSITION = "invalid_transition"
+    INVALID_WINDOW = "invalid_window"
     NOT_FOUND = "not_found"
 
 

@@ -227,9 +227,9 @@ def _call_view(call: CallRow) -> CallView:
 async def open_call(cmd: OpenCall, uow: UnitOfWork) -> CallView:
     if cmd.opens_at >= cmd.closes_at:
         raise DomainError(
-            "invalid_window",
-            "opens_at must be before closes_at",
-            {"opens_at": str(cmd.opens_at), "closes_at": str(cmd.closes_at)},
+            RegistrationError.INVALID_WINDOW,
+            f"opens_at ({cmd.opens_at.isoformat()}) must be before closes_at ({cmd.closes_at.isoformat()})",
+            {"opens_at": cmd.opens_at.isoformat(), "closes_at": cmd.closes_at.isoformat()},
         )
     call = await locked(uow, CallRow, CallRow.cycle_year == cmd.cycle_year)
     if call is None:

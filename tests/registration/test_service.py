@@ -135,6 +135,13 @@ async def test_the_window_and_every_refusal_has_its_code(nats_url, nc, sqlite_db
     async with running(create_app(), nats_url, sqlite_db):
         before = await submit(nc, "KAB-MALANG-U01", "Sebelum dibuka")
         assert before["error"]["code"] in ("unknown_participant", "call_not_open")
+        backwards = await request(
+            nc,
+            cmd("open_call"),
+            {"request_id": "backwards", "cycle_year": YEAR, "opens_at": "2031-04-30T12:00:00+07:00", "closes_at": "2031-03-01T08:00:00+07:00"},
+        )
+        assert backwards["error"]["code"] == "invalid_window"
+        assert backwards["error"]["details"] == {"opens_at": "2031-04-30T12:00:00+07:00", "closes_at": "2031-03-01T08:00:00+07:00"}
         await setup_call(nc, quota=1)
         assert (await submit(nc, "NOPE", "Siapa"))["error"]["code"] == "unknown_participant"
         assert (await submit(nc, "KAB-MALANG", "Dinas bukan unit"))["error"]["code"] == "not_a_unit"
