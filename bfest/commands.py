@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -32,6 +33,12 @@ def run(coro: Awaitable[T]) -> T:
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except ValidationError as exc:  # an option the command's model refuses, e.g. a too short --reason
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        err.print(f"[bold red]error:[/] invalid {exc.title}: {problems}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback; details with BFEST_DEBUG=1
         import os
 

@@ -107,6 +107,9 @@ async def test_start_status_extend_history_complete_list(stack, tmp_path, tempor
     assert "call deadline is now" in ext.stdout
     past = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", "2020-01-01T00:00", env=env, check=False)
     assert past.returncode == 1 and "in the past" in past.stderr and len(past.stderr.strip().splitlines()) == 1
+    terse = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", until, "--reason", "x", env=env, check=False)
+    assert terse.returncode == 1 and len(terse.stderr.strip().splitlines()) == 1, terse.stderr
+    assert "reason: String should have at least 3 characters" in terse.stderr and "Traceback" not in terse.stderr
 
     handle = temporal_dev.client.get_workflow_handle(f"bfest-cycle-{year}")
     result = await handle.result()
