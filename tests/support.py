@@ -97,6 +97,15 @@ async def running(app: Any, nats_url: str, database_url: str) -> AsyncIterator[A
         await app.stop()
 
 
+async def start_with_relay_down(app: Any, nats_url: str, database_url: str) -> None:
+    """Start ``app`` as if its outbox relay had died: commands commit their events to the outbox and
+    nothing publishes them until the next start (or an explicit ``app.relay.flush()``)."""
+    await app.start(nats_url=nats_url, database_url=database_url)
+    assert app.relay is not None
+    await app.relay.stop()
+    app.relay.start = lambda: None
+
+
 async def request(nc: nats.aio.client.Client, subject: str, payload: bytes | dict, timeout: float = 10) -> dict:
     import json
 

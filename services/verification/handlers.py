@@ -215,13 +215,6 @@ async def override_decision(cmd: OverrideDecision, uow: UnitOfWork) -> ProposalD
     at = cmd.at or uow.now
     run = await _open_run(uow, cmd.cycle_year, at)
     row = await uow.session.get(DecisionRow, cmd.proposal_id)
-    if row is None and await uow.session.get(RunRow, cmd.cycle_year) is None:
-        raise DomainError(
-            VerificationError.NOT_STARTED,
-            f"verification of {cmd.cycle_year} has not started: decisions exist once the call has closed"
-            " and the cycle has started verification",
-            {"cycle_year": cmd.cycle_year},
-        )
     if row is None or row.cycle_year != cmd.cycle_year:
         raise DomainError(VerificationError.UNKNOWN_PROPOSAL, f"no proposal {cmd.proposal_id} in verification {cmd.cycle_year}")
     previous = row.final

@@ -19,7 +19,7 @@ from services.common.db import make_base
 from services.common.errors import DomainError
 from services.common.messaging import ensure_streams
 from services.common.runtime import ServiceApp, UnitOfWork
-from tests.support import eventually, request, running, stream_messages
+from tests.support import eventually, request, running, start_with_relay_down, stream_messages
 
 Base = make_base("toy")
 
@@ -149,11 +149,9 @@ async def test_a_retried_request_id_returns_the_first_reply_and_changes_nothing(
 
 async def test_outbox_survives_a_crash_between_commit_and_publish_and_publishes_once(nats_url, nc, js, database_url):
     app = toy_app()
-    await app.start(nats_url=nats_url, database_url=database_url)
-    assert app.relay is not None
     # The crash: the relay is gone before it could publish what the command committed.
-    await app.relay.stop()
-    app.relay.start = lambda: None  # type: ignore[method-assign]
+    await start_with_relay_down(app, nats_url, database_url)
+    assert app.relay is not None
     for i in range(3):
         assert (await app.dispatch(ValidateAwards.model_validate(validate_body(request_id=f"c-{i}")))).ok
     assert await app.relay.pending() == 3
@@ -177,10 +175,8 @@ async def test_outbox_survives_a_crash_between_commit_and_publish_and_publishes_
 
 async def test_a_relay_that_jetstream_does_not_answer_keeps_its_rows_and_publishes_them_once_it_does(nats_url, nc, js, sqlite_db):
     app = toy_app()
-    await app.start(nats_url=nats_url, database_url=sqlite_db)
+    await start_with_relay_down(app, nats_url, sqlite_db)
     assert app.relay is not None
-    await app.relay.stop()
-    app.relay.start = lambda: None  # type: ignore[method-assign]
     try:
         for i in range(2):
             assert (await app.dispatch(ValidateAwards.model_validate(validate_body(request_id=f"j-{i}")))).ok

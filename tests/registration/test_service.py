@@ -13,7 +13,7 @@ from contracts import subjects
 from contracts.base import digest_ids
 from contracts.registration import ProposalForwarded
 from services.registration.app import create_app
-from tests.support import eventually, request, running, stream_messages
+from tests.support import eventually, request, running, start_with_relay_down, stream_messages
 
 YEAR = 2031
 JKT = dt.timezone(dt.timedelta(hours=7))
@@ -196,10 +196,8 @@ async def test_the_window_and_every_refusal_has_its_code(nats_url, nc, sqlite_db
 
 async def test_events_are_published_once_even_when_the_service_restarts(nats_url, nc, js, sqlite_db):
     app = create_app()
-    await app.start(nats_url=nats_url, database_url=sqlite_db)
+    await start_with_relay_down(app, nats_url, sqlite_db)
     assert app.relay is not None
-    await app.relay.stop()
-    app.relay.start = lambda: None  # type: ignore[method-assign]
     await setup_call(nc)
     for i in range(3):
         r = await submit(nc, f"KAB-MALANG-U{i:02d}", f"Inovasi {i}")

@@ -224,29 +224,21 @@ async def test_history_length_does_not_grow_with_the_number_of_proposals(tempora
 
 
 @pytest.mark.parametrize(
-    ("args", "named"),
+    ("workflow", "args", "named"),
     [
-        ([{"config": {"year": 2040, "call": {"opens": "2040-05-01T00:00:00+07:00", "closes": "2040-04-01T00:00:00+07:00"}}}], "config.verification: Field required"),
-        ([[1, 2]], "(input): Input should be an object"),
-        ([], "no cycle input"),
+        ("CycleWorkflow", [{"config": {"year": 2040, "call": {"opens": "2040-05-01T00:00:00+07:00", "closes": "2040-04-01T00:00:00+07:00"}}}], "config.verification: Field required"),
+        ("CycleWorkflow", [[1, 2]], "(input): Input should be an object"),
+        ("CycleWorkflow", [], "no cycle input"),
+        ("JuryStageWorkflow", [{"year": 2040}], "stage: Field required"),
+        ("JuryStageWorkflow", [], "no stage input"),
     ],
 )
-async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once_naming_its_problems(harness, args, named):
+async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once_naming_its_problems(harness, workflow, args, named):
     env, script, queue = harness
-    handle = await env.client.start_workflow("CycleWorkflow", args=args, id=f"bfest-cycle-2040-{uuid.uuid4().hex[:6]}", task_queue=queue)
+    handle = await env.client.start_workflow(workflow, args=args, id=f"bfest-by-hand-{uuid.uuid4().hex[:6]}", task_queue=queue)
     with pytest.raises(WorkflowFailureError) as err:
         await handle.result()
     cause = err.value.cause
-    assert getattr(cause, "type", None) == "InvalidCycleInput" and cause.non_retryable  # type: ignore[attr-defined]
-    assert named in str(cause) and script.calls == []
-
-
-@pytest.mark.parametrize(("args", "named"), [([{"year": 2040}], "stage: Field required"), ([], "no stage input")])
-async def test_a_stage_started_by_hand_with_an_unreadable_input_fails_at_once_naming_its_problems(harness, args, named):
-    env, script, queue = harness
-    handle = await env.client.start_workflow("JuryStageWorkflow", args=args, id=f"bfest-stage-x-{uuid.uuid4().hex[:6]}", task_queue=queue)
-    with pytest.raises(WorkflowFailureError) as err:
-        await handle.result()
-    cause = err.value.cause
-    assert getattr(cause, "type", None) == "InvalidStageInput" and cause.non_retryable  # type: ignore[attr-defined]
+    expected = "InvalidCycleInput" if workflow == "CycleWorkflow" else "InvalidStageInput"
+    assert getattr(cause, "type", None) == expected and cause.non_retryable  # type: ignore[attr-defined]
     assert named in str(cause) and script.calls == []
