@@ -6,7 +6,7 @@ The workflow itself lives in ``workflows/``; these models are shared with the CL
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -77,7 +77,10 @@ class CycleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     year: Year
     name: Name = "Bureaucracy Fest"
-    timezone: str = "Asia/Jakarta"
+    timezone: Literal["Asia/Jakarta"] = Field(
+        default="Asia/Jakarta",
+        description="The cycle's zone: every date is shown in Asia/Jakarta (WIB); a date in the file may carry any offset.",
+    )
     call: CallConfig
     verification: VerificationConfig
     stages: list[StageConfig] = Field(min_length=1)

@@ -25,10 +25,11 @@ def test_every_problem_is_reported_with_its_path():
     data["stages"][1]["jurors_per_proposal"] = "three"
     data["awards"][0]["n"] = -1
     data["surprise"] = True
+    data["timezone"] = "Mars/Olympus"  # every date of a cycle is shown in WIB
     with pytest.raises(ConfigError) as err:
         parse_config(data)
     paths = [p for p, _ in err.value.problems]
-    assert paths == ["call.quota_per_agency", "stages[1].jurors_per_proposal", "awards[0].n", "surprise"]
+    assert paths == ["call.quota_per_agency", "stages[1].jurors_per_proposal", "awards[0].n", "surprise", "timezone"]
 
     data = tomllib.loads((CYCLES / "2027.toml").read_text())
     data["verification"]["deadline"] = data["call"]["opens"]
