@@ -1,8 +1,8 @@
 """Awards: award rules, the ceremony results, certificates (piagam) and the results document.
 
-Domain error codes: ``invalid_award_rules``, ``unknown_rule``, ``not_determined``,
-``certificate_not_found``, plus the runtime's codes (``not_ready`` while a final shortlist or a
-WBK decision the command names has not arrived yet)."""
+Domain error codes: ``invalid_award_rules``, ``not_determined``, plus the runtime's codes
+(``not_ready`` while a final shortlist or a WBK decision the command names has not arrived yet).
+``verify_certificate`` answers an unknown code with ``valid: false``, not an error."""
 
 from __future__ import annotations
 
@@ -37,8 +37,6 @@ KNOWN_RULES = ("top_n", "best_of_group", "layak_wbk")
 class AwardsError:
     INVALID_RULES = "invalid_award_rules"
     NOT_DETERMINED = "not_determined"
-    CERTIFICATE_NOT_FOUND = "certificate_not_found"
-    NOT_FOUND = "not_found"
 
 
 class AwardRule(BaseModel):

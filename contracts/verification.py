@@ -2,8 +2,8 @@
 verifier overrides.
 
 Domain error codes: ``verification_not_started``, ``verification_closed``, ``deadline_passed``,
-``unknown_proposal``, ``lke_out_of_range``, ``unknown_threshold_set``, ``not_nominated``,
-plus the runtime's codes (``not_ready`` while the copy of registration's proposals is behind)."""
+``unknown_proposal``, ``lke_out_of_range``, ``unknown_threshold_set``, plus the runtime's codes
+(``not_ready`` while the copy of registration's proposals is behind)."""
 
 from __future__ import annotations
 

@@ -143,6 +143,12 @@ async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, 
             nc, cmd("file_objection"), {"request_id": "o1", "cycle_year": YEAR, "stage": "desk", "proposal_id": replica, "filer": "Warga", "reason": "Sudah menang tahun lalu", "at": "2033-06-02T08:00:00+07:00"}
         )
         assert obj["ok"]
+        stranger = await request(
+            nc, cmd("file_objection"), {"request_id": "o-x", "cycle_year": YEAR, "stage": "desk", "proposal_id": other_replica, "filer": "Warga", "reason": "Tidak lolos", "at": "2033-06-02T09:00:00+07:00"}
+        )
+        assert stranger["error"]["code"] == "not_on_shortlist", stranger
+        nowhere = await request(nc, cmd("get_shortlist"), {"cycle_year": YEAR, "stage": "gala"})
+        assert nowhere["error"]["code"] == "unknown_stage" and nowhere["error"]["details"] == {"stage": "gala"}
         assert (await request(nc, cmd("finalize_shortlist"), {"request_id": "f0", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-06T09:00:00+07:00"}))["error"]["code"] == "not_ready"
         late = await request(
             nc, cmd("file_objection"), {"request_id": "o2", "cycle_year": YEAR, "stage": "desk", "proposal_id": "P1", "filer": "Warga", "reason": "Terlambat diajukan", "at": "2033-06-07T08:00:00+07:00"}
