@@ -7,6 +7,7 @@ docs cannot drift from the code, and the JSON Schema snapshots that guard contra
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -52,6 +53,22 @@ def _schemas() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[
     return refs, top.get("$defs", {})
 
 
+def _domain_codes(service: str) -> list[str]:
+    """The error codes a service's contract module declares (its ``<Name>Error`` class)."""
+    module = importlib.import_module(f"contracts.{service}")
+    codes: list[str] = []
+    for name, value in vars(module).items():
+        if isinstance(value, type) and name.endswith("Error") and value.__module__ == module.__name__:
+            codes += [v for k, v in vars(value).items() if k.isupper() and isinstance(v, str)]
+    return list(dict.fromkeys(codes))
+
+
+def _service_doc(service: str) -> str:
+    """The contract module's docstring as CommonMark: paragraphs joined, RST literals as code spans."""
+    doc = (importlib.import_module(f"contracts.{service}").__doc__ or service).strip().replace("``", "`")
+    return "\n\n".join(" ".join(line.strip() for line in para.splitlines()) for para in doc.split("\n\n"))
+
+
 def _examples(model: type[BaseModel], summary: str) -> dict[str, Any]:
     payload = example(model)
     return {"examples": [{"name": "example", "summary": summary, "payload": payload}]} if payload else {}
@@ -79,7 +96,9 @@ def build_asyncapi() -> dict[str, Any]:
             "title": f"Reply to {spec.name}",
             "type": "object",
             "description": 'The envelope: {"ok": true, "data": …} or {"ok": false, "error": {code, message, details}}. '
-            f"Runtime error codes: {codes}; domain codes are listed in the service's description.",
+            f"Runtime error codes: {codes}. Domain error codes of {spec.service}: "
+            + (", ".join(_domain_codes(spec.service)) or "none")
+            + ".",
             "properties": {
                 "ok": {"type": "boolean"},
                 "data": {"anyOf": [data, {"type": "null"}]} if data else {},
@@ -187,6 +206,12 @@ def build_asyncapi() -> dict[str, Any]:
             "description": "Commands (NATS request/reply on `bfest.<service>.cmd.<name>`) and events (JetStream stream "
             "`BFEST_EVENTS` on `bfest.evt.<service>.<event>.v<N>`) of the KOVABLIK / WBK award cycle. "
             "Generated from `contracts/` by `bfest contracts asyncapi`.",
+            "tags": [{"name": service, "description": _service_doc(service)} for service in subjects.SERVICES]
+            + [
+                {"name": "command", "description": "Request/reply; the reply is the envelope {ok, data, error}."},
+                {"name": "event", "description": f"Published to JetStream stream `{subjects.STREAM}` through the outbox."},
+                {"name": "dlq", "description": "Poison events a service could not process, with the reason."},
+            ],
         },
         "defaultContentType": "application/json",
         "servers": {

@@ -64,6 +64,18 @@ def test_every_subject_is_in_the_document():
     assert {f"bfest.dlq.{s}" for s in ("registration", "verification", "scoring", "awards")} <= addresses
 
 
+def test_every_reply_names_the_domain_error_codes_its_service_answers():
+    doc = build_asyncapi()
+    schemas = doc["components"]["schemas"]
+    forward = schemas["registration_cmd_forward_proposal_reply_envelope"]["description"]
+    assert "quota_exceeded" in forward and "call_closed" in forward and "invalid_json" in forward
+    score = schemas["scoring_cmd_submit_score_reply_envelope"]["description"]
+    assert "not_assigned" in score and "quota_exceeded" not in score
+    tags = {t["name"]: t["description"] for t in doc["info"]["tags"]}
+    assert {"registration", "verification", "scoring", "awards"} <= set(tags)
+    assert "`verification_not_started`" in tags["verification"] and "``" not in tags["verification"]
+
+
 def test_snapshots_cover_every_subject_and_changes_are_compatible():
     current = current_schemas()
     snapshots = {p.stem: json.loads(p.read_text()) for p in SNAPSHOTS.glob("*.json")}
