@@ -34,9 +34,9 @@ def run(coro: Awaitable[T]) -> T:
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except ValidationError as exc:  # an option the command's model refuses, e.g. a too short --reason
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
+        from workflows.config import field_problems
+
+        problems = "; ".join(f"{path}: {msg}" for path, msg in field_problems(exc, whole="input"))
         err.print(f"[bold red]error:[/] invalid {exc.title}: {problems}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback; details with BFEST_DEBUG=1

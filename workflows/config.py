@@ -23,15 +23,20 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s): " + "; ".join(f"{p}: {m}" for p, m in problems))
 
 
-def _path(prefix: str, loc: tuple[Any, ...]) -> str:
+def _path(prefix: str, loc: tuple[Any, ...], whole: str) -> str:
     text = prefix
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".") or "(config)"
+    return text.lstrip(".") or whole
 
 
-def _errors(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
-    return [(_path(prefix, err["loc"]), err["msg"].removeprefix("Value error, ")) for err in exc.errors(include_url=False)]
+def field_problems(exc: ValidationError, prefix: str = "", whole: str = "(config)") -> list[tuple[str, str]]:
+    """(field path, message) for each error of ``exc``, paths written as in the file
+    (``stages[1].key``); ``whole`` names the input itself when the error is about all of it."""
+    return [
+        (_path(prefix, err["loc"], whole), err["msg"].removeprefix("Value error, "))
+        for err in exc.errors(include_url=False)
+    ]
 
 
 SECTIONS: dict[str, Any] = {
@@ -47,7 +52,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     try:
         return CycleConfig.model_validate(data)
     except ValidationError as exc:
-        first = _errors(exc)
+        first = field_problems(exc)
     # Validate each section on its own so one section's mistake does not hide another's, then
     # check the cross-field rules on whatever parsed.
     problems: list[tuple[str, str]] = []
@@ -59,7 +64,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
         try:
             parsed[name] = model.model_validate(data[name]) if isinstance(model, type) and issubclass(model, BaseModel) else model.validate_python(data[name])
         except ValidationError as exc:
-            problems += _errors(exc, name)
+            problems += field_problems(exc, name)
     known = set(SECTIONS) | set(CycleConfig.model_fields)
     for key in data:
         if key not in known:

@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from contracts.base import SetRef
 from contracts.cycle import StageConfig, StageOutcome
+from workflows.config import field_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -27,10 +28,7 @@ def read_input(model: type[M], raw: Any, what: str, expected: str) -> M:
     try:
         return model.model_validate_json(json.dumps(raw))
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors(include_url=False)
-        ]
+        problems = [f"{path}: {msg}" for path, msg in field_problems(exc, whole="(input)")]
         more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
         message = f"invalid {what} input, {len(problems)} problem(s): " + "; ".join(problems[:8]) + more
     except (TypeError, ValueError) as exc:

@@ -85,6 +85,7 @@ def build_asyncapi() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     codes = ", ".join(c.value for c in ErrorCode)
+    domain_codes = {service: ", ".join(_domain_codes(service)) or "none" for service in subjects.SERVICES}
 
     for subject in sorted(COMMANDS):
         spec = COMMANDS[subject]
@@ -96,9 +97,7 @@ def build_asyncapi() -> dict[str, Any]:
             "title": f"Reply to {spec.name}",
             "type": "object",
             "description": 'The envelope: {"ok": true, "data": …} or {"ok": false, "error": {code, message, details}}. '
-            f"Runtime error codes: {codes}. Domain error codes of {spec.service}: "
-            + (", ".join(_domain_codes(spec.service)) or "none")
-            + ".",
+            f"Runtime error codes: {codes}. Domain error codes of {spec.service}: {domain_codes[spec.service]}.",
             "properties": {
                 "ok": {"type": "boolean"},
                 "data": {"anyOf": [data, {"type": "null"}]} if data else {},
