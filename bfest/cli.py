@@ -4,7 +4,9 @@ non-zero exit, never a traceback."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -100,10 +102,24 @@ register(cycle_app, participants_app, jurors_app, app)
 
 
 def main() -> None:
+    """The ``bfest`` entry point. It leaves with ``os._exit`` once the command is done: the Temporal
+    client's Rust threads can outlive the event loop, and the interpreter's teardown then sometimes
+    aborts the process (SIGABRT, "PyGILState_Release … finalizing") after the command has already
+    printed its answer (temporalio/sdk-python#300)."""
+    code: int | str | None = 0
     try:
         app()
+    except SystemExit as exc:
+        code = exc.code
     except CliError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(1)
+        code = 1
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    if isinstance(code, str):  # sys.exit("message"): Python prints it and exits 1
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a reader that went away (`bfest … | head`)
+            stream.flush()
+    os._exit(code or 0)
