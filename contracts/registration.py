@@ -2,8 +2,8 @@
 
 Domain error codes: ``unknown_participant``, ``not_a_unit``, ``not_an_agency``,
 ``unit_not_under_agency``, ``call_not_open``, ``call_closed``, ``quota_exceeded``,
-``duplicate_title``, ``invalid_transition``, ``invalid_window``, ``not_found``, plus the runtime's
-codes."""
+``duplicate_title``, ``invalid_participant`` (an import whose kinds and parents do not fit),
+``invalid_transition``, ``invalid_window``, ``not_found``, plus the runtime's codes."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ class RegistrationError:
     DUPLICATE_TITLE = "duplicate_title"
     INVALID_TRANSITION = "invalid_transition"
     INVALID_WINDOW = "invalid_window"
+    INVALID_PARTICIPANT = "invalid_participant"
     NOT_FOUND = "not_found"
 
 

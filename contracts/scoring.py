@@ -3,8 +3,9 @@ public objections (uji publik).
 
 Domain error codes: ``unknown_juror``, ``unknown_stage``, ``stage_closed``, ``not_assigned``,
 ``unknown_criterion``, ``missing_criterion``, ``off_scale``, ``infeasible_assignment``,
-``objection_window_closed``, ``not_on_shortlist``, ``objections_pending`` (retryable, reported as
-``not_ready``), plus the runtime's codes."""
+``objection_window_closed``, ``not_on_shortlist``, ``already_decided`` (an objection decided
+before), plus the runtime's codes (``not_ready``, retryable, while objections to a stage are
+still undecided)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class ScoringError:
     INFEASIBLE_ASSIGNMENT = "infeasible_assignment"
     OBJECTION_WINDOW_CLOSED = "objection_window_closed"
     NOT_ON_SHORTLIST = "not_on_shortlist"
+    ALREADY_DECIDED = "already_decided"
     NOT_FOUND = "not_found"
 
 

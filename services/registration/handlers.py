@@ -86,7 +86,7 @@ async def import_participants(cmd: ImportParticipants, uow: UnitOfWork) -> Impor
         raise DomainError(
             RegistrationError.UNKNOWN_PARTICIPANT
             if any("not a known" in p for p in problems)
-            else "invalid_participant",
+            else RegistrationError.INVALID_PARTICIPANT,
             f"{len(problems)} participant(s) refused, nothing imported: {problems[0]}",
             {"problems": problems[:100]},
         )

@@ -598,7 +598,7 @@ async def decide_objection(cmd: DecideObjection, uow: UnitOfWork) -> ObjectionVi
     if stage.state == "final":
         raise DomainError(ScoringError.STAGE_CLOSED, f"the {cmd.stage} shortlist is final")
     if row.decision is not None:
-        raise DomainError("already_decided", f"objection {row.id} was already decided ({row.decision})", {"decision": row.decision})
+        raise DomainError(ScoringError.ALREADY_DECIDED, f"objection {row.id} was already decided ({row.decision})", {"decision": row.decision})
     row.decision, row.decision_reason, row.decided_by = cmd.decision.value, cmd.reason, cmd.decided_by
     if cmd.decision == ObjectionDecision.UPHELD and stage.shortlist and row.proposal_id in stage.shortlist:
         stage.shortlist = _promote(stage, row.proposal_id)

@@ -4,7 +4,10 @@ models are strict."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -13,10 +16,11 @@ import yaml
 from pydantic import ValidationError
 
 from contracts import catalogue
-from contracts.base import COMMANDS, EVENTS, Query
+from contracts.base import COMMANDS, EVENTS, ErrorCode, Query
 from services.common.asyncapi import (
     DOC,
     SNAPSHOTS,
+    _domain_codes,
     asyncapi_yaml,
     breaking_changes,
     build_asyncapi,
@@ -24,6 +28,7 @@ from services.common.asyncapi import (
 )
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parents[2]
 _ = catalogue
 
 
@@ -128,3 +133,47 @@ def test_events_carry_identity_time_year_and_their_type_tag(subject):
         assert field in model.model_fields
     schema = model.model_json_schema()
     assert schema["properties"]["type"]["const"] == model.type_tag() == subject.removeprefix("bfest.evt.")
+
+
+def _documented_codes(service: str) -> set[str]:
+    """The codes a contract module's docstring lists between "Domain error codes:" and "plus the
+    runtime's codes"."""
+    doc = importlib.import_module(f"contracts.{service}").__doc__ or ""
+    listed = doc.split("Domain error codes:", 1)[1].split("plus the runtime's codes", 1)[0]
+    return set(re.findall(r"``([a-z_]+)``", listed))
+
+
+def _codes_raised(service: str) -> tuple[set[str], set[str]]:
+    """What a service's code passes as an error code: ``<Name>Error.X`` / ``ErrorCode.X`` attribute
+    names, and bare string literals (which no contract declares)."""
+    attributes, literals = set(), set()
+    for path in (ROOT / "services" / service).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args):
+                continue
+            if node.func.id not in {"DomainError", "NotFound", "InvalidTransition", "NotReady"}:
+                continue
+            arg = node.args[0]
+            for branch in (arg.body, arg.orelse) if isinstance(arg, ast.IfExp) else (arg,):
+                if isinstance(branch, ast.Attribute) and isinstance(branch.value, ast.Name):
+                    attributes.add(f"{branch.value.id}.{branch.attr}")
+                elif isinstance(branch, ast.Constant):
+                    literals.add(branch.value)
+    return attributes, literals
+
+
+@pytest.mark.parametrize("service", ["registration", "verification", "scoring", "awards"])
+def test_each_service_documents_declares_and_raises_the_same_error_codes(service):
+    runtime = {c.value for c in ErrorCode}
+    declared = set(_domain_codes(service))
+    assert _documented_codes(service) - runtime == declared - runtime, "the contract docstring and its *Error class differ"
+    attributes, literals = _codes_raised(service)
+    assert literals == set(), f"{service} raises codes no contract declares: {literals}"
+    module = importlib.import_module(f"contracts.{service}")
+    resolved = set()
+    for ref in attributes:
+        owner, name = ref.split(".")
+        holder = ErrorCode if owner == "ErrorCode" else getattr(module, owner)
+        resolved.add(str(getattr(holder, name)))
+    unused = declared - resolved
+    assert unused == set(), f"{service} declares codes it never raises: {unused}"

@@ -144,6 +144,15 @@ async def test_the_window_and_every_refusal_has_its_code(nats_url, nc, sqlite_db
         assert backwards["error"]["details"] == {"opens_at": "2031-04-30T12:00:00+07:00", "closes_at": "2031-03-01T08:00:00+07:00"}
         await setup_call(nc, quota=1)
         assert (await submit(nc, "NOPE", "Siapa"))["error"]["code"] == "unknown_participant"
+        unit_under_unit = await request(
+            nc,
+            cmd("import_participants"),
+            {"request_id": "bad-tree", "participants": [{"code": "KAB-MALANG-U01-X", "name": "Sub-unit", "kind": "upt", "parent_code": "KAB-MALANG-U01"}]},
+        )
+        assert unit_under_unit["error"]["code"] == "invalid_participant", unit_under_unit
+        assert "KAB-MALANG-U01-X" in unit_under_unit["error"]["message"]
+        gone = await request(nc, cmd("get_participant"), {"code": "KAB-MALANG-U01-X"})
+        assert gone["error"]["code"] == "unknown_participant"
         assert (await submit(nc, "KAB-MALANG", "Dinas bukan unit"))["error"]["code"] == "not_a_unit"
         first = await submit(nc, "KAB-MALANG-U01", "Antrian Online Puskesmas")
         assert first["ok"] and first["data"]["levels"] == {"unit": "submitted", "agency": "pending_review", "secretariat": "not_received"}

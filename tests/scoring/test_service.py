@@ -158,6 +158,10 @@ async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, 
             nc, cmd("decide_objection"), {"request_id": "d1", "cycle_year": YEAR, "stage": "desk", "objection_id": obj["data"]["id"], "decision": "upheld", "reason": "Terbukti", "decided_by": "TPI-1"}
         )
         assert decided["ok"]
+        redecided = await request(
+            nc, cmd("decide_objection"), {"request_id": "d2", "cycle_year": YEAR, "stage": "desk", "objection_id": obj["data"]["id"], "decision": "rejected", "reason": "Berubah pikiran", "decided_by": "TPI-2"}
+        )
+        assert redecided["error"]["code"] == "already_decided" and redecided["error"]["details"] == {"decision": "upheld"}
         final = await request(nc, cmd("finalize_shortlist"), {"request_id": "f1", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-06T09:00:00+07:00"})
         assert final["ok"] and final["data"]["removed"] == [replica] and final["data"]["promoted"] == [other_replica]
         msgs = await eventually(lambda: _n(js, subjects.event("scoring", "shortlist_final", 1), 1))
