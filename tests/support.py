@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NATS
 
 
 def free_port() -> int:
@@ -106,12 +107,13 @@ async def start_with_relay_down(app: Any, nats_url: str, database_url: str) -> N
     app.relay.start = lambda: None
 
 
-async def request(nc: nats.aio.client.Client, subject: str, payload: bytes | dict, timeout: float = 10) -> dict:
+async def request(nc: NATS, subject: str, payload: bytes | dict[str, Any], timeout: float = 10) -> dict[str, Any]:
     import json
 
     body = payload if isinstance(payload, bytes) else json.dumps(payload, default=str).encode()
     msg = await nc.request(subject, body, timeout=timeout)
-    return json.loads(msg.data)
+    reply: dict[str, Any] = json.loads(msg.data)
+    return reply
 
 
 async def eventually(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
@@ -136,7 +138,7 @@ async def stream_messages(js: Any, subject: str, limit: int = 100_000) -> list[A
     from nats.js.api import DeliverPolicy
 
     sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-    out = []
+    out: list[Any] = []
     try:
         while len(out) < limit:
             try:
