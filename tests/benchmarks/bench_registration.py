@@ -46,15 +46,24 @@ async def drive(nc, make, n: int) -> tuple[float, list[float]]:  # type: ignore[
     return n / (time.perf_counter() - start), latencies
 
 
-async def test_forward_throughput_against_raw_request_reply(nats_url, database_url):
+async def raw_request_reply(nats_url: str, nc) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
+    """The baseline: ``drive`` against a plain nats-py responder on its own connection."""
     raw = await nats.connect(nats_url)
 
     async def echo(msg):  # type: ignore[no-untyped-def]
         await msg.respond(b'{"ok":true}')
 
     await raw.subscribe("bench.echo", cb=echo)
+    await raw.flush()
+    try:
+        return await drive(nc, lambda i: ("bench.echo", b"{}"), N)
+    finally:
+        await raw.close()
+
+
+async def test_forward_throughput_against_raw_request_reply(nats_url, database_url):
     nc = await nats.connect(nats_url)
-    base_rps, base_lat = await drive(nc, lambda i: ("bench.echo", b"{}"), N)
+    base_rps, base_lat = await raw_request_reply(nats_url, nc)
 
     async def as_received(msg):  # type: ignore[no-untyped-def]
         return msg.body
@@ -104,4 +113,3 @@ async def test_forward_throughput_against_raw_request_reply(nats_url, database_u
         f"\n[bench registration/{db}] ratio to raw: {rps / base_rps:.1%} (target ≥ 20%), p99 target ≤ 50 ms"
     )
     await nc.close()
-    await raw.close()

@@ -30,7 +30,7 @@ from contracts.registration import (
     ProposalView,
 )
 from services.common.messaging import ensure_streams
-from tests.benchmarks.bench_registration import CPU, drive, pct
+from tests.benchmarks.bench_registration import CPU, drive, pct, raw_request_reply
 from tests.support import nats_server_process
 
 N = 3000
@@ -175,14 +175,7 @@ async def floor(url: str, nc: Any, edge: str, path: Path) -> tuple[float, list[f
 async def main() -> None:
     with nats_server_process() as url, tempfile.TemporaryDirectory() as tmp:
         nc = await nats.connect(url)
-        raw = await nats.connect(url)
-
-        async def echo(msg: Any) -> None:
-            await msg.respond(b'{"ok":true}')
-
-        await raw.subscribe("bench.echo", cb=echo)
-        await raw.flush()
-        base, _ = await drive(nc, lambda i: ("bench.echo", b"{}"), N)
+        base, _ = await raw_request_reply(url, nc)
         base_cpu = CPU[-1]
         for n, edge in enumerate(("FastStream", "raw nats-py")):
             rps, lat = await floor(url, nc, edge, Path(tmp) / f"floor{n}.db")
@@ -191,7 +184,6 @@ async def main() -> None:
                 f"{rps / base:.1%} of raw ({base:,.0f} req/s); CPU per request {CPU[-1]:.0f} µs (raw {base_cpu:.0f} µs)"
             )
         await nc.close()
-        await raw.close()
 
 
 if __name__ == "__main__":
