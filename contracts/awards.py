@@ -31,7 +31,8 @@ SERVICE = "awards"
 
 KNOWN_RULES = ("top_n", "best_of_group", "layak_wbk")
 """Award rule kinds: ``top_n`` (TOP N of the final shortlist, optionally per group), ``best_of_group``
-(the best N of one group), ``layak_wbk`` (every unit decided layak_wbk, overrides included)."""
+(the best N of one group), ``layak_wbk`` (every unit decided layak_wbk, overrides included, listed by
+WBK total, best first)."""
 
 
 class AwardsError:

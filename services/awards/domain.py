@@ -81,7 +81,12 @@ def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak
                     else "no proposal reached the passing grade" if rule.min_score is not None else "the final shortlist is empty"
                 )
         elif rule.rule == "layak_wbk":
-            for i, u in enumerate(sorted(wbk_layak, key=lambda u: u["unit_code"]), start=1):
+            # Every unit decided layak_wbk wins; they are listed best total first (a unit decided
+            # by a verifier's override without a total last), ties by unit code.
+            def by_total(u: dict[str, Any]) -> tuple[bool, float, str]:
+                return (u.get("total") is None, -(u.get("total") or 0.0), u["unit_code"])
+
+            for i, u in enumerate(sorted(wbk_layak, key=by_total), start=1):
                 winners.append(
                     Winner(
                         award_key=rule.key,

@@ -135,3 +135,22 @@ async def test_the_ceremony_from_events_to_certificates(nats_url, nc, js, tmp_pa
                 assert any(r["unit_code"] == w["unit_code"] and r["award_key"] == c["key"] for r in table)
         assert f"001/PENGHARGAAN-BFEST/{YEAR}" in html
         assert len(list(csv.DictReader(Path(files["ranking_csv"]).open()))) == len(GROUPS)
+
+
+def test_units_worthy_of_wbk_are_listed_best_total_first():
+    units = [
+        {"unit_code": "KAB-A-U01", "total": 87.3},
+        {"unit_code": "KAB-B-U01", "total": 90.22},
+        {"unit_code": "KAB-C-U01", "total": None},
+        {"unit_code": "KAB-D-U01", "total": 89.71},
+        {"unit_code": "KAB-0-U01", "total": 89.71},
+    ]
+    [wbk_category] = domain.determine([AwardRule.model_validate(RULES[3])], [], units)
+    listed = [(w.rank, w.unit_code, w.score) for w in wbk_category.winners]
+    assert listed == [
+        (1, "KAB-B-U01", 90.22),
+        (2, "KAB-0-U01", 89.71),
+        (3, "KAB-D-U01", 89.71),
+        (4, "KAB-A-U01", 87.3),
+        (5, "KAB-C-U01", None),
+    ]
