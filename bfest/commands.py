@@ -75,12 +75,37 @@ def _operator() -> str:
         return "operator"
 
 
+def _schedule(cfg: Any) -> Table:
+    """What a cycle config would run, step by step, in WIB."""
+    name = cfg.name if str(cfg.year) in cfg.name else f"{cfg.name} {cfg.year}"
+    table = Table(title=f"{name} — schedule", title_justify="left")
+    table.add_column("step")
+    table.add_column("deadline or date (WIB)")
+    table.add_column("details")
+    call = cfg.call
+    table.add_row("call for proposals", _when(call.closes), f"opens {_when(call.opens)}; quota {call.quota_per_agency} per agency")
+    table.add_row("verification", _when(cfg.verification.deadline), "administrative check and WBK evaluation")
+    for stage in cfg.stages:
+        details = (
+            f"{stage.key}: {stage.jurors_per_proposal} jurors per proposal, {len(stage.criteria)} criteria, "
+            f"advance {stage.advance}"
+        )
+        if stage.objection_days:
+            details += f", then {stage.objection_days:g} day(s) of public objections"
+        table.add_row(stage.name, _when(stage.deadline), details)
+    ceremony = cfg.ceremony
+    awards = ", ".join(f"{a.key} ({a.rule}{' ' + str(a.n) if a.n else ''})" for a in cfg.awards)
+    table.add_row("award ceremony", _when(ceremony.date), f"{ceremony.venue}; awards: {awards}")
+    return table
+
+
 def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: typer.Typer, app: typer.Typer) -> None:
     @cycle_app.command("start")
     def cycle_start(
         year: int = typer.Option(..., "--year", help="The cycle's year (must match the config)."),
         config: Path = typer.Option(..., "--config", help="The cycle config (TOML), e.g. cycles/2027.toml."),
         allow_past: bool = typer.Option(False, "--allow-past", help="Start even if the call has already closed (the past steps run at once)."),
+        check: bool = typer.Option(False, "--check", help="Only validate the config and print the schedule it would run; start nothing (needs no Temporal)."),
     ) -> None:
         """Validate the config, then start the cycle's workflow (bfest-cycle-<year>)."""
         from workflows.config import ConfigError, load_config
@@ -102,6 +127,10 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
                 highlight=False,
             )
             raise typer.Exit(1)
+        if check:
+            console.print(_schedule(cfg))
+            console.print(f"[green]valid[/]: {config} would start cycle {year} (bfest cycle start without --check starts it)")
+            return
 
         async def go() -> str:
             client = await ops.client_for()

@@ -157,3 +157,22 @@ async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
         assert "Traceback" not in out.stderr + out.stdout
     for out in (unknown, bad_date, down, past, csv_row, broken):  # an invalid config lists each problem
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+async def test_check_validates_and_prints_the_schedule_without_temporal(tmp_path):
+    nowhere = {"BFEST_TEMPORAL_ADDRESS": "127.0.0.1:1"}  # --check must not need it
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+    good = tmp_path / "good.toml"
+    good.write_text(toml_config(2090, start))
+    out = await bfest("cycle", "start", "--year", "2090", "--config", str(good), "--check", env=nowhere)
+    assert "valid" in out.stdout and "would start cycle 2090" in out.stdout
+    for step in ("call for proposals", "verification", "Desk", "Interview", "Field", "award ceremony", "top (top_n 3)"):
+        assert step in out.stdout, step
+    closes = (start + dt.timedelta(seconds=15)).astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%d %b %Y %H:%M:%S WIB")
+    assert closes in out.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(toml_config(2090, start).replace("advance = 4", "advance = 0"))
+    refused = await bfest("cycle", "start", "--year", "2090", "--config", str(bad), "--check", env=nowhere, check=False)
+    assert refused.returncode == 1 and "stages[1].advance" in refused.stderr and "valid:" not in refused.stdout
+    wrong_year = await bfest("cycle", "start", "--year", "2091", "--config", str(good), "--check", env=nowhere, check=False)
+    assert wrong_year.returncode == 1 and "is for 2090" in wrong_year.stderr
