@@ -3,6 +3,7 @@ normalisation, ranking with stated tie-breaks, proportional shortlists, divergen
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import random
@@ -89,9 +90,14 @@ def _rebalance(out: dict[str, list[str]], entrants: dict[str, Entrant], jurors: 
             return  # the pool's conflicts do not allow a better balance
 
 
+# Totals and scores are compared at this many decimals: weights such as 0.15 make equal totals
+# differ in the last binary digit (5.7 vs 5.700000000000001), which must not decide a rank.
+PLACES = 9
+
+
 def weighted_total(values: dict[str, float], criteria: Sequence[Criterion]) -> float:
-    """Σ weight × value, on the criteria's scale (weights sum to 1)."""
-    return sum(c.weight * values[c.key] for c in criteria)
+    """Σ weight × value, on the criteria's scale (weights sum to 1), free of float noise."""
+    return round(sum(c.weight * values[c.key] for c in criteria), PLACES)
 
 
 def check_scores(values: dict[str, float], criteria: Sequence[Criterion]) -> None:
@@ -152,7 +158,7 @@ def normalise(scores: Sequence[Score]) -> tuple[dict[tuple[str, str], float], se
     their raw totals and are flagged."""
     if not scores:
         return {}, set()
-    raw = [s.total for s in scores]
+    raw = [round(s.total, PLACES) for s in scores]
     mu, sigma = _mean(raw), _sd(raw)
     by_juror: dict[str, list[Score]] = {}
     for s in scores:
@@ -160,16 +166,17 @@ def normalise(scores: Sequence[Score]) -> tuple[dict[tuple[str, str], float], se
     out: dict[tuple[str, str], float] = {}
     flagged: set[str] = set()
     for juror, own in by_juror.items():
-        totals = [s.total for s in own]
+        totals = [round(s.total, PLACES) for s in own]
         if len(own) < 2:
             flagged.add(juror)
             for s in own:
                 out[(juror, s.proposal)] = s.total
             continue
         m, sd = _mean(totals), _sd(totals)
-        for s in own:
-            z = (s.total - m) / sd if sd > 0 else 0.0
-            out[(juror, s.proposal)] = mu + z * sigma
+        for s, total in zip(own, totals, strict=True):
+            # A juror who gave every proposal the same total says nothing about their order.
+            z = (total - m) / sd if sd > 10**-PLACES else 0.0
+            out[(juror, s.proposal)] = round(mu + z * sigma, PLACES)
     return out, flagged
 
 
@@ -189,8 +196,8 @@ def rank(
         own = sorted(by_proposal.get(e.id, []), key=lambda s: s.juror)
         if own:
             values = [normalised[(s.juror, e.id)] for s in own]
-            score: float | None = _mean(values)
-            top_mean = _mean([s.values[top.key] for s in own])
+            score: float | None = round(_mean(values), PLACES)
+            top_mean = round(_mean([s.values[top.key] for s in own]), PLACES)
         else:
             score, top_mean = None, float("-inf")
         explanation = {
@@ -212,7 +219,7 @@ def rank(
 
     def key(item: tuple[Entrant, Row, float]) -> tuple[Any, ...]:
         e, row, top_mean = item
-        return (row.score is None, -(row.score or 0.0), -round(top_mean, 9), e.forwarded_at or "~", e.id)
+        return (row.score is None, -(row.score or 0.0), -top_mean, _instant(e.forwarded_at), e.id)
 
     rows.sort(key=key)
     ordered = [r for _, r, _ in rows]
@@ -220,16 +227,24 @@ def rank(
         if i == 0:
             continue
         prev_e, prev, prev_top = rows[i - 1]
-        if row.score is not None and prev.score is not None and round(row.score, 9) == round(prev.score, 9):
-            if round(top_mean, 9) != round(prev_top, 9):
+        if row.score is not None and prev.score is not None and row.score == prev.score:
+            if top_mean != prev_top:
                 used = f"tie on score with {prev.proposal}: broken by the mean on {top.key}"
-            elif (e.forwarded_at or "") != (prev_e.forwarded_at or ""):
+            elif _instant(e.forwarded_at) != _instant(prev_e.forwarded_at):
                 used = f"tie on score and {top.key} with {prev.proposal}: broken by the earlier forward"
             else:
                 used = f"tie with {prev.proposal}: broken by proposal id"
             row.explanation["tie_break"] = used
             prev.explanation.setdefault("tie_break", used)
     return ordered
+
+
+def _instant(stamp: str) -> dt.datetime:
+    """A forward's time for the tie-break (ISO strings do not sort as instants: ``…:00Z`` after
+    ``…:00.5Z``); never forwarded sorts last."""
+    if not stamp:
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(stamp).astimezone(dt.UTC)
 
 
 def shortlist(rows: Sequence[Row], groups: dict[str, str], advance: int, proportions: dict[str, float] | None) -> list[str]:

@@ -135,3 +135,41 @@ def test_divergence_and_score_checks():
         with pytest.raises(DomainError) as err:
             domain.check_scores(values, CRIT)
         assert err.value.code == code
+
+
+DESK = [
+    Criterion(key=k, name=k, weight=w)
+    for k, w in (("kebaruan", 0.20), ("efektivitas", 0.25), ("kemanfaatan", 0.20), ("keberlanjutan", 0.15), ("replikasi", 0.20))
+]
+
+
+def _desk(juror: str, proposal: str, values: tuple[int, ...]) -> Score:
+    marks = dict(zip([c.key for c in DESK], map(float, values), strict=True))
+    return Score(juror, proposal, domain.weighted_total(marks, DESK), marks)
+
+
+def test_equal_totals_are_equal_whatever_the_float_noise_and_the_tie_break_decides():
+    # 5.7 and 5.700000000000001 in floating point: the same total, so efektivitas (6 vs 4) decides.
+    a, b = (5, 6, 6, 4, 7), (6, 4, 6, 6, 7)
+    assert domain.weighted_total(dict(zip([c.key for c in DESK], a, strict=True)), DESK) == 5.7
+    entrants = [Entrant("PA", "X", "umum", "k", "2026-04-02T00:00:00Z"), Entrant("PB", "Y", "umum", "k", "2026-04-01T00:00:00Z"), Entrant("PZ", "W", "umum", "k")]
+    scores = [s for j in ("J1", "J2") for s in (_desk(j, "PB", b), _desk(j, "PA", a), _desk(j, "PZ", (3, 3, 3, 3, 3)))]
+    rows = domain.rank(entrants, scores, DESK)
+    assert [r.proposal for r in rows] == ["PA", "PB", "PZ"]
+    assert rows[0].score == rows[1].score
+    assert rows[1].explanation["tie_break"] == "tie on score with PA: broken by the mean on efektivitas"
+
+
+def test_a_juror_whose_totals_are_all_equal_maps_each_to_the_pooled_mean():
+    scores = [_desk("J1", "PA", (5, 6, 6, 4, 7)), _desk("J1", "PB", (6, 4, 6, 6, 7)), _desk("J2", "PA", (9, 9, 9, 9, 9)), _desk("J2", "PB", (1, 1, 1, 1, 1))]
+    normalised, _ = domain.normalise(scores)
+    assert normalised[("J1", "PA")] == normalised[("J1", "PB")] == round((5.7 * 2 + 9 + 1) / 4, 9)
+
+
+def test_the_earlier_forward_is_compared_as_an_instant_not_as_text():
+    # As text "…:00Z" sorts after "…:00.500000Z", though it is half a second earlier.
+    entrants = [Entrant("P1", "A", "umum", "x", "2026-04-01T05:00:00.500000Z"), Entrant("P2", "A", "umum", "x", "2026-04-01T05:00:00Z")]
+    scores = [Score("J1", p, 7.0, {"mutu": 7, "dampak": 7}) for p in ("P1", "P2")]
+    rows = domain.rank(entrants, scores, CRIT)
+    assert [r.proposal for r in rows] == ["P2", "P1"]
+    assert "earlier forward" in rows[1].explanation["tie_break"]
