@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from contracts.base import SakipGrade, WbkDecision, title_key
 from contracts.verification import (
@@ -21,6 +22,7 @@ from contracts.verification import (
 )
 from services.common.errors import DomainError
 
+CYCLE_ZONE = ZoneInfo("Asia/Jakarta")
 THRESHOLDS_DIR = Path(__file__).parent / "data" / "wbk_thresholds"
 MIN_ANSWER_CHARS = 20  # shorter answers are "careless": the proposal is incomplete
 
@@ -56,7 +58,8 @@ def check_proposal(
             )
         )
     started = dt.date.fromisoformat(content["started_on"])
-    months = months_between(started, closed_at.date())
+    # The call closes on a Jakarta date (a 06:00 WIB close is the day before in UTC).
+    months = months_between(started, closed_at.astimezone(CYCLE_ZONE).date())
     if months < rules.min_running_months:
         reasons.append(
             Reasoned(
@@ -88,7 +91,8 @@ def check_proposal(
     if content["group"] == "umum":
         key = title_key(content["title"])
         for winner in rules.past_winners:
-            if title_key(winner.title) == key:
+            # A winner named with its agency is that agency's innovation, not every namesake.
+            if title_key(winner.title) == key and winner.agency_code in (None, proposal.get("agency_code")):
                 reasons.append(
                     Reasoned(
                         code=DisqualificationReason.PAST_TOP_WINNER,
@@ -116,7 +120,12 @@ def threshold_set(key: str) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
-def _r2(value: float) -> Decimal:
+def _exact(value: float) -> Decimal:
+    """A value as it was written (0.1 is 0.1, not its binary neighbour)."""
+    return Decimal(str(value))
+
+
+def _r2(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
@@ -156,26 +165,29 @@ def evaluate_lke(lke: Lke, key: str) -> tuple[WbkDecision, float, float, list[Th
     minimum = rules["minimum"]
     checks: list[ThresholdCheck] = []
 
-    def check(name: str, value: float | Decimal, floor: float) -> None:
-        v = _r2(float(value))
+    def check(name: str, value: Decimal, floor: float, exact: bool = False) -> None:
+        # Sums are exact (the parts as written), rounded once here: rounding each of fifteen
+        # parts first could lift a 74.925 to 75.00.
+        v = value if exact else _r2(value)
         checks.append(ThresholdCheck(name=name, value=float(v), minimum=floor, passed=v >= _r2(floor)))
 
-    leverage = sum((_r2(a.fulfilment) + _r2(a.reform) for a in lke.areas.values()), Decimal(0))
+    areas = {name: _exact(a.fulfilment) + _exact(a.reform) for name, a in lke.areas.items()}
+    leverage = sum(areas.values(), Decimal(0))
     results = lke.results
-    result_total = _r2(results.anti_corruption_survey) + _r2(results.performance) + _r2(results.service_survey)
-    total = leverage + result_total
+    anti, performance, service = (_exact(results.anti_corruption_survey), _exact(results.performance), _exact(results.service_survey))
+    total = leverage + anti + performance + service
     check("total", total, minimum["total"])
     check("leverage_total", leverage, minimum["leverage_total"])
     for name, spec in rules["areas"].items():
-        area = lke.areas[name]
         floor = float(_r2(spec["weight"] * minimum["area_share"]))
-        check(f"area.{name}", _r2(area.fulfilment) + _r2(area.reform), floor)
-    check("clean_accountable", _r2(results.anti_corruption_survey) + _r2(results.performance), minimum["clean_accountable"])
-    check("anti_corruption_survey", results.anti_corruption_survey, minimum["anti_corruption_survey"])
-    check("performance", results.performance, minimum["performance"])
-    check("service_survey", results.service_survey, minimum["service_survey"])
+        check(f"area.{name}", areas[name], floor)
+    check("clean_accountable", anti + performance, minimum["clean_accountable"])
+    check("anti_corruption_survey", anti, minimum["anti_corruption_survey"])
+    check("performance", performance, minimum["performance"])
+    check("service_survey", service, minimum["service_survey"])
     pre = lke.preconditions
-    check("precondition.audit_followup_pct", pre.audit_followup_pct, minimum["audit_followup_pct"])
+    # "100% complete" means complete: 99.995 is not rounded up into a pass.
+    check("precondition.audit_followup_pct", _exact(pre.audit_followup_pct), minimum["audit_followup_pct"], exact=True)
     grade_floor = SakipGrade(minimum["sakip_grade"])
     checks.append(
         ThresholdCheck(
@@ -194,4 +206,4 @@ def evaluate_lke(lke: Lke, key: str) -> tuple[WbkDecision, float, float, list[Th
         )
     )
     decision = WbkDecision.LAYAK_WBK if all(c.passed for c in checks) else WbkDecision.BELUM_LAYAK
-    return decision, float(total), float(leverage), checks
+    return decision, float(_r2(total)), float(_r2(leverage)), checks

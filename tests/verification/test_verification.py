@@ -79,6 +79,20 @@ def test_a_clean_proposal_is_eligible_and_a_past_winner_may_enter_replikasi():
     assert domain.check_proposal(exactly_12, RULES, CLOSED, []) == []
 
 
+def test_the_running_time_counts_to_the_closing_day_in_jakarta():
+    # 30 Apr 2032 06:00 WIB is still 29 Apr in UTC: an innovation started 30 Apr 2031 has run 12 months.
+    closed = dt.datetime(2032, 4, 29, 23, 0, tzinfo=dt.UTC)
+    year_old = snapshot("P1", "Tepat Setahun", started_on="2031-04-30")
+    assert domain.check_proposal(year_old, RULES, closed, []) == []
+
+
+def test_a_past_winner_named_with_its_agency_bars_only_that_agency():
+    rules = AdminRules(past_winners=[PastWinner(title="Posyandu Digital", year=2030, agency_code="KAB-MALANG")])
+    assert domain.check_proposal(snapshot("P1", "Posyandu Digital"), rules, CLOSED, []) == []  # KAB-JEMBER's namesake
+    malang = snapshot("P2", "Posyandu Digital") | {"agency_code": "KAB-MALANG"}
+    assert [r.code for r in domain.check_proposal(malang, rules, CLOSED, [])] == ["past_top_winner_in_general_group"]
+
+
 AREAS = {
     "change_management": 8,
     "business_process": 7,
@@ -277,3 +291,27 @@ async def test_lke_over_nats(nats_url, nc, sqlite_db):
             {"request_id": "ovw", "cycle_year": YEAR, "unit_code": "KAB-JEMBER-U01", "decision": "layak_wbk", "reason": "survey re-run accepted", "verifier_id": "V2"},
         )
         assert ov["data"]["final"] == "layak_wbk" and ov["data"]["automatic"] == "belum_layak" and ov["data"]["overridden"]
+
+
+def test_wbk_sums_the_parts_as_written_and_rounds_once():
+    # Each part ends in 5 thousandths: rounded one by one they would add up to 75.00; as written
+    # the total is 74.925, below 75.
+    parts = {"change_management": 2.905, "business_process": 2.805, "hr_management": 3.005, "accountability": 3.005, "supervision": 5.805, "public_service": 3.805}
+    sheet = Lke.model_validate(
+        {
+            "areas": {a: {"fulfilment": v, "reform": v} for a, v in parts.items()},
+            "results": {"anti_corruption_survey": 15.755, "performance": 2.505, "service_survey": 14.005},
+            "preconditions": {"audit_followup_pct": 100, "sakip_grade": "B", "asset_declaration_compliant": True},
+        }
+    )
+    decision, total, _, checks = domain.evaluate_lke(sheet, "permenpanrb-90-2021")
+    assert decision == "belum_layak" and total == 74.93
+    assert [c.name for c in checks if not c.passed] == ["total"]
+
+
+def test_wbk_audit_follow_up_must_be_complete_not_rounded_up():
+    sheet = lke().model_copy(deep=True)
+    sheet.preconditions.audit_followup_pct = 99.995
+    decision, _, _, checks = domain.evaluate_lke(sheet, "permenpanrb-90-2021")
+    assert decision == "belum_layak"
+    assert [c.name for c in checks if not c.passed] == ["precondition.audit_followup_pct"]
