@@ -117,6 +117,8 @@ async def test_extending_the_call_moves_its_timer(harness):
         (lambda cfg, now: ExtendDeadline(stage="call", until=now - DAY), "in the past"),
         (lambda cfg, now: ExtendDeadline(stage="call", until=cfg.ceremony.date + DAY), "before the ceremony"),
         (lambda cfg, now: ExtendDeadline(stage="plenary", until=now + DAY), "unknown stage"),
+        (lambda cfg, now: ExtendDeadline(stage="call", until=cfg.verification.deadline), "extend verification first"),
+        (lambda cfg, now: ExtendDeadline(stage="desk", until=cfg.stages[1].deadline + DAY), "extend interview first"),
     ],
 )
 async def test_a_rejected_update_leaves_no_trace_in_history(harness, change, message):
