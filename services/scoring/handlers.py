@@ -608,19 +608,16 @@ async def decide_objection(cmd: DecideObjection, uow: UnitOfWork) -> ObjectionVi
 
 
 def _promote(stage: StageRow, removed: str) -> list[str]:
-    """Remove a proposal; the next ranked proposal of the same group not yet listed moves up."""
+    """Remove a proposal and draw the shortlist again from the ranking without it (and without any
+    removed before), by the stage's own rule: without proportions the next ranked proposal moves
+    up, whatever its group; with them the group's next, or the best remaining overall if the
+    group has none left."""
     ranking = stage.ranking or []
-    group = next(r["group"] for r in ranking if r["proposal_id"] == removed)
-    current = [p for p in (stage.shortlist or []) if p != removed]
     excluded = set(stage.config.get("removed", [])) | {removed}
     stage.config = {**stage.config, "removed": sorted(excluded)}
-    for r in ranking:
-        p = r["proposal_id"]
-        if r["group"] == group and p not in current and p not in excluded and r["score"] is not None:
-            current.append(p)
-            break
-    order = {r["proposal_id"]: i for i, r in enumerate(ranking)}
-    return sorted(current, key=order.__getitem__)
+    rows = [domain.Row(r["proposal_id"], r["score"], 0) for r in ranking if r["proposal_id"] not in excluded]
+    groups = {r["proposal_id"]: r["group"] for r in ranking}
+    return domain.shortlist(rows, groups, stage.config["advance"], stage.config.get("group_proportions"))
 
 
 async def objections_status(cmd: ObjectionsStatus, uow: UnitOfWork) -> ObjectionsStatusView:
