@@ -1,7 +1,7 @@
 """Verification: administrative checks of forwarded proposals, WBK (Zona Integritas) evaluation,
 verifier overrides.
 
-Domain error codes: ``verification_not_started``, ``verification_closed``, ``deadline_passed``,
+Domain error codes: ``verification_not_started``, ``verification_closed``,
 ``unknown_proposal``, ``lke_out_of_range``, ``unknown_threshold_set``, plus the runtime's codes
 (``not_ready`` while the copy of registration's proposals is behind)."""
 
@@ -39,7 +39,6 @@ SERVICE = "verification"
 class VerificationError:
     NOT_STARTED = "verification_not_started"
     CLOSED = "verification_closed"
-    DEADLINE_PASSED = "deadline_passed"
     UNKNOWN_PROPOSAL = "unknown_proposal"
     LKE_OUT_OF_RANGE = "lke_out_of_range"
     UNKNOWN_THRESHOLD_SET = "unknown_threshold_set"
@@ -206,14 +205,15 @@ class GetDecision(Query):
 
 @command(SERVICE, "override_decision", reply=ProposalDecisionView)
 class OverrideDecision(Command):
-    """A human verifier overrides the automatic decision, with a reason, before the deadline."""
+    """A human verifier overrides the automatic decision, with a reason, until verification is
+    closed: the cycle workflow closes it at its deadline, as an operator may have extended it."""
 
     cycle_year: Year
     proposal_id: Code
     decision: AdminDecision
     reason: Reason
     verifier_id: Code
-    at: Instant | None = Field(default=None, description="Defaults to the service's clock.")
+    at: Instant | None = Field(default=None, description="When it was decided, for the record; defaults to the service's clock.")
 
 
 @command(SERVICE, "close_verification", reply=VerificationClosedSummary)

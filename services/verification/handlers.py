@@ -3,7 +3,6 @@ overrides, closing, and the WBK evaluation."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -196,24 +195,20 @@ async def get_decision(cmd: GetDecision, uow: UnitOfWork) -> ProposalDecisionVie
     return _decision_view(row)
 
 
-async def _open_run(uow: UnitOfWork, year: int, at: dt.datetime) -> RunRow:
+async def _open_run(uow: UnitOfWork, year: int) -> RunRow:
+    """The run, while it takes overrides: until the workflow's ``close_verification``, which comes
+    at the deadline as the operator left it (an extension moves only the workflow's timer)."""
     run = await uow.session.get(RunRow, year)
     if run is None:
         raise DomainError(VerificationError.NOT_STARTED, f"verification {year} has not started")
     if run.state == "closed":
         raise DomainError(VerificationError.CLOSED, f"verification {year} is closed; decisions are final")
-    if at > run.deadline:
-        raise DomainError(
-            VerificationError.DEADLINE_PASSED,
-            f"the verification deadline ({run.deadline.isoformat()}) has passed",
-            {"deadline": run.deadline.isoformat()},
-        )
     return run
 
 
 async def override_decision(cmd: OverrideDecision, uow: UnitOfWork) -> ProposalDecisionView:
     at = cmd.at or uow.now
-    run = await _open_run(uow, cmd.cycle_year, at)
+    run = await _open_run(uow, cmd.cycle_year)
     row = await uow.session.get(DecisionRow, cmd.proposal_id)
     if row is None or row.cycle_year != cmd.cycle_year:
         raise DomainError(VerificationError.UNKNOWN_PROPOSAL, f"no proposal {cmd.proposal_id} in verification {cmd.cycle_year}")
