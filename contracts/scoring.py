@@ -236,6 +236,9 @@ class RemindJurors(Command):
     cycle_year: Year
     stage: StageKey
     at: Instant
+    deadline: Instant | None = Field(
+        default=None, description="The stage's deadline now (an operator may have extended it); defaults to the one open_stage set."
+    )
 
 
 @command(SERVICE, "close_stage", reply=StageClosedSummary)

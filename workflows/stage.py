@@ -172,6 +172,7 @@ class JuryStageWorkflow:
                         cycle_year=inp.year,
                         stage=cfg.key,
                         at=now,
+                        deadline=self.deadline,
                     ),
                     result_type=int,
                     start_to_close_timeout=COMMAND_TIMEOUT,

@@ -438,6 +438,8 @@ async def remind_jurors(cmd: RemindJurors, uow: UnitOfWork) -> dict[str, int]:
     stage = await _stage(uow, cmd.cycle_year, cmd.stage)
     if stage.state != "open":
         return {"reminded": 0}
+    if cmd.deadline is not None:  # the workflow's deadline, extensions included
+        stage.deadline = cmd.deadline
     assigned, scored = await _progress(uow, stage)
     open_by: dict[str, list[str]] = {}
     for a in assigned:

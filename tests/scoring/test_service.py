@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime as dt_
 
 import pytest
 
@@ -298,3 +299,16 @@ def test_an_upheld_objection_draws_the_shortlist_again_by_the_stage_rule(proport
     stage = SimpleNamespace(ranking=ranking, config={"advance": 2, "group_proportions": proportions}, shortlist=["A", "B"])
     assert _promote(stage, removed) == expected  # type: ignore[arg-type]
     assert stage.config["removed"] == [removed]
+
+
+async def test_a_reminder_names_the_deadline_as_the_operator_extended_it(nats_url, nc, js, sqlite_db):
+    async with running(create_app(), nats_url, sqlite_db):
+        assignments = await open_desk_stage(nc, js)
+        extended = "2033-06-19T16:00:00+07:00"  # a week past open_stage's deadline
+        body = {"request_id": "remind-1", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-16T16:00:00+07:00", "deadline": extended}
+        reminded = await request(nc, cmd("remind_jurors"), body)
+        assert reminded["ok"] and reminded["data"]["reminded"] == len({j for j, _ in assignments}), reminded
+        subject = subjects.event("scoring", "reminder_due", 1)
+        msgs = await eventually(lambda: _n(js, subject, 1))
+        deadlines = {json.loads(m.data)["deadline"] for m in msgs}
+        assert [dt_.fromisoformat(d) for d in deadlines] == [dt_.fromisoformat(extended)]
