@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -161,6 +162,8 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             f"[bold]phase[/]     {st.phase.value}" + (f" — stage [bold]{st.stage}[/]" if st.stage else ""),
             f"[bold]deadline[/]  {_when(st.deadline)} {_left(st.deadline, now)}",
         ]
+        if st.error:
+            lines.append(f"[bold red]failed[/]    {escape(st.error)}")
         if st.counts:
             lines.append("[bold]counts[/]    " + ", ".join(f"{k}={v}" for k, v in st.counts.items()))
         table = Table(box=None, pad_edge=False)

@@ -19,7 +19,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
 
@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         StageResult,
         read_input,
     )
-    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT
+    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
     from workflows.stage import JuryStageWorkflow
 
 BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
@@ -87,6 +87,7 @@ class CycleWorkflow:
         self.actions: list[dict[str, Any]] = []
         self.verification_completed = False
         self.child: Any = None
+        self.error: str | None = None
 
     # ------------------------------------------------------------------ the year
 
@@ -114,10 +115,11 @@ class CycleWorkflow:
         cfg = inp.config
         year = cfg.year
         wid = workflow.info().workflow_id
+        rid = request_prefix()
         self._search("starting")
         workflow.upsert_memo({"config": cfg.summary()})
 
-        await self._command("validate_awards", ValidateAwards(request_id=f"{wid}:validate_awards", cycle_year=year, rules=cfg.awards), list[str])
+        await self._command("validate_awards", ValidateAwards(request_id=f"{rid}:validate_awards", cycle_year=year, rules=cfg.awards), list[str])
         await self._publish(CycleStarted(**self._event_base("started"), config_summary=cfg.summary()))
 
         # ---------------------------------------------------------- call for proposals
@@ -127,7 +129,7 @@ class CycleWorkflow:
         await self._command(
             "open_call",
             OpenCall(
-                request_id=f"{wid}:open_call",
+                request_id=f"{rid}:open_call",
                 cycle_year=year,
                 opens_at=cfg.call.opens,
                 closes_at=self.deadlines[CALL],
@@ -138,7 +140,7 @@ class CycleWorkflow:
         self.running = CALL
         await self._wait(CALL, lambda: False, "call for proposals closes")
         closed: CallClosedSummary = await self._command(
-            "close_call", CloseCall(request_id=f"{wid}:close_call", cycle_year=year, at=workflow.now()), CallClosedSummary
+            "close_call", CloseCall(request_id=f"{rid}:close_call", cycle_year=year, at=workflow.now()), CallClosedSummary
         )
         self._finish(CALL)
         self.counts["forwarded"] = closed.forwarded
@@ -149,7 +151,7 @@ class CycleWorkflow:
         started: VerificationCounts = await self._command(
             "start_verification",
             StartVerification(
-                request_id=f"{wid}:start_verification",
+                request_id=f"{rid}:start_verification",
                 cycle_year=year,
                 expected=SetRef(count=closed.forwarded, digest=closed.forwarded_digest),
                 call_closed_at=workflow.now(),
@@ -164,7 +166,7 @@ class CycleWorkflow:
         await self._wait(VERIFICATION, lambda: self.verification_completed, "verification deadline")
         verified: VerificationClosedSummary = await self._command(
             "close_verification",
-            CloseVerification(request_id=f"{wid}:close_verification", cycle_year=year, at=workflow.now()),
+            CloseVerification(request_id=f"{rid}:close_verification", cycle_year=year, at=workflow.now()),
             VerificationClosedSummary,
         )
         self._finish(VERIFICATION)
@@ -197,7 +199,14 @@ class CycleWorkflow:
             # An operator's early close that arrived before the child existed.
             if key in self.close_now:
                 await self.child.signal(JuryStageWorkflow.on_close_now, _close(self.close_now[key]))
-            result: StageResult = await self.child
+            try:
+                result: StageResult = await self.child
+            except ChildWorkflowError as exc:
+                cause = exc.cause
+                if not isinstance(cause, ApplicationError):
+                    raise
+                self._fail(f"stage {key} failed: {cause.message}")
+                raise ApplicationError(self.error or "", type=cause.type, non_retryable=True) from exc
             self.child = None
             self.outcomes[key] = result.outcome
             self._finish(key)
@@ -212,7 +221,7 @@ class CycleWorkflow:
         determined: AwardsSummary = await self._command(
             "determine_awards",
             DetermineAwards(
-                request_id=f"{wid}:determine_awards",
+                request_id=f"{rid}:determine_awards",
                 cycle_year=year,
                 rules=cfg.awards,
                 final_stage=cfg.stages[-1].key,
@@ -225,11 +234,11 @@ class CycleWorkflow:
         )
         announced: AnnouncementView = await self._command(
             "announce_awards",
-            AnnounceAwards(request_id=f"{wid}:announce_awards", cycle_year=year, ceremony=cfg.ceremony, at=workflow.now()),
+            AnnounceAwards(request_id=f"{rid}:announce_awards", cycle_year=year, ceremony=cfg.ceremony, at=workflow.now()),
             AnnouncementView,
         )
         self.awards = await self._command(
-            "award_winners", GetResults(request_id=f"{wid}:results", cycle_year=year), dict[str, list[str]]
+            "award_winners", GetResults(request_id=f"{rid}:results", cycle_year=year), dict[str, list[str]]
         )
         self.counts["certificates"] = determined.certificates
         self.phase = CyclePhase.COMPLETED
@@ -272,6 +281,7 @@ class CycleWorkflow:
             awards=self.awards,
             operator_actions=self.actions,
             cancelled=self.phase == CyclePhase.CANCELLED,
+            error=self.error,
         )
 
     def _local_now(self) -> datetime:
@@ -431,9 +441,13 @@ class CycleWorkflow:
         except Exception as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, ApplicationError):
-                self.phase = CyclePhase.FAILED
-                raise ApplicationError(f"{name} failed: {cause.message}", type=cause.type, non_retryable=True) from exc
+                self._fail(f"{name} failed: {cause.message}")
+                raise ApplicationError(self.error or "", type=cause.type, non_retryable=True) from exc
             raise
+
+    def _fail(self, error: str) -> None:
+        """The cycle cannot go on: the status query says why (it answers after the run ended too)."""
+        self.phase, self.error = CyclePhase.FAILED, error
 
 
 def _close(close: CloseStageNow) -> StageCloseNow:

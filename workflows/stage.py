@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         StageSummary,
     )
     from workflows.models import StageCloseNow, StageDeadline, StageInput, StageResult, read_input
-    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT
+    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
 
 
 @workflow.defn(name="JuryStageWorkflow")
@@ -73,14 +73,14 @@ class JuryStageWorkflow:
         inp = read_input(StageInput, raw, "stage", "a StageInput (the cycle workflow starts its stages)")
         cfg = inp.stage
         self.deadline = cfg.deadline
-        wid = workflow.info().workflow_id
+        rid = request_prefix()
         outcome = StageOutcome(stage=cfg.key)
         self.outcome = outcome
 
         opened: StageSummary = await workflow.execute_activity(
             "open_stage",
             OpenStage(
-                request_id=f"{wid}:open",
+                request_id=f"{rid}:open",
                 cycle_year=inp.year,
                 stage=cfg.key,
                 entrants=EntrantsRef(source=inp.source, stage=inp.previous_stage, expected=inp.entrants),
@@ -110,7 +110,7 @@ class JuryStageWorkflow:
         closed: StageClosedSummary = await workflow.execute_activity(
             "close_stage",
             CloseStage(
-                request_id=f"{wid}:close",
+                request_id=f"{rid}:close",
                 cycle_year=inp.year,
                 stage=cfg.key,
                 at=workflow.now(),
@@ -132,7 +132,7 @@ class JuryStageWorkflow:
         self.state = "finalising"
         final: FinalShortlistSummary = await workflow.execute_activity(
             "finalize_shortlist",
-            FinalizeShortlist(request_id=f"{wid}:finalize", cycle_year=inp.year, stage=cfg.key, at=workflow.now()),
+            FinalizeShortlist(request_id=f"{rid}:finalize", cycle_year=inp.year, stage=cfg.key, at=workflow.now()),
             result_type=FinalShortlistSummary,
             # Waits (by retrying not_ready) until every objection is decided.
             start_to_close_timeout=COMMAND_TIMEOUT,
@@ -148,7 +148,7 @@ class JuryStageWorkflow:
         """Wait for full scoring, the deadline or an early close, sending reminders on the way.
         Reminders are relative to the current deadline, so an extension moves them too."""
         cfg = inp.stage
-        wid = workflow.info().workflow_id
+        rid = request_prefix()
         sent: set[float] = set()
         while True:
             if self.fully_scored or self.close_now is not None:
@@ -168,7 +168,7 @@ class JuryStageWorkflow:
                 await workflow.execute_activity(
                     "remind_jurors",
                     RemindJurors(
-                        request_id=f"{wid}:remind:{int(past[-1][1])}:{self.deadline_version}",
+                        request_id=f"{rid}:remind:{int(past[-1][1])}:{self.deadline_version}",
                         cycle_year=inp.year,
                         stage=cfg.key,
                         at=now,

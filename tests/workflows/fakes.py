@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from contracts.awards import (
     AnnounceAwards,
@@ -54,6 +55,7 @@ class Script:
     events: list[str] = field(default_factory=list)
     pending_verification: int = 0
     forwarded: int = 20
+    refuse_awards: str | None = None  # validate_awards refuses with this message (once)
 
     def names(self) -> list[str]:
         return [n for n, _ in self.calls]
@@ -64,6 +66,9 @@ class Script:
         @activity.defn(name="validate_awards")
         async def validate_awards(cmd: ValidateAwards) -> list[str]:
             s.calls.append(("validate_awards", cmd))
+            if s.refuse_awards:
+                message, s.refuse_awards = s.refuse_awards, None
+                raise ApplicationError(message, type="invalid_rule", non_retryable=True)
             return [r.key for r in cmd.rules]
 
         @activity.defn(name="open_call")

@@ -79,7 +79,7 @@ async def test_a_year_runs_in_order_with_reminders_and_a_small_history(harness):
     determine = next(cmd for n, cmd in script.calls if n == "determine_awards")
     assert close_enough(determine.at, cfg.ceremony.date) and determine.expected_shortlist.count == 3
     # Deterministic request ids: a retried activity is the same command.
-    assert close.request_id == f"{handle.id}:close_call"
+    assert close.request_id == f"{handle.id}:{handle.result_run_id[:8]}:close_call"
     assert "cycle_started" in script.events and script.events[-1] == "cycle_completed"
 
     history = await handle.fetch_history()
@@ -244,3 +244,23 @@ async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once
     expected = "InvalidCycleInput" if workflow == "CycleWorkflow" else "InvalidStageInput"
     assert getattr(cause, "type", None) == expected and cause.non_retryable  # type: ignore[attr-defined]
     assert named in str(cause) and script.calls == []
+
+
+async def test_a_failed_year_says_why_and_starts_again_with_its_own_request_ids(harness):
+    env, script, queue = harness
+    cfg = config(await env.get_current_time())
+    script.refuse_awards = "awards[2].rule: unknown rule 'lottery'"
+    wid = f"bfest-cycle-{cfg.year}-{uuid.uuid4().hex[:6]}"
+    first = await env.client.start_workflow(CycleWorkflow.run, CycleInput(config=cfg), id=wid, task_queue=queue)
+    with pytest.raises(WorkflowFailureError):
+        await first.result()
+    status = await first.query(CycleWorkflow.status)
+    assert status.phase == CyclePhase.FAILED
+    assert status.error == "validate_awards failed: awards[2].rule: unknown rule 'lottery'"
+
+    again = await env.client.start_workflow(CycleWorkflow.run, CycleInput(config=cfg), id=wid, task_queue=queue)
+    await eventually(lambda: phase_is(again, CyclePhase.CALL_OPEN))
+    ids = [cmd.request_id for name, cmd in script.calls if name == "validate_awards"]
+    assert len(ids) == 2 and ids[0] != ids[1], ids  # the corrected start is not a replay of the refused one
+    assert (await again.query(CycleWorkflow.status)).error is None
+    await again.terminate("test done")
