@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.awards import AwardRule, Ceremony
+from contracts.awards import AwardRule, Ceremony, award_rule_problems
 from contracts.base import (
     DEFAULT_STAGES,
     CyclePhase,
@@ -139,9 +139,7 @@ class CycleConfig(BaseModel):
             out.append(("ceremony.date", f"must be after {previous_path}"))
         elif self.ceremony.date < window_end:
             out.append(("ceremony.date", "must be after the last stage's objection window"))
-        keys = [a.key for a in self.awards]
-        if len(set(keys)) != len(keys):
-            out.append(("awards", "award keys must be unique"))
+        out.extend(award_rule_problems(self.awards, "awards"))
         return out
 
     def stage(self, key: str) -> StageConfig | None:

@@ -7,37 +7,13 @@ import hashlib
 import hmac
 from typing import Any
 
-from contracts.awards import KNOWN_RULES, AwardRule, CategoryResult, Winner
+from contracts.awards import AwardRule, CategoryResult, Winner, award_rule_problems
 
 
 def rule_problems(rules: list[AwardRule]) -> list[dict[str, str]]:
-    """Every problem of a cycle's award rules, each with its field path."""
-    problems: list[dict[str, str]] = []
-
-    def bad(i: int, field: str, problem: str) -> None:
-        problems.append({"field": f"rules[{i}].{field}", "problem": problem})
-
-    seen: set[str] = set()
-    for i, r in enumerate(rules):
-        if r.key in seen:
-            bad(i, "key", f"duplicate award key {r.key!r}")
-        seen.add(r.key)
-        if r.rule not in KNOWN_RULES:
-            bad(i, "rule", f"unknown rule {r.rule!r}; known: {', '.join(KNOWN_RULES)}")
-            continue
-        if r.rule == "top_n" and r.n is None:
-            bad(i, "n", "top_n needs n (how many winners)")
-        if r.rule == "top_n" and r.group is not None:
-            bad(i, "group", "top_n ranks the whole shortlist; use per_group or best_of_group")
-        if r.rule == "best_of_group" and r.group is None:
-            bad(i, "group", "best_of_group needs the group (umum, khusus or replikasi)")
-        if r.rule != "top_n" and r.per_group:
-            bad(i, "per_group", f"per_group applies to top_n only, not {r.rule}")
-        if r.rule == "layak_wbk":
-            for field in ("n", "group", "min_score"):
-                if getattr(r, field) is not None:
-                    bad(i, field, "layak_wbk awards every unit decided layak_wbk; it takes no " + field)
-    return problems
+    """Every problem of a cycle's award rules, each with its field path (the contract's rules, so
+    ``bfest cycle start --check`` finds the same)."""
+    return [{"field": field, "problem": problem} for field, problem in award_rule_problems(rules, "rules")]
 
 
 def _winner(key: str, rank: int, row: dict[str, Any]) -> Winner:

@@ -36,10 +36,12 @@ def test_every_problem_is_reported_with_its_path():
     data["stages"][0]["criteria"][0]["weight"] = 0.9
     data["stages"][2]["advance"] = 100
     data["ceremony"]["date"] = data["stages"][1]["deadline"]
+    data["awards"][2]["rule"] = "lottery"  # the awards service's rules, checked before anything starts
     with pytest.raises(ConfigError) as err:
         parse_config(data)
     paths = [p for p, _ in err.value.problems]
-    assert paths == ["verification.deadline", "stages[0].criteria", "stages[2].advance", "ceremony.date"]
+    assert paths == ["verification.deadline", "stages[0].criteria", "stages[2].advance", "ceremony.date", "awards[2].rule"]
+    assert err.value.problems[-1][1] == "unknown rule 'lottery'; known: top_n, best_of_group, layak_wbk"
 
 
 def test_a_single_cross_field_problem_is_reported_once():
