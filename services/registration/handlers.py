@@ -82,6 +82,7 @@ async def import_participants(cmd: ImportParticipants, uow: UnitOfWork) -> Impor
         problem = domain.check_participant_tree(p.kind, parent_kind, p.code)
         if problem:
             problems.append(problem)
+    problems += await _parents_that_would_become_units(uow, incoming)
     if problems:
         raise DomainError(
             RegistrationError.UNKNOWN_PARTICIPANT
@@ -114,6 +115,25 @@ async def import_participants(cmd: ImportParticipants, uow: UnitOfWork) -> Impor
             updated += 1
     total = (await uow.session.execute(sa.select(sa.func.count()).select_from(ParticipantRow))).scalar_one()
     return ImportSummary(created=created, updated=updated, total=total + created)
+
+
+async def _parents_that_would_become_units(uow: UnitOfWork, incoming: dict[str, Any]) -> list[str]:
+    """An agency whose units stay under it cannot become a unit: they could no longer be forwarded."""
+    units = [code for code, p in incoming.items() if p.kind not in AGENCY_KINDS]
+    if not units:
+        return []
+    children: dict[str, list[str]] = {}
+    for row in (
+        await uow.session.execute(sa.select(ParticipantRow).where(ParticipantRow.parent_code.in_(units)))
+    ).scalars():
+        moved = incoming.get(row.code)
+        if moved is None or moved.parent_code == row.parent_code:
+            children.setdefault(row.parent_code, []).append(row.code)
+    return [
+        f"{code}: has {len(kids)} unit(s) ({', '.join(sorted(kids)[:3])}{', …' if len(kids) > 3 else ''}); "
+        f"an agency with units cannot become a unit ({incoming[code].kind.value})"
+        for code, kids in sorted(children.items())
+    ]
 
 
 async def get_participant(cmd: GetParticipant, uow: UnitOfWork) -> Participant:

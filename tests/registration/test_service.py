@@ -153,6 +153,16 @@ async def test_the_window_and_every_refusal_has_its_code(nats_url, nc, sqlite_db
         assert "KAB-MALANG-U01-X" in unit_under_unit["error"]["message"]
         gone = await request(nc, cmd("get_participant"), {"code": "KAB-MALANG-U01-X"})
         assert gone["error"]["code"] == "unknown_participant"
+        demoted = await request(
+            nc,
+            cmd("import_participants"),
+            {"request_id": "demote", "participants": [{"code": "KAB-MALANG", "name": "Kabupaten Malang", "kind": "upp", "parent_code": "OPD-DINKES"}]},
+        )
+        assert demoted["error"]["code"] == "invalid_participant", demoted
+        assert demoted["error"]["details"]["problems"] == [
+            "KAB-MALANG: has 60 unit(s) (KAB-MALANG-U00, KAB-MALANG-U01, KAB-MALANG-U02, …); an agency with units cannot become a unit (upp)"
+        ]
+        assert (await request(nc, cmd("get_participant"), {"code": "KAB-MALANG"}))["data"]["kind"] == "kabupaten"
         assert (await submit(nc, "KAB-MALANG", "Dinas bukan unit"))["error"]["code"] == "not_a_unit"
         first = await submit(nc, "KAB-MALANG-U01", "Antrian Online Puskesmas")
         assert first["ok"] and first["data"]["levels"] == {"unit": "submitted", "agency": "pending_review", "secretariat": "not_received"}
