@@ -90,4 +90,10 @@ def load_config(path: str | Path) -> CycleConfig:
         raise ConfigError(str(path), [("(file)", "no such file")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [("(file)", f"not valid TOML: {exc}")]) from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), [("(file)", "is a directory, not a config file")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [("(file)", f"not UTF-8 text (byte {exc.start}): a TOML file is UTF-8")]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [("(file)", f"cannot be read: {exc.strerror or exc}")]) from None
     return parse_config(data, str(path))

@@ -59,3 +59,9 @@ def test_files_that_cannot_be_read(tmp_path):
     broken.write_text("year = = 2027")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken)
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    garbage = tmp_path / "garbage.toml"
+    garbage.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(garbage)
