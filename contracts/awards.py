@@ -1,6 +1,6 @@
 """Awards: award rules, the ceremony results, certificates (piagam) and the results document.
 
-Domain error codes: ``invalid_award_rules``, ``not_determined``, plus the runtime's codes
+Domain error codes: ``invalid_award_rules``, ``not_determined``, ``ceremony_mismatch``, plus the runtime's codes
 (``not_ready`` while a final shortlist or a WBK decision the command names has not arrived yet).
 ``verify_certificate`` answers an unknown code with ``valid: false``, not an error."""
 
@@ -38,6 +38,7 @@ WBK total, best first)."""
 class AwardsError:
     INVALID_RULES = "invalid_award_rules"
     NOT_DETERMINED = "not_determined"
+    CEREMONY_MISMATCH = "ceremony_mismatch"
 
 
 class AwardRule(BaseModel):

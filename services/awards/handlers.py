@@ -15,6 +15,7 @@ from contracts.awards import (
     AwardsError,
     AwardsSummary,
     CategoryResult,
+    Ceremony,
     CertificateIssued,
     CertificateView,
     DetermineAwards,
@@ -137,6 +138,15 @@ async def announce_awards(cmd: AnnounceAwards, uow: UnitOfWork) -> AnnouncementV
     result = await uow.session.get(ResultRow, cmd.cycle_year)
     if result is None:
         raise DomainError(AwardsError.NOT_DETERMINED, f"the awards of {cmd.cycle_year} have not been determined yet")
+    # The certificates were printed for the ceremony determine_awards named: the announcement is of that one.
+    ceremony = Ceremony.model_validate(result.ceremony)
+    if cmd.ceremony != ceremony:
+        raise DomainError(
+            AwardsError.CEREMONY_MISMATCH,
+            f"the awards of {cmd.cycle_year} were determined for the ceremony at {ceremony.venue} on "
+            f"{ceremony.date.astimezone(documents.JAKARTA):%d %b %Y %H:%M} WIB; announce_awards names another",
+            {"determined_for": ceremony.model_dump(mode="json"), "given": cmd.ceremony.model_dump(mode="json")},
+        )
     if result.announcement_no is None:
         counter = await uow.session.get(CounterRow, cmd.cycle_year)
         if counter is None:

@@ -124,8 +124,16 @@ async def test_the_ceremony_from_events_to_certificates(nats_url, nc, js, tmp_pa
         forged = winner["certificate_code"][:-1] + ("A" if winner["certificate_code"][-1] != "A" else "B")
         assert (await request(nc, cmd("verify_certificate"), {"code": forged}))["data"]["valid"] is False
 
+        elsewhere = {**determine_body()["ceremony"], "venue": "Somewhere Else"}
+        refused = await request(nc, cmd("announce_awards"), {"request_id": "ann-x", "cycle_year": YEAR, "ceremony": elsewhere, "at": "2034-11-19T19:00:00+07:00"})
+        assert refused["error"]["code"] == "ceremony_mismatch", refused
+        assert refused["error"]["details"]["given"]["venue"] == "Somewhere Else"
         announced = await request(nc, cmd("announce_awards"), {"request_id": "ann", "cycle_year": YEAR, "ceremony": determine_body()["ceremony"], "at": "2034-11-19T19:00:00+07:00"})
         assert announced["data"]["announcement_no"] == f"001/PENGHARGAAN-BFEST/{YEAR}"
+        again = await request(nc, cmd("announce_awards"), {"request_id": "ann-2", "cycle_year": YEAR, "ceremony": elsewhere, "at": "2034-11-19T19:00:00+07:00"})
+        assert again["error"]["code"] == "ceremony_mismatch"  # nothing announced twice, nothing changed
+        results = (await request(nc, cmd("get_results"), {"cycle_year": YEAR}))["data"]
+        assert results["ceremony"]["venue"] == determine_body()["ceremony"]["venue"] and results["announcement_no"] == announced["data"]["announcement_no"]
         files = (await request(nc, cmd("get_results"), {"cycle_year": YEAR}))["data"]["files"]
         html = Path(files["html"]).read_text()
         table = list(csv.DictReader(Path(files["awards_csv"]).open()))
