@@ -268,10 +268,30 @@ async def open_call(cmd: OpenCall, uow: UnitOfWork) -> CallView:
                 quota_per_agency=cmd.quota_per_agency,
             )
         )
-    elif call.state == "open":
-        call.closes_at, call.quota_per_agency = cmd.closes_at, cmd.quota_per_agency
+    elif (call.opens_at, call.closes_at, call.quota_per_agency) != (cmd.opens_at, cmd.closes_at, cmd.quota_per_agency):
+        _check_reopen(call, cmd)
+        call.closes_at = cmd.closes_at
     await uow.session.flush()
     return _call_view(call)
+
+
+def _check_reopen(call: CallRow, cmd: OpenCall) -> None:
+    """An ``open_call`` for a call that exists (a cycle started again) may move its closing hour
+    while it is open; the rest is fixed once it opened: the quota already counted forwards."""
+    year = cmd.cycle_year
+    if call.state != "open":
+        raise DomainError(
+            RegistrationError.CALL_CLOSED,
+            f"the call for proposals {year} is {call.state}; it cannot be opened again with another window or quota",
+            {"cycle_year": year, "state": call.state},
+        )
+    if cmd.quota_per_agency != call.quota_per_agency or cmd.opens_at != call.opens_at:
+        raise DomainError(
+            RegistrationError.INVALID_TRANSITION,
+            f"the call for proposals {year} is open since {call.opens_at.isoformat()} with a quota of "
+            f"{call.quota_per_agency} per agency; only its closing hour can change while it is open",
+            {"cycle_year": year, "opens_at": call.opens_at.isoformat(), "quota_per_agency": call.quota_per_agency},
+        )
 
 
 async def get_call(cmd: GetCall, uow: UnitOfWork) -> CallView:

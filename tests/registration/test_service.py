@@ -266,3 +266,21 @@ async def test_two_replicas_forwarding_at_once_still_accept_exactly_the_quota(na
         assert {r["error"]["code"] for r in replies if not r["ok"]} == {"quota_exceeded"}
         page = await request(nc, cmd("list_proposals"), {"request_id": "l", "cycle_year": YEAR, "status": "forwarded"})
         assert page["data"]["total"] == 3
+
+
+async def test_open_call_again_may_move_the_closing_hour_but_not_the_quota(nats_url, nc, sqlite_db):
+    async with running(create_app(), nats_url, sqlite_db):
+        await setup_call(nc)
+        body = {"cycle_year": YEAR, "opens_at": "2031-03-01T08:00:00+07:00", "closes_at": "2031-04-30T12:00:00+07:00", "quota_per_agency": 3}
+        same = await request(nc, cmd("open_call"), {**body, "request_id": "open-again"})
+        assert same["ok"] and same["data"]["state"] == "open", same
+        later = await request(nc, cmd("open_call"), {**body, "request_id": "open-later", "closes_at": "2031-05-07T12:00:00+07:00"})
+        assert later["ok"] and later["data"]["closes_at"] == "2031-05-07T12:00:00+07:00", later
+        fewer = await request(nc, cmd("open_call"), {**body, "request_id": "open-fewer", "closes_at": "2031-05-07T12:00:00+07:00", "quota_per_agency": 1})
+        assert fewer["error"]["code"] == "invalid_transition", fewer
+        assert fewer["error"]["details"]["quota_per_agency"] == 3
+        call = (await request(nc, cmd("get_call"), {"cycle_year": YEAR}))["data"]
+        assert (call["quota_per_agency"], call["closes_at"]) == (3, "2031-05-07T12:00:00+07:00")
+        await request(nc, cmd("close_call"), {"request_id": "close", "cycle_year": YEAR, "at": "2031-05-07T12:00:00+07:00"})
+        reopened = await request(nc, cmd("open_call"), {**body, "request_id": "open-after-close", "closes_at": "2031-06-01T12:00:00+07:00"})
+        assert reopened["error"]["code"] == "call_closed", reopened
