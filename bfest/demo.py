@@ -199,15 +199,28 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
     )
     tasks: dict[str, Any] = {}
     late_juror: str | None = None
+
+    async def settle(current: str | None) -> None:
+        """Bring the bars of stages already left to their final counts (a stage can finish
+        between two looks, with its last scores and a juror added on divergence)."""
+        for key in [k for k in tasks if k not in ("call", current)]:
+            try:
+                st = await sim.call(StageStatus(cycle_year=sim.year, stage=key))
+            except CommandError:
+                continue
+            progress.update(tasks[key], total=st["assignments"], completed=st["scored"])
+
     try:
         with progress:
             while True:
                 status = await handle.query(CycleWorkflow.status)
                 phase = status.phase
+                await settle(status.stage if phase == CyclePhase.JURY else None)
                 if phase in (CyclePhase.COMPLETED, CyclePhase.FAILED, CyclePhase.CANCELLED):
                     break
                 desc = await handle.describe()
                 if desc.status.name != "RUNNING":
+                    await settle(None)
                     break
                 if phase == CyclePhase.CALL_OPEN and "call" not in done:
                     done.add("call")

@@ -137,6 +137,8 @@ class StageClosedSummary(BaseModel):
     unscored: Count
     shortlist: SetRef
     announcement_no: str
+    assignments: Count | None = Field(default=None, description="Assignments at the close, jurors added on divergence included.")
+    scores: Count | None = Field(default=None, description="Assignments scored at the close.")
 
 
 class ObjectionView(BaseModel):

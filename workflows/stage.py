@@ -120,7 +120,10 @@ class JuryStageWorkflow:
             start_to_close_timeout=COMMAND_TIMEOUT,
             retry_policy=COMMAND_RETRY,
         )
-        outcome.scored = closed.ranked - closed.unscored
+        # Assignments, as while the stage ran (jurors added on divergence included); a service
+        # without these fields answered proposals scored.
+        outcome.assignments = closed.assignments if closed.assignments is not None else outcome.assignments
+        outcome.scored = closed.scores if closed.scores is not None else closed.ranked - closed.unscored
         outcome.shortlisted = closed.shortlist.count
         outcome.announcement_no = closed.announcement_no
         workflow.logger.info("stage %s closed: shortlist %s", cfg.key, closed.announcement_no)

@@ -511,6 +511,8 @@ async def close_stage(cmd: CloseStage, uow: UnitOfWork) -> StageClosedSummary:
         unscored=sum(1 for r in ranked if r.score is None),
         shortlist=SetRef(count=len(chosen), digest=digest_ids(chosen)),
         announcement_no=announcement,
+        assignments=len((await _progress(uow, stage))[0]),
+        scores=len(scores),
     )
     stage.state, stage.ranking, stage.shortlist, stage.announcement_no = "closed", rows, chosen, announcement
     stage.window_until, stage.closed_summary = cmd.objection_window_until, summary.model_dump(mode="json")

@@ -129,6 +129,7 @@ async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, 
             nc, cmd("close_stage"), {"request_id": "close", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-01T08:00:00+07:00", "objection_window_until": "2033-06-06T08:00:00+07:00"}
         )
         assert closed["ok"] and closed["data"]["announcement_no"] == f"001/PANSEL-KOVABLIK/{YEAR}"
+        assert (closed["data"]["assignments"], closed["data"]["scores"]) == (11, 11)  # the juror added on divergence counts
         short = (await request(nc, cmd("get_shortlist"), {"cycle_year": YEAR, "stage": "desk"}))["data"]
         ids = [r["proposal_id"] for r in short["rows"]]
         groups = {r["proposal_id"]: r["group"] for r in short["rows"]}
