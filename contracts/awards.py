@@ -53,7 +53,11 @@ class AwardRule(BaseModel):
     n: int | None = Field(default=None, ge=1, le=1000, strict=True)
     per_group: bool = False
     group: Group | None = None
-    min_score: float | None = Field(default=None, allow_inf_nan=False, description="Passing grade, if any.")
+    min_score: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Passing grade, if any, on the last stage's scale: compared with a proposal's mean raw weighted total.",
+    )
 
 
 def award_rule_problems(rules: list[AwardRule], path: str) -> list[tuple[str, str]]:

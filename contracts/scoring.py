@@ -117,6 +117,9 @@ class RankedRow(BaseModel):
     agency_name: str | None = None
     category: str | None = None
     score: float | None = Field(description="Mean of the normalised weighted totals; none when unscored.")
+    raw_score: float | None = Field(
+        default=None, description="Mean of the jurors' raw weighted totals, on the stage's scale (a passing grade applies to it)."
+    )
     jurors: Count
     explanation: dict[str, Any] = Field(description="Raw and normalised scores per juror, tie-break used, flags.")
 

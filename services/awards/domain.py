@@ -31,6 +31,14 @@ def _winner(key: str, rank: int, row: dict[str, Any]) -> Winner:
     )
 
 
+def _grade(row: dict[str, Any]) -> float:
+    """What a passing grade is compared with: the mean raw weighted total, on the criteria's scale
+    (the normalised score is relative to the other jurors and may even leave the scale); a row
+    from before raw scores were kept falls back to its score."""
+    grade = row.get("raw_score", row.get("score"))
+    return float("-inf") if grade is None else float(grade)
+
+
 def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak: list[dict[str, Any]]) -> list[CategoryResult]:
     """The winners of every category (a category without a winner says why)."""
     ranked = sorted(shortlist, key=lambda r: r["rank"])
@@ -39,7 +47,7 @@ def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak
         winners: list[Winner] = []
         empty = None
         if rule.rule in ("top_n", "best_of_group"):
-            rows = [r for r in ranked if rule.min_score is None or (r.get("score") is not None and r["score"] >= rule.min_score)]
+            rows = [r for r in ranked if rule.min_score is None or _grade(r) >= rule.min_score]
             if rule.rule == "best_of_group":
                 rows = [r for r in rows if r.get("group") == rule.group][: rule.n or 1]
             elif rule.per_group:

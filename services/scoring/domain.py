@@ -141,6 +141,7 @@ class Row:
     score: float | None
     jurors: int
     explanation: dict[str, Any] = field(default_factory=dict)
+    raw: float | None = None  # mean raw weighted total: what a passing grade is compared with
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -197,9 +198,10 @@ def rank(
         if own:
             values = [normalised[(s.juror, e.id)] for s in own]
             score: float | None = round(_mean(values), PLACES)
+            raw: float | None = round(_mean([s.total for s in own]), PLACES)
             top_mean = round(_mean([s.values[top.key] for s in own]), PLACES)
         else:
-            score, top_mean = None, float("-inf")
+            score, raw, top_mean = None, None, float("-inf")
         explanation = {
             "jurors": [
                 {
@@ -215,7 +217,7 @@ def rank(
             "top_criterion_mean": None if not own else round(top_mean, 4),
             "flags": [] if own else ["unscored"],
         }
-        rows.append((e, Row(e.id, score, len(own), explanation), top_mean))
+        rows.append((e, Row(e.id, score, len(own), explanation, raw), top_mean))
 
     def key(item: tuple[Entrant, Row, float]) -> tuple[Any, ...]:
         e, row, top_mean = item

@@ -475,6 +475,7 @@ def _rows(ranked: list[domain.Row], copies: dict[str, dict[str, Any]]) -> list[d
                 agency_name=d.get("agency_name"),
                 category=d.get("category"),
                 score=None if r.score is None else round(r.score, 4),
+                raw_score=None if r.raw is None else round(r.raw, 4),
                 jurors=r.jurors,
                 explanation=r.explanation,
             ).model_dump(mode="json")

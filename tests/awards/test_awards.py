@@ -162,3 +162,17 @@ def test_units_worthy_of_wbk_are_listed_best_total_first():
         (4, "KAB-A-U01", 87.3),
         (5, "KAB-C-U01", None),
     ]
+
+
+def test_a_passing_grade_is_compared_with_the_raw_grade_not_the_normalised_score():
+    # A harsh juror's best proposal normalises high; its raw grade is what the jurors gave.
+    shortlist = [
+        {**rows()[0].model_dump(mode="json"), "score": 8.56, "raw_score": 3.0},
+        {**rows()[1].model_dump(mode="json"), "score": 7.9, "raw_score": 8.5},
+    ]
+    rule = AwardRule.model_validate({"key": "pass", "rule": "top_n", "n": 3, "min_score": 8, "name_id": "Lulus", "name_en": "Passed"})
+    [category] = domain.determine([rule], shortlist, [])
+    assert [w.proposal_id for w in category.winners] == ["P2"]
+    nobody = AwardRule.model_validate({**rule.model_dump(), "min_score": 9})
+    [empty] = domain.determine([nobody], shortlist, [])
+    assert empty.winners == [] and empty.empty_reason == "no proposal reached the passing grade"

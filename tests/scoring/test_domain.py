@@ -157,6 +157,7 @@ def test_equal_totals_are_equal_whatever_the_float_noise_and_the_tie_break_decid
     rows = domain.rank(entrants, scores, DESK)
     assert [r.proposal for r in rows] == ["PA", "PB", "PZ"]
     assert rows[0].score == rows[1].score
+    assert rows[0].raw == rows[1].raw == 5.7 and rows[2].raw == 3.0  # the jurors' own grade, for a passing grade
     assert rows[1].explanation["tie_break"] == "tie on score with PA: broken by the mean on efektivitas"
 
 
