@@ -3,8 +3,8 @@ public objections (uji publik).
 
 Domain error codes: ``unknown_juror``, ``unknown_stage``, ``stage_closed``, ``not_assigned``,
 ``unknown_criterion``, ``missing_criterion``, ``off_scale``, ``infeasible_assignment``,
-``objection_window_closed``, ``not_on_shortlist``, ``already_decided`` (an objection decided
-before), plus the runtime's codes (``not_ready``, retryable, while objections to a stage are
+``objection_window_closed``, ``objection_window_open`` (a shortlist finalised before its window
+has passed), ``not_on_shortlist``, ``already_decided`` (an objection decided before), plus the runtime's codes (``not_ready``, retryable, while objections to a stage are
 still undecided)."""
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class ScoringError:
     OFF_SCALE = "off_scale"
     INFEASIBLE_ASSIGNMENT = "infeasible_assignment"
     OBJECTION_WINDOW_CLOSED = "objection_window_closed"
+    OBJECTION_WINDOW_OPEN = "objection_window_open"
     NOT_ON_SHORTLIST = "not_on_shortlist"
     ALREADY_DECIDED = "already_decided"
     NOT_FOUND = "not_found"
@@ -271,7 +272,7 @@ class FileObjection(Command):
     proposal_id: Code
     filer: Name
     reason: Reason
-    at: Instant | None = None
+    at: Instant | None = Field(default=None, description="When it was filed; defaults to, and is never before, the service's clock.")
 
 
 @command(SERVICE, "decide_objection", reply=ObjectionView)

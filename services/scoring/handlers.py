@@ -569,7 +569,8 @@ def _objection_view(row: ObjectionRow) -> ObjectionView:
 
 async def file_objection(cmd: FileObjection, uow: UnitOfWork) -> ObjectionView:
     stage = await _stage(uow, cmd.cycle_year, cmd.stage)
-    at = cmd.at or uow.now
+    # A filer may not backdate an objection into a window that has passed.
+    at = max(cmd.at or uow.now, uow.now)
     if stage.state != "closed" or stage.window_until is None or at > stage.window_until:
         until = stage.window_until.isoformat() if stage.window_until else "no window"
         raise DomainError(
@@ -647,6 +648,13 @@ async def finalize_shortlist(cmd: FinalizeShortlist, uow: UnitOfWork) -> FinalSh
         return FinalShortlistSummary.model_validate(stage.final_summary)
     if stage.state != "closed":
         raise DomainError(ScoringError.STAGE_CLOSED, f"stage {cmd.stage} is {stage.state}; close it before finalising")
+    if stage.window_until is not None and cmd.at < stage.window_until:
+        until = stage.window_until.isoformat()
+        raise DomainError(
+            ScoringError.OBJECTION_WINDOW_OPEN,
+            f"the objection window of stage {cmd.stage} is open until {until}; the shortlist is final only after it",
+            {"window_until": until},
+        )
     status = await objections_status(ObjectionsStatus(cycle_year=cmd.cycle_year, stage=cmd.stage), uow)
     if status.pending:
         raise NotReady(message=f"{status.pending} objection(s) to stage {cmd.stage} are not decided yet", details={"pending": status.pending})

@@ -75,7 +75,8 @@ def open_body(advance: int = 3) -> dict:
 
 
 async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, sqlite_db):
-    async with running(create_app(), nats_url, sqlite_db):
+    app = create_app()
+    async with running(app, nats_url, sqlite_db):
         assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
         early = await request(nc, cmd("open_stage"), open_body())
         assert early["error"]["code"] == "not_ready"
@@ -158,6 +159,15 @@ async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, 
             nc, cmd("file_objection"), {"request_id": "o2", "cycle_year": YEAR, "stage": "desk", "proposal_id": "P1", "filer": "Warga", "reason": "Terlambat diajukan", "at": "2033-06-07T08:00:00+07:00"}
         )
         assert late["error"]["code"] == "objection_window_closed"
+        real_clock = app.clock
+        app.clock = lambda: dt_.fromisoformat("2033-06-07T08:00:00+07:00")  # the window has passed
+        backdated = await request(
+            nc, cmd("file_objection"), {"request_id": "o3", "cycle_year": YEAR, "stage": "desk", "proposal_id": "P1", "filer": "Warga", "reason": "Tanggal dimundurkan", "at": "2033-06-02T08:00:00+07:00"}
+        )
+        assert backdated["error"]["code"] == "objection_window_closed"  # a filer cannot backdate into it
+        app.clock = real_clock
+        early = await request(nc, cmd("finalize_shortlist"), {"request_id": "f-early", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-05T08:00:00+07:00"})
+        assert early["error"]["code"] == "objection_window_open" and early["error"]["details"]["window_until"].startswith("2033-06-06")
         decided = await request(
             nc, cmd("decide_objection"), {"request_id": "d1", "cycle_year": YEAR, "stage": "desk", "objection_id": obj["data"]["id"], "decision": "upheld", "reason": "Terbukti", "decided_by": "TPI-1"}
         )
