@@ -9,9 +9,9 @@ still undecided)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from contracts.base import (
     Code,
@@ -35,6 +35,10 @@ from contracts.base import (
 )
 
 SERVICE = "scoring"
+
+
+Mark = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+"""A criterion's value: a JSON number (not true, not "7"), checked against the stage's scale."""
 
 
 class ScoringError:
@@ -224,7 +228,7 @@ class SubmitScore(Command):
     stage: StageKey
     juror_id: Code
     proposal_id: Code
-    scores: dict[str, float] = Field(min_length=1, max_length=30)
+    scores: dict[str, Mark] = Field(min_length=1, max_length=30)
     comment: str | None = Field(default=None, max_length=5000)
 
 

@@ -104,6 +104,11 @@ async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, 
             nc, cmd("submit_score"), {"request_id": "off", "cycle_year": YEAR, "stage": "desk", "juror_id": plan_first(plan), "proposal_id": plan[plan_first(plan)][0], "scores": {"mutu": 50, "dampak": 5}}
         )
         assert off["error"]["code"] == "off_scale"
+        for wrong in (True, "7", "NaN"):  # a mark is a JSON number
+            typed = await request(
+                nc, cmd("submit_score"), {"request_id": f"typed-{wrong}", "cycle_year": YEAR, "stage": "desk", "juror_id": plan_first(plan), "proposal_id": plan[plan_first(plan)][0], "scores": {"mutu": wrong, "dampak": 5}}
+            )
+            assert typed["error"]["code"] == "validation_error" and typed["error"]["details"][0]["field"] == "scores.mutu", typed
 
         quality = {"P1": 9, "P2": 7, "P3": 8, "P4": 6, "P5": 5}
         added = None
