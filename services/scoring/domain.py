@@ -70,24 +70,37 @@ def assign(entrants: Sequence[Entrant], jurors: Sequence[JurorInfo], per_proposa
 
 
 def _rebalance(out: dict[str, list[str]], entrants: dict[str, Entrant], jurors: dict[str, JurorInfo], load: dict[str, int]) -> None:
-    """Move assignments from the busiest to the idlest juror while that is allowed and helps."""
+    """Move assignments from the busiest jurors to less busy ones while that is allowed and helps:
+    the idlest first, then the next idlest, since a conflict may bar one but not another."""
     if not load:
         return
+    by_juror: dict[str, list[str]] = {j: [] for j in load}
+    for pid, js in sorted(out.items()):
+        for j in js:
+            by_juror[j].append(pid)
     for _ in range(10 * len(load) + 100):
-        hi = max(load, key=lambda j: (load[j], j))
-        lo = min(load, key=lambda j: (load[j], j))
-        if load[hi] - load[lo] <= 1:
-            return
-        moved = False
-        for pid, js in out.items():
-            if hi in js and lo not in js and may_judge(jurors[lo], entrants[pid]):
-                js[js.index(hi)] = lo
-                load[hi] -= 1
-                load[lo] += 1
-                moved = True
-                break
-        if not moved:
+        top = max(load.values())
+        busiest = sorted(j for j in load if load[j] == top)
+        idle = sorted(load, key=lambda j: (load[j], j))
+        move = next(
+            (
+                (hi, lo, pid)
+                for hi in busiest
+                for lo in idle
+                if top - load[lo] >= 2
+                for pid in by_juror[hi]
+                if lo not in out[pid] and may_judge(jurors[lo], entrants[pid])
+            ),
+            None,
+        )
+        if move is None:
             return  # the pool's conflicts do not allow a better balance
+        hi, lo, pid = move
+        out[pid][out[pid].index(hi)] = lo
+        by_juror[hi].remove(pid)
+        by_juror[lo].append(pid)
+        load[hi] -= 1
+        load[lo] += 1
 
 
 # Totals and scores are compared at this many decimals: weights such as 0.15 make equal totals

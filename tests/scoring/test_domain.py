@@ -174,3 +174,18 @@ def test_the_earlier_forward_is_compared_as_an_instant_not_as_text():
     rows = domain.rank(entrants, scores, CRIT)
     assert [r.proposal for r in rows] == ["P2", "P1"]
     assert "earlier forward" in rows[1].explanation["tie_break"]
+
+
+def test_rebalancing_tries_every_less_busy_juror_when_the_idlest_is_barred():
+    # j1 may judge only P1 and P3; the busiest juror's work goes to the next idlest instead.
+    entrants = [Entrant("P0", "A2", "umum", "k"), Entrant("P1", "A3", "umum", "k"), Entrant("P2", "A2", "umum", "k"), Entrant("P3", "A1", "umum", "k"), Entrant("P4", "A0", "umum", "k")]
+    jurors = [
+        JurorInfo("j0", "A1", frozenset(), frozenset()),
+        JurorInfo("j1", "A3", frozenset(), frozenset({"P0", "P2", "P4"})),
+        JurorInfo("j2", "UNI", frozenset(), frozenset({"P4"})),
+        JurorInfo("j3", "UNI", frozenset(), frozenset()),
+    ]
+    plan = domain.assign(entrants, jurors, 2, seed=6)
+    loads = {j.id: sum(j.id in js for js in plan.values()) for j in jurors}
+    assert max(loads.values()) == 3, loads  # 10 assignments; j1 can take at most 1 (P1 is its own agency's)
+    assert all(domain.may_judge(next(j for j in jurors if j.id == jid), next(e for e in entrants if e.id == pid)) for pid, js in plan.items() for jid in js)
