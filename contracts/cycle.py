@@ -24,7 +24,7 @@ from contracts.base import (
     Year,
     event,
 )
-from contracts.scoring import Criterion
+from contracts.scoring import Criterion, stage_rule_problems
 from contracts.verification import AdminRules
 
 SERVICE = "cycle"
@@ -112,23 +112,11 @@ class CycleConfig(BaseModel):
             if stage.deadline <= previous:
                 out.append((f"{path}.deadline", f"must be after {previous_path}"))
             previous, previous_path = stage.deadline, f"{path}.deadline"
-            total = sum(c.weight for c in stage.criteria)
-            if abs(total - 1.0) > 1e-6:
-                out.append((f"{path}.criteria", f"weights sum to {total:g}, must sum to 1"))
-            keys = [c.key for c in stage.criteria]
-            if len(set(keys)) != len(keys):
-                out.append((f"{path}.criteria", "criterion keys must be unique"))
-            for j, c in enumerate(stage.criteria):
-                if c.scale_min >= c.scale_max:
-                    out.append((f"{path}.criteria[{j}]", "scale_min must be below scale_max"))
+            out.extend(stage_rule_problems(stage.criteria, stage.group_proportions, path))
             if i > 0 and stage.advance > self.stages[i - 1].advance:
                 out.append(
                     (f"{path}.advance", f"cannot exceed its entrants, the previous stage's advance ({self.stages[i - 1].advance})")
                 )
-            if stage.group_proportions is not None:
-                share = sum(stage.group_proportions.values())
-                if abs(share - 1.0) > 1e-6 or any(v < 0 for v in stage.group_proportions.values()):
-                    out.append((f"{path}.group_proportions", "must be non-negative and sum to 1"))
             for k, r in enumerate(stage.reminders):
                 if r <= dt.timedelta(0):
                     out.append((f"{path}.reminders[{k}]", "must be a positive duration"))

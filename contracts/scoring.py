@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, Strict
+from pydantic import BaseModel, Field, Strict, model_validator
 
 from contracts.base import (
     Code,
@@ -77,6 +77,27 @@ class Criterion(BaseModel):
     weight: float = Field(gt=0, le=1, allow_inf_nan=False)
     scale_min: float = Field(default=1, allow_inf_nan=False)
     scale_max: float = Field(default=10, allow_inf_nan=False)
+
+
+def stage_rule_problems(criteria: list[Criterion], group_proportions: dict[Any, float] | None, path: str = "") -> list[tuple[str, str]]:
+    """What is wrong with a stage's criteria and group proportions, as (field path, problem):
+    the cycle config and ``open_stage`` hold a stage to the same rules."""
+    at = f"{path}." if path else ""
+    out: list[tuple[str, str]] = []
+    total = sum(c.weight for c in criteria)
+    if abs(total - 1.0) > 1e-6:
+        out.append((f"{at}criteria", f"weights sum to {total:g}, must sum to 1"))
+    keys = [c.key for c in criteria]
+    if len(set(keys)) != len(keys):
+        out.append((f"{at}criteria", "criterion keys must be unique"))
+    for j, c in enumerate(criteria):
+        if c.scale_min >= c.scale_max:
+            out.append((f"{at}criteria[{j}]", "scale_min must be below scale_max"))
+    if group_proportions is not None:
+        share = sum(group_proportions.values())
+        if abs(share - 1.0) > 1e-6 or any(v < 0 for v in group_proportions.values()):
+            out.append((f"{at}group_proportions", "must be non-negative and sum to 1"))
+    return out
 
 
 class EntrantsRef(BaseModel):
@@ -218,6 +239,13 @@ class OpenStage(Command):
     deadline: Instant
     seed: int = Field(default=0, strict=True)
     at: Instant
+
+    @model_validator(mode="after")
+    def _stage_rules(self) -> OpenStage:
+        problems = stage_rule_problems(self.criteria, self.group_proportions)
+        if problems:
+            raise ValueError("; ".join(f"{path}: {problem}" for path, problem in problems))
+        return self
 
 
 @command(SERVICE, "submit_score")

@@ -78,6 +78,12 @@ async def test_a_stage_from_assignment_to_an_upheld_objection(nats_url, nc, js, 
     app = create_app()
     async with running(app, nats_url, sqlite_db):
         assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
+        lopsided = [{**CRITERIA[0], "weight": 0.5}, {**CRITERIA[1], "weight": 0.4, "scale_min": 10, "scale_max": 1}]
+        bad = await request(nc, cmd("open_stage"), {**open_body(), "request_id": "open-bad", "criteria": lopsided, "group_proportions": {"umum": 0.8, "replikasi": 0.4}})
+        assert bad["error"]["code"] == "validation_error", bad
+        assert bad["error"]["message"].endswith(
+            "criteria: weights sum to 0.9, must sum to 1; criteria[1]: scale_min must be below scale_max; group_proportions: must be non-negative and sum to 1"
+        ), bad["error"]["message"]
         early = await request(nc, cmd("open_stage"), open_body())
         assert early["error"]["code"] == "not_ready"
         await feed(js)
