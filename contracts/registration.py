@@ -116,10 +116,12 @@ class CallClosedSummary(BaseModel):
     cycle_year: Year
     forwarded: Count
     forwarded_digest: Digest = Field(description="sha256 of the sorted forwarded proposal ids (contracts.base.digest_ids).")
-    by_level: dict[str, int]
-    by_status: dict[str, int]
-    by_agency: dict[str, int]
-    by_group: dict[str, int]
+    by_level: dict[str, int] = Field(
+        description="Where the proposals that were not withdrawn stopped: unit (never left it, or returned to it), agency (awaiting its admin), secretariat (forwarded)."
+    )
+    by_status: dict[str, int] = Field(description="Every proposal of the call by status, withdrawn included.")
+    by_agency: dict[str, int] = Field(description="Forwarded proposals per agency.")
+    by_group: dict[str, int] = Field(description="Forwarded proposals per group.")
 
 
 class ImportSummary(BaseModel):
