@@ -84,7 +84,8 @@ BY_NAME: dict[str, Any] = {
     "VerifyCertificate.code": "BF26-2ZRR-P5K5-S2PN",
     "ImportParticipants.participants": [
         {"code": "KAB-MALANG", "name": "Kabupaten Malang", "kind": "kabupaten"},
-        {"code": "KAB-MALANG-U01", "name": "Puskesmas Kepanjen", "kind": "upp", "parent_code": "KAB-MALANG"},
+        # As in the shipped East Java data set, so sending the example to a running stack changes nothing.
+        {"code": "KAB-MALANG-U01", "name": "Dispendukcapil Loket Malang 1", "kind": "upp", "parent_code": "KAB-MALANG"},
     ],
     # A strong LKE (PermenPANRB 90/2021): 90% of every leverage area's points, results above the thresholds.
     "Lke.areas": {
