@@ -96,38 +96,42 @@ class CycleConfig(BaseModel):
         return self
 
     def problems(self) -> list[tuple[str, str]]:
-        """Every cross-field problem, each with its field path."""
+        """Every cross-field problem, each with its field path. A section that is missing (the
+        config loader builds the model from the sections that parsed) skips the rules that need it,
+        so one broken section does not hide the others' problems."""
         out: list[tuple[str, str]] = []
-        if self.call.opens >= self.call.closes:
+        call, verification = getattr(self, "call", None), getattr(self, "verification", None)
+        stages, ceremony = getattr(self, "stages", None) or [], getattr(self, "ceremony", None)
+        if call is not None and call.opens >= call.closes:
             out.append(("call.closes", "must be after call.opens"))
-        if self.verification.deadline <= self.call.closes:
+        if call is not None and verification is not None and verification.deadline <= call.closes:
             out.append(("verification.deadline", "must be after call.closes"))
-        previous, previous_path = self.verification.deadline, "verification.deadline"
+        previous: dt.datetime | None = verification.deadline if verification is not None else None
+        previous_path = "verification.deadline"
         seen: set[str] = set()
-        for i, stage in enumerate(self.stages):
+        for i, stage in enumerate(stages):
             path = f"stages[{i}]"
             if stage.key in seen:
                 out.append((f"{path}.key", f"stage {stage.key!r} appears twice"))
             seen.add(stage.key)
-            if stage.deadline <= previous:
+            if previous is not None and stage.deadline <= previous:
                 out.append((f"{path}.deadline", f"must be after {previous_path}"))
             previous, previous_path = stage.deadline, f"{path}.deadline"
             out.extend(stage_rule_problems(stage.criteria, stage.group_proportions, path))
-            if i > 0 and stage.advance > self.stages[i - 1].advance:
-                out.append(
-                    (f"{path}.advance", f"cannot exceed its entrants, the previous stage's advance ({self.stages[i - 1].advance})")
-                )
+            if i > 0 and stage.advance > stages[i - 1].advance:
+                out.append((f"{path}.advance", f"cannot exceed its entrants, the previous stage's advance ({stages[i - 1].advance})"))
             for k, r in enumerate(stage.reminders):
                 if r <= dt.timedelta(0):
                     out.append((f"{path}.reminders[{k}]", "must be a positive duration"))
-        window_end = previous
-        if self.stages and self.stages[-1].objection_days:
-            window_end = previous + dt.timedelta(days=self.stages[-1].objection_days)
-        if self.ceremony.date <= previous:
-            out.append(("ceremony.date", f"must be after {previous_path}"))
-        elif self.ceremony.date < window_end:
-            out.append(("ceremony.date", "must be after the last stage's objection window"))
-        out.extend(award_rule_problems(self.awards, "awards"))
+        if ceremony is not None and previous is not None:
+            window_end = previous
+            if stages and stages[-1].objection_days:
+                window_end = previous + dt.timedelta(days=stages[-1].objection_days)
+            if ceremony.date <= previous:
+                out.append(("ceremony.date", f"must be after {previous_path}"))
+            elif ceremony.date < window_end:
+                out.append(("ceremony.date", "must be after the last stage's objection window"))
+        out.extend(award_rule_problems(getattr(self, "awards", None) or [], "awards"))
         return out
 
     def stage(self, key: str) -> StageConfig | None:

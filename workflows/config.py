@@ -75,9 +75,9 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
             continue
         if path.split(".")[0].split("[")[0] not in SECTIONS and (path, msg) not in problems and "\n" not in msg:
             problems.append((path, msg))
-    if len(parsed) == len(SECTIONS) and parsed["stages"]:
-        fields = {k: v for k, v in data.items() if k not in SECTIONS and k in CycleConfig.model_fields}
-        problems += CycleConfig.model_construct(**fields, **parsed).problems()
+    # The cross-field rules run on the sections that parsed (each rule needs only its own).
+    fields = {k: v for k, v in data.items() if k not in SECTIONS and k in CycleConfig.model_fields}
+    problems += [p for p in CycleConfig.model_construct(**fields, **parsed).problems() if p not in problems]
     return_problems = problems or first
     raise ConfigError(source, return_problems)
 

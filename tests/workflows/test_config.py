@@ -65,3 +65,19 @@ def test_files_that_cannot_be_read(tmp_path):
     garbage.write_bytes(b"\xff\xfe garbage")
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(garbage)
+
+
+def test_a_broken_section_does_not_hide_the_other_sections_cross_field_problems():
+    data = tomllib.loads((CYCLES / "2027.toml").read_text())
+    data["awards"][0]["n"] = "thirty"  # a field error in one section …
+    data["call"]["closes"] = data["call"]["opens"]  # … and cross-field ones in others
+    data["stages"][0]["criteria"][0]["weight"] = 0.9
+    data["stages"][0]["criteria"][1]["scale_min"] = 20
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert [p for p, _ in err.value.problems] == [
+        "awards[0].n",
+        "call.closes",
+        "stages[0].criteria",
+        "stages[0].criteria[1]",
+    ]
