@@ -131,8 +131,13 @@ class CycleConfig(BaseModel):
                 out.append(("ceremony.date", f"must be after {previous_path}"))
             elif ceremony.date < window_end:
                 out.append(("ceremony.date", "must be after the last stage's objection window"))
-        out.extend(award_rule_problems(getattr(self, "awards", None) or [], "awards"))
         return out
+
+    def award_problems(self) -> list[tuple[str, str]]:
+        """The award rules' problems, which the awards service would refuse. Kept out of the
+        model's own validation: the workflow reads its input with it, and a cycle recorded with
+        rules the awards service refused must still replay (and answer its status query)."""
+        return award_rule_problems(getattr(self, "awards", None) or [], "awards")
 
     def stage(self, key: str) -> StageConfig | None:
         return next((s for s in self.stages if s.key == key), None)

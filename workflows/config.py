@@ -50,9 +50,13 @@ SECTIONS: dict[str, Any] = {
 
 def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     try:
-        return CycleConfig.model_validate(data)
+        cfg = CycleConfig.model_validate(data)
     except ValidationError as exc:
         first = field_problems(exc)
+    else:
+        if not cfg.award_problems():
+            return cfg
+        raise ConfigError(source, cfg.award_problems())
     # Validate each section on its own so one section's mistake does not hide another's, then
     # check the cross-field rules on whatever parsed.
     problems: list[tuple[str, str]] = []
@@ -77,7 +81,8 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
             problems.append((path, msg))
     # The cross-field rules run on the sections that parsed (each rule needs only its own).
     fields = {k: v for k, v in data.items() if k not in SECTIONS and k in CycleConfig.model_fields}
-    problems += [p for p in CycleConfig.model_construct(**fields, **parsed).problems() if p not in problems]
+    constructed = CycleConfig.model_construct(**fields, **parsed)
+    problems += [p for p in constructed.problems() + constructed.award_problems() if p not in problems]
     return_problems = problems or first
     raise ConfigError(source, return_problems)
 

@@ -202,11 +202,8 @@ class CycleWorkflow:
             try:
                 result: StageResult = await self.child
             except ChildWorkflowError as exc:
-                cause = exc.cause
-                if not isinstance(cause, ApplicationError):
-                    raise
-                self._fail(f"stage {key} failed: {cause.message}")
-                raise ApplicationError(self.error or "", type=cause.type, non_retryable=True) from exc
+                self._refused(f"stage {key}", exc)
+                raise
             self.child = None
             self.outcomes[key] = result.outcome
             self._finish(key)
@@ -418,8 +415,9 @@ class CycleWorkflow:
         workflow.upsert_search_attributes([BFEST_YEAR.value_set(self.config.year), BFEST_STAGE.value_set(stage)])
 
     def _event_base(self, name: str) -> dict[str, Any]:
-        wid = workflow.info().workflow_id
-        return {"event_id": f"{wid}:{workflow.info().run_id}:{name}", "occurred_at": workflow.now(), "cycle_year": self.config.year}
+        # Like the request ids: a reset of this execution publishes the same events again (JetStream
+        # and the consumers drop the copies), a fresh start of the year its own.
+        return {"event_id": f"{request_prefix()}:{name}", "occurred_at": workflow.now(), "cycle_year": self.config.year}
 
     async def _publish(self, event: Event) -> None:
         await workflow.execute_activity(
@@ -439,15 +437,19 @@ class CycleWorkflow:
                 retry_policy=COMMAND_RETRY,
             )
         except Exception as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, ApplicationError):
-                self._fail(f"{name} failed: {cause.message}")
-                raise ApplicationError(self.error or "", type=cause.type, non_retryable=True) from exc
+            self._refused(name, exc)
             raise
 
-    def _fail(self, error: str) -> None:
-        """The cycle cannot go on: the status query says why (it answers after the run ended too)."""
-        self.phase, self.error = CyclePhase.FAILED, error
+    def _refused(self, step: str, exc: BaseException) -> None:
+        """If a service refused ``step`` (an ApplicationError somewhere in the failure's causes: an
+        activity's, or a stage workflow's activity's), the cycle cannot go on: it fails saying
+        why, and the status query says so too (it answers after the run ended)."""
+        cause: BaseException | None = getattr(exc, "cause", None)
+        while cause is not None and not isinstance(cause, ApplicationError):
+            cause = getattr(cause, "cause", None)
+        if isinstance(cause, ApplicationError):
+            self.phase, self.error = CyclePhase.FAILED, f"{step} failed: {cause.message}"
+            raise ApplicationError(self.error, type=cause.type, non_retryable=True) from exc
 
 
 def _close(close: CloseStageNow) -> StageCloseNow:

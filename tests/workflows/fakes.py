@@ -56,6 +56,7 @@ class Script:
     pending_verification: int = 0
     forwarded: int = 20
     refuse_awards: str | None = None  # validate_awards refuses with this message (once)
+    refuse_stage: str | None = None  # open_stage of this stage refuses (infeasible_assignment)
 
     def names(self) -> list[str]:
         return [n for n, _ in self.calls]
@@ -119,6 +120,8 @@ class Script:
         @activity.defn(name="open_stage")
         async def open_stage(cmd: OpenStage) -> StageSummary:
             s.calls.append(("open_stage", cmd))
+            if s.refuse_stage == cmd.stage:
+                raise ApplicationError("3 proposal(s) cannot get 3 jurors without a conflict: P1, P2, P3", type="infeasible_assignment", non_retryable=True)
             return StageSummary(
                 cycle_year=cmd.cycle_year,
                 stage=cmd.stage,

@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.worker import Worker
 
+from contracts.awards import AwardRule
 from contracts.base import CyclePhase
 from contracts.cycle import CloseStageNow, CycleInput, CycleResult, ExtendDeadline, stage_workflow_id
 from tests.support import eventually
@@ -249,17 +250,35 @@ async def test_a_workflow_started_by_hand_with_an_unreadable_input_fails_at_once
 async def test_a_failed_year_says_why_and_starts_again_with_its_own_request_ids(harness):
     env, script, queue = harness
     cfg = config(await env.get_current_time())
-    script.refuse_awards = "awards[2].rule: unknown rule 'lottery'"
+    # Started by hand (the CLI checks award rules first): the awards service refuses them.
+    lottery = AwardRule(key="top", rule="lottery", name_id="Undian", name_en="Lottery")
+    refused = cfg.model_copy(update={"awards": [lottery]})
+    script.refuse_awards = "rules[0].rule: unknown rule 'lottery'"
     wid = f"bfest-cycle-{cfg.year}-{uuid.uuid4().hex[:6]}"
-    first = await env.client.start_workflow(CycleWorkflow.run, CycleInput(config=cfg), id=wid, task_queue=queue)
+    first = await env.client.start_workflow(CycleWorkflow.run, CycleInput(config=refused), id=wid, task_queue=queue)
     with pytest.raises(WorkflowFailureError):
         await first.result()
     status = await first.query(CycleWorkflow.status)
     assert status.phase == CyclePhase.FAILED
-    assert status.error == "validate_awards failed: awards[2].rule: unknown rule 'lottery'"
+    assert status.error == "validate_awards failed: rules[0].rule: unknown rule 'lottery'"
+    if os.environ.get("BFEST_RECORD_HISTORIES"):  # a failed year must replay too (test_replay.py)
+        (HISTORIES / "cycle-failed.json").write_text((await first.fetch_history()).to_json())
 
     again = await env.client.start_workflow(CycleWorkflow.run, CycleInput(config=cfg), id=wid, task_queue=queue)
     assert (await again.result()).phase == CyclePhase.COMPLETED
     ids = [cmd.request_id for name, cmd in script.calls if name == "validate_awards"]
     assert len(ids) == 2 and ids[0] != ids[1], ids  # the corrected start is not a replay of the refused one
     assert (await again.query(CycleWorkflow.status)).error is None
+
+
+async def test_a_stage_a_service_refuses_fails_the_cycle_saying_why(harness):
+    env, script, queue = harness
+    cfg = config(await env.get_current_time())
+    script.refuse_stage = "interview"
+    handle = await start(env, queue, cfg)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    status = await handle.query(CycleWorkflow.status)
+    assert status.phase == CyclePhase.FAILED
+    assert status.error == "stage interview failed: 3 proposal(s) cannot get 3 jurors without a conflict: P1, P2, P3"
+    assert [s.state for s in status.stages] == ["done", "running", "pending"]
