@@ -7,11 +7,12 @@ import datetime as dt
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from temporalio.exceptions import ApplicationError
 
 from contracts.base import SetRef
 from contracts.cycle import StageConfig, StageOutcome
+from contracts.scoring import stage_rule_problems
 from workflows.config import field_problems
 
 M = TypeVar("M", bound=BaseModel)
@@ -51,6 +52,15 @@ class StageInput(BaseModel):
     ceremony_date: dt.datetime
     seed: int = 0
     parent_id: str
+
+    @model_validator(mode="after")
+    def _stage_rules(self) -> StageInput:
+        # The rules open_stage holds a stage to, so a stage started by hand with others fails at
+        # once naming them (the cycle's own stages passed them with its config).
+        problems = stage_rule_problems(self.stage.criteria, self.stage.group_proportions, "stage")
+        if problems:
+            raise ValueError("; ".join(f"{path}: {problem}" for path, problem in problems))
+        return self
 
 
 class StageResult(BaseModel):

@@ -282,3 +282,20 @@ async def test_a_stage_a_service_refuses_fails_the_cycle_saying_why(harness):
     assert status.phase == CyclePhase.FAILED
     assert status.error == "stage interview failed: 3 proposal(s) cannot get 3 jurors without a conflict: P1, P2, P3"
     assert [s.state for s in status.stages] == ["done", "running", "pending"]
+
+
+async def test_a_stage_started_by_hand_with_weights_off_fails_at_once_naming_them(harness):
+    from contracts.base import SetRef
+    from workflows.models import StageInput
+
+    env, script, queue = harness
+    cfg = config(await env.get_current_time())
+    good = StageInput(year=cfg.year, stage=cfg.stages[0], source="verification", entrants=SetRef(count=0, digest="0" * 64), ceremony_date=cfg.ceremony.date, parent_id="by-hand")
+    raw = good.model_dump(mode="json")
+    raw["stage"]["criteria"][0]["weight"] = 0.9
+    handle = await env.client.start_workflow("JuryStageWorkflow", raw, id=f"bfest-by-hand-{uuid.uuid4().hex[:6]}", task_queue=queue)
+    with pytest.raises(WorkflowFailureError) as err:
+        await handle.result()
+    cause = err.value.cause
+    assert getattr(cause, "type", None) == "InvalidStageInput" and cause.non_retryable  # type: ignore[attr-defined]
+    assert "stage.criteria: weights sum to 0.9, must sum to 1" in str(cause) and script.calls == []
