@@ -35,7 +35,9 @@ def _grade(row: dict[str, Any]) -> float:
     """What a passing grade is compared with: the mean raw weighted total, on the criteria's scale
     (the normalised score is relative to the other jurors and may even leave the scale); a row
     from before raw scores were kept falls back to its score."""
-    grade = row.get("raw_score", row.get("score"))
+    grade = row.get("raw_score")
+    if grade is None:
+        grade = row.get("score")
     return float("-inf") if grade is None else float(grade)
 
 

@@ -173,6 +173,10 @@ def test_a_passing_grade_is_compared_with_the_raw_grade_not_the_normalised_score
     rule = AwardRule.model_validate({"key": "pass", "rule": "top_n", "n": 3, "min_score": 8, "name_id": "Lulus", "name_en": "Passed"})
     [category] = domain.determine([rule], shortlist, [])
     assert [w.proposal_id for w in category.winners] == ["P2"]
+    # A final stage ranked before raw grades were kept (raw_score none) is judged by its score.
+    before = [{**row, "raw_score": None} for row in shortlist]
+    [earlier] = domain.determine([rule], before, [])
+    assert [w.proposal_id for w in earlier.winners] == ["P1"]
     nobody = AwardRule.model_validate({**rule.model_dump(), "min_score": 9})
     [empty] = domain.determine([nobody], shortlist, [])
     assert empty.winners == [] and empty.empty_reason == "no proposal reached the passing grade"
