@@ -268,30 +268,34 @@ async def open_call(cmd: OpenCall, uow: UnitOfWork) -> CallView:
                 quota_per_agency=cmd.quota_per_agency,
             )
         )
-    elif (call.opens_at, call.closes_at, call.quota_per_agency) != (cmd.opens_at, cmd.closes_at, cmd.quota_per_agency):
-        _check_reopen(call, cmd)
-        call.closes_at = cmd.closes_at
+    elif call.state == "cancelled" or (call.opens_at, call.closes_at, call.quota_per_agency) != (
+        cmd.opens_at,
+        cmd.closes_at,
+        cmd.quota_per_agency,
+    ):
+        _reopen(call, cmd, uow)
     await uow.session.flush()
     return _call_view(call)
 
 
-def _check_reopen(call: CallRow, cmd: OpenCall) -> None:
-    """An ``open_call`` for a call that exists (a cycle started again) may move its closing hour
-    while it is open; the rest is fixed once it opened: the quota already counted forwards."""
+def _reopen(call: CallRow, cmd: OpenCall, uow: UnitOfWork) -> None:
+    """``open_call`` for a call that exists, as when a year's cycle is started again: its opening
+    and quota are fixed once it opened (forwards were counted against them); an open call may
+    move its closing hour; a call its cancelled cycle left is opened again; a closed call stays
+    closed (its summary froze the forwarded set) and is answered as it is."""
     year = cmd.cycle_year
-    if call.state != "open":
-        raise DomainError(
-            RegistrationError.CALL_CLOSED,
-            f"the call for proposals {year} is {call.state}; it cannot be opened again with another window or quota",
-            {"cycle_year": year, "state": call.state},
-        )
     if cmd.quota_per_agency != call.quota_per_agency or cmd.opens_at != call.opens_at:
         raise DomainError(
             RegistrationError.INVALID_TRANSITION,
-            f"the call for proposals {year} is open since {call.opens_at.isoformat()} with a quota of "
-            f"{call.quota_per_agency} per agency; only its closing hour can change while it is open",
+            f"the call for proposals {year} opened {call.opens_at.isoformat()} with a quota of "
+            f"{call.quota_per_agency} per agency; its opening and quota cannot change",
             {"cycle_year": year, "opens_at": call.opens_at.isoformat(), "quota_per_agency": call.quota_per_agency},
         )
+    if call.state == "cancelled":
+        call.state, call.closed_at, call.closes_at = "open", None, cmd.closes_at
+        uow.emit(CallOpened(cycle_year=year, opens_at=call.opens_at, closes_at=cmd.closes_at, quota_per_agency=call.quota_per_agency))
+    elif call.state == "open":
+        call.closes_at = cmd.closes_at
 
 
 async def get_call(cmd: GetCall, uow: UnitOfWork) -> CallView:

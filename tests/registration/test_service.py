@@ -282,5 +282,29 @@ async def test_open_call_again_may_move_the_closing_hour_but_not_the_quota(nats_
         call = (await request(nc, cmd("get_call"), {"cycle_year": YEAR}))["data"]
         assert (call["quota_per_agency"], call["closes_at"]) == (3, "2031-05-07T12:00:00+07:00")
         await request(nc, cmd("close_call"), {"request_id": "close", "cycle_year": YEAR, "at": "2031-05-07T12:00:00+07:00"})
+        # A closed call stays closed (a cycle started again goes on to its frozen summary).
         reopened = await request(nc, cmd("open_call"), {**body, "request_id": "open-after-close", "closes_at": "2031-06-01T12:00:00+07:00"})
-        assert reopened["error"]["code"] == "call_closed", reopened
+        assert reopened["ok"] and reopened["data"]["state"] == "closed" and reopened["data"]["closes_at"] == "2031-05-07T12:00:00+07:00", reopened
+        assert (await submit(nc, "KAB-MALANG-U05", "Sesudah Tutup"))["error"]["code"] == "call_closed"
+
+
+async def test_a_call_its_cancelled_cycle_left_is_opened_again_when_the_year_starts_again(nats_url, nc, js, sqlite_db):
+    from contracts.cycle import CycleCancelled
+
+    async with running(create_app(), nats_url, sqlite_db):
+        await setup_call(nc)
+        first = await submit(nc, "KAB-MALANG-U01", "Sebelum Batal")
+        assert (await forward(nc, first["data"]["id"], rid="f-before"))["ok"]
+        cancelled = CycleCancelled(event_id="bfest-cycle-2031:run1:cancelled", occurred_at=dt.datetime.now(dt.UTC), cycle_year=YEAR, phase="call_open")
+        await js.publish(cancelled.subject(), cancelled.model_dump_json().encode())
+
+        async def is_cancelled():  # type: ignore[no-untyped-def]
+            return (await request(nc, cmd("get_call"), {"cycle_year": YEAR}))["data"]["state"] == "cancelled"
+
+        await eventually(is_cancelled)
+        assert (await submit(nc, "KAB-MALANG-U02", "Saat Batal"))["error"]["code"] == "call_closed"
+        body = {"request_id": "open-restart", "cycle_year": YEAR, "opens_at": "2031-03-01T08:00:00+07:00", "closes_at": "2031-05-15T12:00:00+07:00", "quota_per_agency": 3}
+        again = await request(nc, cmd("open_call"), body)
+        assert again["ok"] and again["data"]["state"] == "open" and again["data"]["closes_at"] == "2031-05-15T12:00:00+07:00", again
+        assert (await submit(nc, "KAB-MALANG-U02", "Setelah Dibuka Lagi"))["ok"]
+        assert (await request(nc, cmd("get_proposal"), {"proposal_id": first["data"]["id"]}))["data"]["status"] == "forwarded"  # nothing lost
