@@ -73,9 +73,23 @@ def _summary(row: ResultRow) -> AwardsSummary:
     return AwardsSummary.model_validate(row.summary)
 
 
+def _same_ceremony(result: ResultRow, given: Ceremony, year: int) -> None:
+    """The awards were determined, and the certificates printed, for one ceremony: a command naming
+    another (a year started again with a changed ceremony, say) is refused, not answered as if."""
+    ceremony = Ceremony.model_validate(result.ceremony)
+    if given != ceremony:
+        raise DomainError(
+            AwardsError.CEREMONY_MISMATCH,
+            f"the awards of {year} were determined for the ceremony at {ceremony.venue} on "
+            f"{ceremony.date.astimezone(documents.JAKARTA):%d %b %Y %H:%M} WIB, and their certificates printed; this names another",
+            {"determined_for": ceremony.model_dump(mode="json"), "given": given.model_dump(mode="json")},
+        )
+
+
 async def determine_awards(cmd: DetermineAwards, uow: UnitOfWork) -> AwardsSummary:
     done = await uow.session.get(ResultRow, cmd.cycle_year)
     if done is not None:
+        _same_ceremony(done, cmd.ceremony, cmd.cycle_year)
         return _summary(done)
     await validate_awards(ValidateAwards(request_id=cmd.request_id, cycle_year=cmd.cycle_year, rules=cmd.rules), uow)
     shortlist = await uow.session.get(ShortlistRow, (cmd.cycle_year, cmd.final_stage))
@@ -138,15 +152,7 @@ async def announce_awards(cmd: AnnounceAwards, uow: UnitOfWork) -> AnnouncementV
     result = await uow.session.get(ResultRow, cmd.cycle_year)
     if result is None:
         raise DomainError(AwardsError.NOT_DETERMINED, f"the awards of {cmd.cycle_year} have not been determined yet")
-    # The certificates were printed for the ceremony determine_awards named: the announcement is of that one.
-    ceremony = Ceremony.model_validate(result.ceremony)
-    if cmd.ceremony != ceremony:
-        raise DomainError(
-            AwardsError.CEREMONY_MISMATCH,
-            f"the awards of {cmd.cycle_year} were determined for the ceremony at {ceremony.venue} on "
-            f"{ceremony.date.astimezone(documents.JAKARTA):%d %b %Y %H:%M} WIB; announce_awards names another",
-            {"determined_for": ceremony.model_dump(mode="json"), "given": cmd.ceremony.model_dump(mode="json")},
-        )
+    _same_ceremony(result, cmd.ceremony, cmd.cycle_year)
     if result.announcement_no is None:
         counter = await uow.session.get(CounterRow, cmd.cycle_year)
         if counter is None:

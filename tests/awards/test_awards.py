@@ -125,6 +125,8 @@ async def test_the_ceremony_from_events_to_certificates(nats_url, nc, js, tmp_pa
         assert (await request(nc, cmd("verify_certificate"), {"code": forged}))["data"]["valid"] is False
 
         elsewhere = {**determine_body()["ceremony"], "venue": "Somewhere Else"}
+        redetermined = await request(nc, cmd("determine_awards"), {**determine_body("det-x"), "ceremony": elsewhere})
+        assert redetermined["error"]["code"] == "ceremony_mismatch", redetermined
         refused = await request(nc, cmd("announce_awards"), {"request_id": "ann-x", "cycle_year": YEAR, "ceremony": elsewhere, "at": "2034-11-19T19:00:00+07:00"})
         assert refused["error"]["code"] == "ceremony_mismatch", refused
         assert refused["error"]["details"]["given"]["venue"] == "Somewhere Else"
