@@ -86,7 +86,7 @@ class AdminRules(BaseModel):
 
 class VerificationCounts(BaseModel):
     cycle_year: Year
-    state: str = Field(description="not_started | open | completed | closed")
+    state: str = Field(description="not_started | open | completed | closed | cancelled (its cycle was; the year started again opens it again)")
     total: Count
     pending: Count
     eligible: Count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts import registration as r
 from contracts import verification as c
+from contracts.cycle import CycleCancelled
 from services.common.runtime import ServiceApp
 from services.common.settings import Settings
 from services.verification import handlers as h
@@ -15,6 +16,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.on_event(r.ProposalForwarded)(h.on_forwarded)
     app.on_event(r.ProposalWithdrawn)(h.on_withdrawn)
     app.on_event(r.ProposalReturned)(h.on_returned)
+    app.on_event(CycleCancelled)(h.on_cycle_cancelled)
     app.command(c.StartVerification)(h.start_verification)
     app.command(c.VerificationStatus)(h.verification_status)
     app.command(c.GetDecision)(h.get_decision)

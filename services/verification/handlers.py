@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from contracts.base import AdminDecision, WbkDecision, digest_ids, title_key
+from contracts.cycle import CycleCancelled
 from contracts.registration import ProposalForwarded, ProposalReturned, ProposalWithdrawn
 from contracts.verification import (
     CloseVerification,
@@ -124,6 +125,9 @@ async def _complete_if_done(uow: UnitOfWork, run: RunRow) -> None:
 async def start_verification(cmd: StartVerification, uow: UnitOfWork) -> VerificationCounts:
     run = await uow.session.get(RunRow, cmd.cycle_year)
     if run is not None:
+        if run.state == "cancelled":  # the year's cycle started again: its verifiers go on
+            run.state = "open"
+            await uow.session.flush()
         return await _counts(uow, cmd.cycle_year)
     c_ = COPIES.c
     copies = (await uow.session.execute(sa.select(c_.id, c_.snapshot).where(c_.cycle_year == cmd.cycle_year, c_.forwarded))).all()
@@ -201,9 +205,17 @@ async def _open_run(uow: UnitOfWork, year: int) -> RunRow:
     run = await uow.session.get(RunRow, year)
     if run is None:
         raise DomainError(VerificationError.NOT_STARTED, f"verification {year} has not started")
-    if run.state == "closed":
-        raise DomainError(VerificationError.CLOSED, f"verification {year} is closed; decisions are final")
+    if run.state in ("closed", "cancelled"):
+        why = "decisions are final" if run.state == "closed" else "its cycle was cancelled"
+        raise DomainError(VerificationError.CLOSED, f"verification {year} is {run.state}; {why}", {"state": run.state})
     return run
+
+
+async def on_cycle_cancelled(evt: CycleCancelled, uow: UnitOfWork) -> None:
+    """A cancelled cycle takes no more overrides (until the year is started again)."""
+    run = await uow.session.get(RunRow, evt.cycle_year)
+    if run is not None and run.state in ("open", "completed"):
+        run.state = "cancelled"
 
 
 async def override_decision(cmd: OverrideDecision, uow: UnitOfWork) -> ProposalDecisionView:
@@ -274,8 +286,8 @@ async def close_verification(cmd: CloseVerification, uow: UnitOfWork) -> Verific
 
 async def _wbk_still_open(uow: UnitOfWork, year: int) -> None:
     run = await uow.session.get(RunRow, year)
-    if run is not None and run.state == "closed":
-        raise DomainError(VerificationError.CLOSED, f"verification {year} is closed; WBK results are final")
+    if run is not None and run.state in ("closed", "cancelled"):
+        raise DomainError(VerificationError.CLOSED, f"verification {year} is {run.state}; WBK results are final", {"state": run.state})
 
 
 async def submit_lke(cmd: SubmitLke, uow: UnitOfWork) -> WbkResult:

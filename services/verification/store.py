@@ -23,7 +23,7 @@ class ProposalCopy(Base, table=True):  # type: ignore[call-arg]
 class RunRow(Base, table=True):  # type: ignore[call-arg]
     __tablename__ = "ver_run"
     cycle_year: int = Field(primary_key=True)
-    state: str = "open"  # open | completed | closed
+    state: str = "open"  # open | completed | closed | cancelled (its cycle was; open again when the year starts again)
     deadline: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     call_closed_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     rules: dict = Field(sa_column=Column(JSON, nullable=False))

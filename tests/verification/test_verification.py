@@ -10,6 +10,7 @@ import pytest
 
 from contracts import subjects
 from contracts.base import digest_ids
+from contracts.cycle import CycleCancelled
 from contracts.registration import ProposalForwarded, ProposalSnapshot, ProposalWithdrawn
 from contracts.verification import AdminRules, Lke, PastWinner, VerificationClosed, VerificationCompleted
 from services.common.errors import DomainError
@@ -221,8 +222,8 @@ async def test_service_waits_for_its_copy_then_decides_and_completes(nats_url, n
             {"request_id": "ov", "cycle_year": YEAR, "proposal_id": "P2", "decision": "eligible", "reason": "P3 is a copy of P2", "verifier_id": "V1", "at": "2032-05-01T09:00:00+07:00"},
         )
         assert ov["ok"] and ov["data"]["automatic"] == "disqualified" and ov["data"]["final"] == "eligible"
-        # Past the deadline the config gave, but the operator extended it: verification is open
-        # until the workflow closes it, so the override stands.
+        # Past the deadline start_verification named: verification takes overrides until the
+        # workflow closes it, at the deadline as an operator may have extended it.
         extended = await request(
             nc,
             cmd("override_decision"),
@@ -261,6 +262,18 @@ async def test_review_required_waits_for_every_verifier(nats_url, nc, js, sqlite
 
         counts = (await eventually(started))["data"]
         assert counts["pending"] == 2 and counts["state"] == "open"
+        # The cycle is cancelled: no more overrides, until the year is started again.
+        cancelled = CycleCancelled(event_id="bfest-cycle-2032:run1:cancelled", occurred_at=dt.datetime.now(dt.UTC), cycle_year=YEAR, phase="verification")
+        await js.publish(cancelled.subject(), cancelled.model_dump_json().encode())
+
+        async def is_cancelled():  # type: ignore[no-untyped-def]
+            return (await request(nc, cmd("verification_status"), {"cycle_year": YEAR}))["data"]["state"] == "cancelled"
+
+        await eventually(is_cancelled)
+        refused = await request(nc, cmd("override_decision"), {"request_id": "c-cancelled", "cycle_year": YEAR, "proposal_id": "P1", "decision": "eligible", "reason": "checked", "verifier_id": "V1"})
+        assert refused["error"]["code"] == "verification_closed" and refused["error"]["details"] == {"state": "cancelled"}, refused
+        again = await request(nc, cmd("start_verification"), start_body(["P1", "P2"], rid="start-again", review=True))
+        assert again["data"]["state"] == "open" and again["data"]["pending"] == 2, again
         for pid in ("P1", "P2"):
             r = await request(
                 nc,
