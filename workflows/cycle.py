@@ -332,14 +332,16 @@ class CycleWorkflow:
         # The steps run in order: a deadline moved past the next one would leave that step no time
         # (it would open already past its deadline and close with nothing done).
         order = list(self.deadlines)
+        window = next((timedelta(days=s.objection_days) for s in self.config.stages if s.key == key), timedelta(0))
+        then = " with its objection window" if window else ""
         if key != order[-1]:
             after = order[order.index(key) + 1]
-            window = next((timedelta(days=s.objection_days) for s in self.config.stages if s.key == key), timedelta(0))
             if change.until + window >= self.deadlines[after]:
-                then = " with its objection window" if window else ""
                 raise ValueError(
                     f"{key} must end{then} before {after}, which ends {self.deadlines[after].isoformat()}: extend {after} first"
                 )
+        elif window and change.until + window >= self.config.ceremony.date:
+            raise ValueError(f"{key} must end{then} before the ceremony ({self.config.ceremony.date.isoformat()})")
 
     @workflow.update(name="close_stage_now")
     async def close_stage_now(self, close: CloseStageNow) -> str:

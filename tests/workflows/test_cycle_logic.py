@@ -299,3 +299,18 @@ async def test_a_stage_started_by_hand_with_weights_off_fails_at_once_naming_the
     cause = err.value.cause
     assert getattr(cause, "type", None) == "InvalidStageInput" and cause.non_retryable  # type: ignore[attr-defined]
     assert "stage.criteria: weights sum to 0.9, must sum to 1" in str(cause) and script.calls == []
+
+
+async def test_the_last_stage_may_not_be_extended_into_the_ceremony_with_its_objection_window(harness):
+    env, script, queue = harness
+    cfg = config(await env.get_current_time())
+    last = cfg.stages[-1].model_copy(update={"objection_days": 3})
+    cfg = cfg.model_copy(update={"stages": [*cfg.stages[:-1], last]})
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(CycleWorkflow.extend_deadline, ExtendDeadline(stage="field", until=cfg.ceremony.date - DAY))
+    assert "field must end with its objection window before the ceremony" in str(err.value.cause)
+    ok = await handle.execute_update(CycleWorkflow.extend_deadline, ExtendDeadline(stage="field", until=cfg.ceremony.date - 4 * DAY))
+    assert ok.startswith("field deadline is now")
+    await handle.terminate("test done")
