@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         StageResult,
         read_input,
     )
-    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
+    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, event_prefix, request_prefix
     from workflows.stage import JuryStageWorkflow
 
 BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
@@ -103,13 +103,23 @@ class CycleWorkflow:
         try:
             return await self._run(inp)
         except (asyncio.CancelledError, CancelledError):
-            workflow.logger.warning("cycle %s cancelled in phase %s", year, self.phase.value)
-            phase, stage = self.phase, self.stage
-            self.phase = CyclePhase.CANCELLED
-            # Cancellation was delivered once; the clean-up below still runs.
-            await self._publish(CycleCancelled(**self._event_base("cancelled"), phase=phase, stage=stage))
-            self._search(CyclePhase.CANCELLED.value)
+            await self._cancelled(year)
             raise
+        except ChildWorkflowError as exc:
+            # A cancel that comes while a jury stage runs reaches the cycle as that stage's
+            # cancellation (recorded cycles from before this ended there, without the clean-up).
+            if not isinstance(exc.cause, CancelledError) or not workflow.patched("cancel-during-stage"):
+                raise
+            await self._cancelled(year)
+            raise CancelledError(f"cycle {year} cancelled while stage {self.stage} ran") from exc
+
+    async def _cancelled(self, year: int) -> None:
+        workflow.logger.warning("cycle %s cancelled in phase %s", year, self.phase.value)
+        phase, stage = self.phase, self.stage
+        self.phase = CyclePhase.CANCELLED
+        # Cancellation was delivered once; the clean-up below still runs.
+        await self._publish(CycleCancelled(**self._event_base("cancelled"), phase=phase, stage=stage))
+        self._search(CyclePhase.CANCELLED.value)
 
     async def _run(self, inp: CycleInput) -> CycleResult:
         cfg = inp.config
@@ -417,9 +427,7 @@ class CycleWorkflow:
         workflow.upsert_search_attributes([BFEST_YEAR.value_set(self.config.year), BFEST_STAGE.value_set(stage)])
 
     def _event_base(self, name: str) -> dict[str, Any]:
-        # Like the request ids: a reset of this execution publishes the same events again (JetStream
-        # and the consumers drop the copies), a fresh start of the year its own.
-        return {"event_id": f"{request_prefix()}:{name}", "occurred_at": workflow.now(), "cycle_year": self.config.year}
+        return {"event_id": f"{event_prefix()}:{name}", "occurred_at": workflow.now(), "cycle_year": self.config.year}
 
     async def _publish(self, event: Event) -> None:
         await workflow.execute_activity(

@@ -17,11 +17,21 @@ COMMAND_RETRY = RetryPolicy(
 
 
 def request_prefix() -> str:
-    """The prefix of a workflow's command request ids: its id and its first run. A retry or a
-    reset of the same execution keeps it, so its commands stay idempotent; a fresh start of the
-    same year (after a failure or a cancel, with a corrected config) gets its own, so its
-    commands are not taken for retries of the old ones with another payload."""
+    """The prefix of a workflow's command request ids: its id and its run. An activity's retries
+    keep it, so a command is not done twice; another run (the year started again after a failure
+    or a cancel, a reset in the Temporal UI) gets its own, so its commands, whose times differ, are
+    not taken for retries of the old ones. The services answer a step already done as it ended."""
     from temporalio import workflow
 
     info = workflow.info()
-    return f"{info.workflow_id}:{info.first_execution_run_id[:8]}"
+    return f"{info.workflow_id}:{info.run_id}"
+
+
+def event_prefix() -> str:
+    """The prefix of a workflow's event ids: its id and its first run, so a reset publishes the
+    same events again under the same ids (JetStream and the consumers drop the copies), and a
+    fresh start of the year publishes its own."""
+    from temporalio import workflow
+
+    info = workflow.info()
+    return f"{info.workflow_id}:{info.first_execution_run_id}"

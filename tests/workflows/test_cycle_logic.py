@@ -80,7 +80,7 @@ async def test_a_year_runs_in_order_with_reminders_and_a_small_history(harness):
     determine = next(cmd for n, cmd in script.calls if n == "determine_awards")
     assert close_enough(determine.at, cfg.ceremony.date) and determine.expected_shortlist.count == 3
     # Deterministic request ids: a retried activity is the same command.
-    assert close.request_id == f"{handle.id}:{handle.result_run_id[:8]}:close_call"
+    assert close.request_id == f"{handle.id}:{handle.result_run_id}:close_call"
     assert "cycle_started" in script.events and script.events[-1] == "cycle_completed"
 
     history = await handle.fetch_history()
@@ -206,6 +206,21 @@ async def test_cancellation_publishes_cycle_cancelled(harness):
         await handle.result()
     assert script.events[-1] == "cycle_cancelled"
     assert "close_call" not in script.names()
+
+
+async def test_a_cancel_while_a_stage_runs_publishes_cycle_cancelled(harness):
+    env, script, queue = harness
+    cfg = config(await env.get_current_time())
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
+    await env.sleep(dt.timedelta(days=45))  # into the desk stage (deadline on day 60)
+    await eventually(lambda: phase_is(handle, CyclePhase.JURY, "desk"))
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert script.events[-1] == "cycle_cancelled"
+    status = await handle.query(CycleWorkflow.status)
+    assert status.phase == CyclePhase.CANCELLED and status.cancelled
 
 
 async def test_history_length_does_not_grow_with_the_number_of_proposals(temporal_env):
