@@ -37,8 +37,8 @@ def run(coro: Awaitable[T]) -> T:
     except ValidationError as exc:  # an option the command's model refuses, e.g. a too short --reason
         from workflows.config import field_problems
 
-        problems = "; ".join(f"{path}: {msg}" for path, msg in field_problems(exc, whole="input"))
-        err.print(f"[bold red]error:[/] invalid {exc.title}: {problems}", highlight=False, soft_wrap=True)
+        problems = "; ".join(f"--{path.replace('_', '-')}: {msg}" for path, msg in field_problems(exc, whole="input"))
+        err.print(f"[bold red]error:[/] invalid option {problems}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback; details with BFEST_DEBUG=1
         import os

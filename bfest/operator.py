@@ -106,6 +106,18 @@ async def start_cycle(client: Client, config: CycleConfig, task_queue: str = TAS
         raise OperatorError(f"cycle {config.year} already exists (workflow {wid}); one cycle per year") from None
 
 
+async def running(client: Client, year: int) -> WorkflowHandle:
+    """The cycle of ``year``, if it is still running (an operator's update needs a live cycle)."""
+    handle = await existing(client, year)
+    desc = await handle.describe()
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        raise OperatorError(
+            f"cycle {year} is {desc.status.name.lower() if desc.status else 'ended'}, not running: there is nothing to steer"
+            " (a failed or cancelled year can be started again with `bfest cycle start`)"
+        )
+    return handle
+
+
 async def status(client: Client, year: int) -> CycleStatus:
     handle = await existing(client, year)
     try:
@@ -115,7 +127,7 @@ async def status(client: Client, year: int) -> CycleStatus:
 
 
 async def extend(client: Client, year: int, stage: str, until: dt.datetime, reason: str, operator: str) -> str:
-    handle = await existing(client, year)
+    handle = await running(client, year)
     try:
         return await handle.execute_update(
             CycleWorkflow.extend_deadline, ExtendDeadline(stage=stage, until=until, reason=reason, operator=operator)
@@ -127,7 +139,7 @@ async def extend(client: Client, year: int, stage: str, until: dt.datetime, reas
 
 
 async def close_stage(client: Client, year: int, stage: str, reason: str, operator: str) -> str:
-    handle = await existing(client, year)
+    handle = await running(client, year)
     try:
         return await handle.execute_update(
             CycleWorkflow.close_stage_now, CloseStageNow(stage=stage, reason=reason, operator=operator)
@@ -139,11 +151,7 @@ async def close_stage(client: Client, year: int, stage: str, reason: str, operat
 
 
 async def cancel(client: Client, year: int) -> None:
-    handle = await existing(client, year)
-    desc = await handle.describe()
-    if desc.status != WorkflowExecutionStatus.RUNNING:
-        raise OperatorError(f"cycle {year} is {desc.status.name.lower()}, not running")
-    await handle.cancel()
+    await (await running(client, year)).cancel()
 
 
 async def list_cycles(client: Client) -> list[dict[str, Any]]:

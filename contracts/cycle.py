@@ -133,11 +133,17 @@ class CycleConfig(BaseModel):
                 out.append(("ceremony.date", "must be after the last stage's objection window"))
         return out
 
-    def award_problems(self) -> list[tuple[str, str]]:
-        """The award rules' problems, which the awards service would refuse. Kept out of the
-        model's own validation: the workflow reads its input with it, and a cycle recorded with
-        rules the awards service refused must still replay (and answer its status query)."""
-        return award_rule_problems(getattr(self, "awards", None) or [], "awards")
+    def start_problems(self) -> list[tuple[str, str]]:
+        """What the config loader refuses besides :meth:`problems`: award rules the awards service
+        would refuse, stage keys that name the cycle's own steps. Kept out of the model's own
+        validation: the workflow reads its input with it, and a cycle recorded before these were
+        checked must still replay (and answer its status query)."""
+        out = [
+            (f"stages[{i}].key", f"{s.key!r} names the cycle's own {s.key} step; a jury stage needs another key")
+            for i, s in enumerate(getattr(self, "stages", None) or [])
+            if s.key in ("call", "verification")
+        ]
+        return out + award_rule_problems(getattr(self, "awards", None) or [], "awards")
 
     def stage(self, key: str) -> StageConfig | None:
         return next((s for s in self.stages if s.key == key), None)

@@ -54,9 +54,9 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     except ValidationError as exc:
         first = field_problems(exc)
     else:
-        if not cfg.award_problems():
+        if not cfg.start_problems():
             return cfg
-        raise ConfigError(source, cfg.award_problems())
+        raise ConfigError(source, cfg.start_problems())
     # Validate each section on its own so one section's mistake does not hide another's, then
     # check the cross-field rules on whatever parsed.
     problems: list[tuple[str, str]] = []
@@ -82,7 +82,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     # The cross-field rules run on the sections that parsed (each rule needs only its own).
     fields = {k: v for k, v in data.items() if k not in SECTIONS and k in CycleConfig.model_fields}
     constructed = CycleConfig.model_construct(**fields, **parsed)
-    problems += [p for p in constructed.problems() + constructed.award_problems() if p not in problems]
+    problems += [p for p in constructed.problems() + constructed.start_problems() if p not in problems]
     return_problems = problems or first
     raise ConfigError(source, return_problems)
 

@@ -270,10 +270,13 @@ class CycleWorkflow:
     @workflow.query(name="status")
     def status(self) -> CycleStatus:
         cfg = self.config
+        ended = self.phase in (CyclePhase.COMPLETED, CyclePhase.CANCELLED, CyclePhase.FAILED)
         stages = []
         if cfg is not None:
             for s in cfg.stages:
                 state = "done" if s.key in self.done else "running" if self.running == s.key else "pending"
+                if state == "running" and ended:  # the stage it ran when it was cancelled or failed
+                    state = self.phase.value
                 stages.append(
                     StageStatusView(key=s.key, state=state, deadline=self.deadlines[s.key], outcome=self.outcomes.get(s.key))
                 )
@@ -282,7 +285,7 @@ class CycleWorkflow:
             year=cfg.year if cfg else 0,
             phase=self.phase,
             stage=self.stage,
-            deadline=self.deadlines.get(current) if current else self._next_moment(),
+            deadline=None if ended else self.deadlines.get(current) if current else self._next_moment(),
             counts=self.counts,
             stages=stages,
             awards=self.awards,

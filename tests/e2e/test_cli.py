@@ -114,6 +114,8 @@ async def test_start_status_extend_history_complete_list(stack, tmp_path, tempor
     handle = temporal_dev.client.get_workflow_handle(f"bfest-cycle-{year}")
     result = await handle.result()
     assert result["phase"] == "completed"
+    ended = await bfest("cycle", "extend", "--year", str(year), "--stage", "field", "--until", until, "--reason", "too late", env=env, check=False)
+    assert ended.returncode == 1 and f"cycle {year} is completed, not running" in ended.stderr and len(ended.stderr.strip().splitlines()) == 1, ended.stderr
 
     history = json.loads((await bfest("cycle", "history", "--year", str(year), "--json", env=env)).stdout)
     updates = [e for e in history if e["kind"] == "update"]
