@@ -297,31 +297,44 @@ class Simulator:
         return scores
 
     async def score_stage(self, stage: Any, late_juror: str | None, include_late: bool) -> int:
-        """Every juror scores all their open assignments (the late one only when told to)."""
+        """Every juror scores all their open assignments (the late one only when told to),
+        including those of a juror added on divergent scores meanwhile."""
         status = await self.call(StageStatus(cycle_year=self.year, stage=stage.key, per_juror=True))
         jurors = sorted(j["juror_id"] for j in status["per_juror"])
         harsh, lenient = (jurors[0], jurors[1]) if len(jurors) > 1 else ("", "")
         sent = 0
-        for j in status["per_juror"]:
-            if j["juror_id"] == late_juror and not include_late:
-                continue
-            for pid in j["missing"]:
-                try:
-                    await self.call(
-                        SubmitScore(
-                            request_id=f"demo-{self.year}-{stage.key}-{j['juror_id']}-{pid}",
-                            cycle_year=self.year,
-                            stage=stage.key,
-                            juror_id=j["juror_id"],
-                            proposal_id=pid,
-                            scores=self.score_for(stage.key, j["juror_id"], pid, stage.criteria, harsh, lenient),
-                            comment="Dinilai (scored) in the demo",
-                        )
+        for _ in range(3):  # a pass's scores may bring in a juror, whose work the next pass does
+            open_work = [
+                (j["juror_id"], pid)
+                for j in status["per_juror"]
+                if j["juror_id"] != late_juror or include_late
+                for pid in j["missing"]
+            ]
+            if not open_work:
+                break
+            sent += await self._score(stage, open_work, harsh, lenient)
+            status = await self.call(StageStatus(cycle_year=self.year, stage=stage.key, per_juror=True))
+        return sent
+
+    async def _score(self, stage: Any, work: list[tuple[str, str]], harsh: str, lenient: str) -> int:
+        sent = 0
+        for juror, pid in work:
+            try:
+                await self.call(
+                    SubmitScore(
+                        request_id=f"demo-{self.year}-{stage.key}-{juror}-{pid}",
+                        cycle_year=self.year,
+                        stage=stage.key,
+                        juror_id=juror,
+                        proposal_id=pid,
+                        scores=self.score_for(stage.key, juror, pid, stage.criteria, harsh, lenient),
+                        comment="Dinilai (scored) in the demo",
                     )
-                    sent += 1
-                except CommandError as exc:
-                    if exc.code not in ("stage_closed",):
-                        self.log(f"juror {j['juror_id']}: {exc.message}")
+                )
+                sent += 1
+            except CommandError as exc:
+                if exc.code not in ("stage_closed",):
+                    self.log(f"juror {juror}: {exc.message}")
         return sent
 
     async def object_and_decide(self, stage: str, proposal_id: str) -> str:

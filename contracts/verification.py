@@ -92,7 +92,10 @@ class VerificationCounts(BaseModel):
     eligible: Count
     disqualified: Count
     overridden: Count
-    deadline: Instant | None = None
+    deadline: Instant | None = Field(default=None, description="As start_verification set it; an operator's extension moves the cycle's (see its status).")
+    pending_ids: list[Code] | None = Field(
+        default=None, description="With verification_status's list_pending: the proposals waiting for a verifier (the first 1,000 by id)."
+    )
 
 
 class VerificationClosedSummary(BaseModel):
@@ -111,6 +114,9 @@ class ProposalDecisionView(BaseModel):
     reasons: list[Reasoned]
     final: AdminDecision
     overrides: list[dict[str, Any]] = Field(default_factory=list)
+    pending: bool = Field(
+        default=False, description="Waiting for a verifier: final is the automatic result until one confirms or overrides it."
+    )
 
 
 # --------------------------------------------------------------------------- WBK / LKE
@@ -195,6 +201,7 @@ class StartVerification(Command):
 @command(SERVICE, "verification_status", reply=VerificationCounts)
 class VerificationStatus(Query):
     cycle_year: Year
+    list_pending: bool = Field(default=False, description="Also list the proposals waiting for a verifier.")
 
 
 @command(SERVICE, "get_decision", reply=ProposalDecisionView)

@@ -225,7 +225,7 @@ def rank(
                 }
                 for s in own
             ],
-            "method": "mean over jurors of per-juror z-scores mapped to the stage scale",
+            "method": _method(own, flagged),
             "top_criterion": top.key,
             "top_criterion_mean": None if not own else round(top_mean, 4),
             "flags": [] if own else ["unscored"],
@@ -252,6 +252,16 @@ def rank(
             row.explanation["tie_break"] = used
             prev.explanation.setdefault("tie_break", used)
     return ordered
+
+
+def _method(own: Sequence[Score], flagged: set[str]) -> str:
+    """How this row's score was computed, in words: normalised, raw, or both."""
+    raw = sum(1 for s in own if s.juror in flagged)
+    if not own or raw == 0:
+        return "mean over jurors of per-juror z-scores mapped to the stage scale"
+    if raw == len(own):
+        return "mean of the jurors' raw weighted totals: none of them scored 2 or more proposals, so none could be normalised"
+    return "mean over jurors of per-juror z-scores mapped to the stage scale; jurors with fewer than 2 scores count with their raw totals"
 
 
 def _instant(stamp: str) -> dt.datetime:

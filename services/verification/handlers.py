@@ -172,7 +172,14 @@ async def start_verification(cmd: StartVerification, uow: UnitOfWork) -> Verific
 
 
 async def verification_status(cmd: VerificationStatus, uow: UnitOfWork) -> VerificationCounts:
-    return await _counts(uow, cmd.cycle_year)
+    counts = await _counts(uow, cmd.cycle_year)
+    if not cmd.list_pending:
+        return counts
+    d = DECISIONS.c
+    waiting = await uow.session.execute(
+        sa.select(d.proposal_id).where(d.cycle_year == cmd.cycle_year, d.final.is_(None)).order_by(d.proposal_id).limit(1000)
+    )
+    return counts.model_copy(update={"pending_ids": [r[0] for r in waiting]})
 
 
 def _decision_view(row: DecisionRow) -> ProposalDecisionView:
@@ -182,6 +189,7 @@ def _decision_view(row: DecisionRow) -> ProposalDecisionView:
         reasons=row.reasons,  # type: ignore[arg-type]
         final=row.final or row.automatic,  # type: ignore[arg-type]
         overrides=row.overrides,
+        pending=row.final is None,
     )
 
 

@@ -91,6 +91,10 @@ def test_missing_scores_never_count_as_zero_and_unscored_rank_last():
     assert rows[-1].score is None and rows[-1].explanation["flags"] == ["unscored"]
     assert rows[1].jurors == 2
     assert any(j["flag"] for j in rows[1].explanation["jurors"])  # J2 has a single score: flagged
+    assert rows[1].explanation["method"].endswith("jurors with fewer than 2 scores count with their raw totals")
+    assert rows[0].explanation["method"] == "mean over jurors of per-juror z-scores mapped to the stage scale"
+    alone = domain.rank(entrants[:1], [Score("J9", "P1", 6.0, {"mutu": 6, "dampak": 6})], CRIT)
+    assert alone[0].explanation["method"].startswith("mean of the jurors' raw weighted totals")
 
 
 def test_ties_break_by_top_criterion_then_earlier_forward_then_id():

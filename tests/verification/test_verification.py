@@ -274,6 +274,10 @@ async def test_review_required_waits_for_every_verifier(nats_url, nc, js, sqlite
         assert refused["error"]["code"] == "verification_closed" and refused["error"]["details"] == {"state": "cancelled"}, refused
         again = await request(nc, cmd("start_verification"), start_body(["P1", "P2"], rid="start-again", review=True))
         assert again["data"]["state"] == "open" and again["data"]["pending"] == 2, again
+        waiting = await request(nc, cmd("verification_status"), {"cycle_year": YEAR, "list_pending": True})
+        assert waiting["data"]["pending_ids"] == ["P1", "P2"], waiting
+        p1 = await request(nc, cmd("get_decision"), {"cycle_year": YEAR, "proposal_id": "P1"})
+        assert p1["data"]["pending"] is True and p1["data"]["final"] == p1["data"]["automatic"]
         for pid in ("P1", "P2"):
             r = await request(
                 nc,
@@ -281,8 +285,8 @@ async def test_review_required_waits_for_every_verifier(nats_url, nc, js, sqlite
                 {"request_id": f"c-{pid}", "cycle_year": YEAR, "proposal_id": pid, "decision": "eligible", "reason": "checked", "verifier_id": "V1", "at": "2032-05-01T09:00:00+07:00"},
             )
             assert r["ok"]
-        status = await request(nc, cmd("verification_status"), {"cycle_year": YEAR})
-        assert status["data"]["pending"] == 0 and status["data"]["state"] == "completed"
+        status = await request(nc, cmd("verification_status"), {"cycle_year": YEAR, "list_pending": True})
+        assert status["data"]["pending"] == 0 and status["data"]["state"] == "completed" and status["data"]["pending_ids"] == []
         await eventually(lambda: _n(js, VerificationCompleted.subject(), 1))
 
 
