@@ -99,6 +99,10 @@ class JuryStageWorkflow:
         )
         outcome.entrants = opened.proposals
         outcome.assignments = opened.assignments
+        if opened.proposals == 0 and workflow.patched("empty-stage-closes-at-once"):
+            # Nothing to score (every entrant fell out before): the stage does not wait for its deadline.
+            workflow.logger.warning("stage %s has no entrants: it closes at once", cfg.key)
+            self.fully_scored = True
         self.state = "scoring"
         workflow.logger.info("stage %s open: %d proposals, %d assignments", cfg.key, opened.proposals, opened.assignments)
 

@@ -329,3 +329,15 @@ async def test_the_last_stage_may_not_be_extended_into_the_ceremony_with_its_obj
     ok = await handle.execute_update(CycleWorkflow.extend_deadline, ExtendDeadline(stage="field", until=cfg.ceremony.date - 4 * DAY))
     assert ok.startswith("field deadline is now")
     await handle.terminate("test done")
+
+
+async def test_a_stage_without_entrants_closes_at_once(harness):
+    env, script, queue = harness
+    script.forwarded = 2  # both disqualified: the desk stage opens with no one
+    cfg = config(await env.get_current_time())
+    handle = await start(env, queue, cfg)
+    result: CycleResult = await handle.result()
+    desk_open, desk_close = (next(cmd for n, cmd in script.calls if n == name and cmd.stage == "desk") for name in ("open_stage", "close_stage"))
+    assert desk_open.entrants.expected.count == 0
+    assert close_enough(desk_close.at, desk_open.at)  # not at its deadline, 20 days later
+    assert result.stages[0].closed_early and result.stages[0].entrants == 0
