@@ -225,10 +225,10 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             console.print("no cycles yet: start one with `bfest cycle start --year Y --config FILE`")
             return
         table = Table()
-        for col in ("year", "stage", "state", "started", "closed", "workflow"):
+        for col in ("year", "stage", "state", "started", "closed", "workflow", "run"):
             table.add_column(col)
-        for r in rows:
-            table.add_row(str(r["year"]), r["stage"] or "", r["state"], r["started"], r["closed"] or "", r["workflow_id"])
+        for r in rows:  # a year started again lists each of its runs, newest first
+            table.add_row(str(r["year"]), r["stage"] or "", r["state"], r["started"], r["closed"] or "", r["workflow_id"], r["run_id"][:13])
         console.print(table)
 
     @cycle_app.command("extend")

@@ -164,8 +164,9 @@ async def list_cycles(client: Client) -> list[dict[str, Any]]:
                 "stage": attrs.get(BFEST_STAGE),
                 "state": wf.status.name.lower() if wf.status else "unknown",
                 "workflow_id": wf.id,
-                "started": wf.start_time.astimezone(JAKARTA).isoformat(timespec="minutes"),
-                "closed": wf.close_time.astimezone(JAKARTA).isoformat(timespec="minutes") if wf.close_time else None,
+                "run_id": wf.run_id,
+                "started": wf.start_time.astimezone(JAKARTA).isoformat(timespec="seconds"),
+                "closed": wf.close_time.astimezone(JAKARTA).isoformat(timespec="seconds") if wf.close_time else None,
             }
         )
     rows.sort(key=lambda r: (r["year"] or 0, r["started"]), reverse=True)
