@@ -154,6 +154,14 @@ async def cancel(client: Client, year: int) -> None:
     await (await running(client, year)).cancel()
 
 
+def _wib(stamp: Any) -> str:
+    """An instant from an update's input, in the cycle's zone like the rest of the history."""
+    try:
+        return dt.datetime.fromisoformat(str(stamp)).astimezone(JAKARTA).isoformat(timespec="seconds")
+    except ValueError:
+        return str(stamp)
+
+
 async def list_cycles(client: Client) -> list[dict[str, Any]]:
     rows = []
     async for wf in client.list_workflows("WorkflowType = 'CycleWorkflow'"):
@@ -271,7 +279,7 @@ async def _history_of(client: Client, wid: str, label: str) -> list[Entry]:
             summary = _decode(client, [ev.user_metadata.summary]) if ev.HasField("user_metadata") and ev.user_metadata.HasField("summary") else []
             what = summary[0] if summary else "timer"
             timers[a.timer_id] = what
-            add("timer", f"waiting: {what} (until {fire.astimezone(JAKARTA).isoformat(timespec='minutes')})", until=fire.isoformat(), timer=what)
+            add("timer", f"waiting: {what} (until {fire.astimezone(JAKARTA).isoformat(timespec='seconds')})", until=fire.isoformat(), timer=what)
         elif t == EventType.EVENT_TYPE_TIMER_FIRED:
             a = ev.timer_fired_event_attributes
             add("timer_fired", f"time reached: {timers.get(a.timer_id, 'timer')}", timer=timers.get(a.timer_id))
@@ -289,7 +297,7 @@ async def _history_of(client: Client, wid: str, label: str) -> list[Entry]:
             arg = args[0] if args else {}
             arg = arg if isinstance(arg, dict) else _plain(arg)
             who, why = arg.get("operator", "?"), arg.get("reason", "")
-            extra = f" until {arg['until']}" if "until" in arg else ""
+            extra = f" until {_wib(arg['until'])}" if "until" in arg else ""
             add("update", f"{name} {arg.get('stage', '')}{extra} by {who}: {why}", update=name, input=arg)
         elif t == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
             pass

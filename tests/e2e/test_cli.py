@@ -125,6 +125,7 @@ async def test_start_status_extend_history_complete_list(stack, tmp_path, tempor
     assert {e["workflow"] for e in history} >= {"cycle", "desk", "interview", "field"}
     text = (await bfest("cycle", "history", "--year", str(year), env=env)).stdout
     assert "portal outage" in text and "biro-org" in text
+    assert "+07:00 by biro-org: portal outage" in text  # the extension's time in WIB, like the rest of the history
 
     async def listed() -> bool:
         rows = json.loads((await bfest("cycle", "list", "--json", env=env)).stdout)
