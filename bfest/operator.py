@@ -111,10 +111,9 @@ async def running(client: Client, year: int) -> WorkflowHandle:
     handle = await existing(client, year)
     desc = await handle.describe()
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        raise OperatorError(
-            f"cycle {year} is {desc.status.name.lower() if desc.status else 'ended'}, not running: there is nothing to steer"
-            " (a failed or cancelled year can be started again with `bfest cycle start`)"
-        )
+        state = desc.status.name.lower() if desc.status else "ended"
+        again = "" if desc.status == WorkflowExecutionStatus.COMPLETED else " (it can be started again with `bfest cycle start`)"
+        raise OperatorError(f"cycle {year} is {state}, not running: there is nothing to steer{again}")
     return handle
 
 

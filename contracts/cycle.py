@@ -138,10 +138,11 @@ class CycleConfig(BaseModel):
         would refuse, stage keys that name the cycle's own steps. Kept out of the model's own
         validation: the workflow reads its input with it, and a cycle recorded before these were
         checked must still replay (and answer its status query)."""
+        reserved = {"call", *(p.value for p in CyclePhase)}
         out = [
-            (f"stages[{i}].key", f"{s.key!r} names the cycle's own {s.key} step; a jury stage needs another key")
+            (f"stages[{i}].key", f"{s.key!r} names one of the cycle's own steps or phases; a jury stage needs another key")
             for i, s in enumerate(getattr(self, "stages", None) or [])
-            if s.key in ("call", "verification")
+            if s.key in reserved
         ]
         return out + award_rule_problems(getattr(self, "awards", None) or [], "awards")
 
@@ -184,7 +185,7 @@ class StageOutcome(BaseModel):
 
 class StageStatusView(BaseModel):
     key: str
-    state: str = Field(description="pending | running | done")
+    state: str = Field(description="pending | running | done, or cancelled | failed for the stage the cycle ended in")
     deadline: Instant
     outcome: StageOutcome | None = None
 

@@ -19,7 +19,13 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair
-from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
 
@@ -46,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StageStatusView,
         stage_workflow_id,
     )
-    from contracts.registration import CallClosedSummary, CloseCall, OpenCall
+    from contracts.registration import CallClosedSummary, CallView, CloseCall, OpenCall
     from contracts.verification import (
         CloseVerification,
         StartVerification,
@@ -61,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
         StageResult,
         read_input,
     )
-    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, event_prefix, request_prefix
+    from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
     from workflows.stage import JuryStageWorkflow
 
 BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
@@ -105,13 +111,14 @@ class CycleWorkflow:
         except (asyncio.CancelledError, CancelledError):
             await self._cancelled(year)
             raise
-        except ChildWorkflowError as exc:
-            # A cancel that comes while a jury stage runs reaches the cycle as that stage's
-            # cancellation (recorded cycles from before this ended there, without the clean-up).
-            if not isinstance(exc.cause, CancelledError) or not workflow.patched("cancel-during-stage"):
+        except (ActivityError, ChildWorkflowError) as exc:
+            # A cancel of the cycle that comes while a command or a jury stage runs reaches it as
+            # that step's cancellation (cycles recorded before this ended there, without the clean-up).
+            cancelled = is_cancelled_exception(exc) and workflow.cancellation_reason() is not None
+            if not cancelled or not workflow.patched("cancel-during-a-step"):
                 raise
             await self._cancelled(year)
-            raise CancelledError(f"cycle {year} cancelled while stage {self.stage} ran") from exc
+            raise CancelledError(f"cycle {year} cancelled in phase {self.phase.value}") from exc
 
     async def _cancelled(self, year: int) -> None:
         workflow.logger.warning("cycle %s cancelled in phase %s", year, self.phase.value)
@@ -136,7 +143,7 @@ class CycleWorkflow:
         if workflow.now() < cfg.call.opens:
             await self._enter(CyclePhase.WAITING_FOR_CALL, None, cfg.call.opens)
             await workflow.sleep(cfg.call.opens - workflow.now(), summary="until the call for proposals opens")
-        await self._command(
+        call: CallView = await self._command(
             "open_call",
             OpenCall(
                 request_id=f"{rid}:open_call",
@@ -145,10 +152,13 @@ class CycleWorkflow:
                 closes_at=self.deadlines[CALL],
                 quota_per_agency=cfg.call.quota_per_agency,
             ),
+            CallView,
         )
         await self._enter(CyclePhase.CALL_OPEN, None, self.deadlines[CALL])
         self.running = CALL
-        await self._wait(CALL, lambda: False, "call for proposals closes")
+        # A year started again after its call closed goes on to the frozen summary at once.
+        if not (call.state == "closed" and workflow.patched("closed-call-is-not-waited-for")):
+            await self._wait(CALL, lambda: False, "call for proposals closes")
         closed: CallClosedSummary = await self._command(
             "close_call", CloseCall(request_id=f"{rid}:close_call", cycle_year=year, at=workflow.now()), CallClosedSummary
         )
@@ -213,6 +223,9 @@ class CycleWorkflow:
                 result: StageResult = await self.child
             except ChildWorkflowError as exc:
                 self._refused(f"stage {key}", exc)
+                if is_cancelled_exception(exc) and workflow.cancellation_reason() is None:
+                    self.phase = CyclePhase.FAILED
+                    self.error = f"stage {key} was cancelled on its own, not with its cycle; start the year again to run it"
                 raise
             self.child = None
             self.outcomes[key] = result.outcome
@@ -430,7 +443,7 @@ class CycleWorkflow:
         workflow.upsert_search_attributes([BFEST_YEAR.value_set(self.config.year), BFEST_STAGE.value_set(stage)])
 
     def _event_base(self, name: str) -> dict[str, Any]:
-        return {"event_id": f"{event_prefix()}:{name}", "occurred_at": workflow.now(), "cycle_year": self.config.year}
+        return {"event_id": f"{request_prefix()}:{name}", "occurred_at": workflow.now(), "cycle_year": self.config.year}
 
     async def _publish(self, event: Event) -> None:
         await workflow.execute_activity(

@@ -17,21 +17,12 @@ COMMAND_RETRY = RetryPolicy(
 
 
 def request_prefix() -> str:
-    """The prefix of a workflow's command request ids: its id and its run. An activity's retries
-    keep it, so a command is not done twice; another run (the year started again after a failure
-    or a cancel, a reset in the Temporal UI) gets its own, so its commands, whose times differ, are
-    not taken for retries of the old ones. The services answer a step already done as it ended."""
+    """The prefix of a workflow's command request ids and event ids: its id and its run. An
+    activity's retries keep it, so a command is not done twice; another run (the year started again
+    after a failure or a cancel, a reset in the Temporal UI) gets its own, so its commands, whose
+    times differ, are not taken for retries of the old ones, and its events are its own. The
+    services answer a step already done as it ended, and take an event again by its state."""
     from temporalio import workflow
 
     info = workflow.info()
     return f"{info.workflow_id}:{info.run_id}"
-
-
-def event_prefix() -> str:
-    """The prefix of a workflow's event ids: its id and its first run, so a reset publishes the
-    same events again under the same ids (JetStream and the consumers drop the copies), and a
-    fresh start of the year publishes its own."""
-    from temporalio import workflow
-
-    info = workflow.info()
-    return f"{info.workflow_id}:{info.first_execution_run_id}"

@@ -99,9 +99,12 @@ class JuryStageWorkflow:
         )
         outcome.entrants = opened.proposals
         outcome.assignments = opened.assignments
-        if opened.proposals == 0 and workflow.patched("empty-stage-closes-at-once"):
-            # Nothing to score (every entrant fell out before): the stage does not wait for its deadline.
-            workflow.logger.warning("stage %s has no entrants: it closes at once", cfg.key)
+        # Nothing left to score: no entrants (every one fell out before), or a stage a run before
+        # this one (the year started again, a reset) took to its end. It does not wait for its
+        # deadline, nor for a fully-scored signal that went to that other run.
+        done = opened.proposals == 0 or opened.state != "open" or opened.scored >= opened.assignments
+        if done and workflow.patched("stage-with-nothing-to-score-closes-at-once"):
+            workflow.logger.warning("stage %s has nothing to score (%d entrants, state %s): it closes at once", cfg.key, opened.proposals, opened.state)
             self.fully_scored = True
         self.state = "scoring"
         workflow.logger.info("stage %s open: %d proposals, %d assignments", cfg.key, opened.proposals, opened.assignments)

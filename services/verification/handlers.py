@@ -128,6 +128,7 @@ async def start_verification(cmd: StartVerification, uow: UnitOfWork) -> Verific
         if run.state == "cancelled":  # the year's cycle started again: its verifiers go on
             run.state = "open"
             await uow.session.flush()
+            await _complete_if_done(uow, run)  # everything was decided before the cancel
         return await _counts(uow, cmd.cycle_year)
     c_ = COPIES.c
     copies = (await uow.session.execute(sa.select(c_.id, c_.snapshot).where(c_.cycle_year == cmd.cycle_year, c_.forwarded))).all()

@@ -57,6 +57,8 @@ class Script:
     forwarded: int = 20
     refuse_awards: str | None = None  # validate_awards refuses with this message (once)
     refuse_stage: str | None = None  # open_stage of this stage refuses (infeasible_assignment)
+    verification_behind: bool = False  # start_verification answers not_ready (retried) until cleared
+    call_state: str = "open"  # what open_call answers ("closed": a year started again after its call)
 
     def names(self) -> list[str]:
         return [n for n, _ in self.calls]
@@ -76,7 +78,7 @@ class Script:
         async def open_call(cmd: OpenCall) -> CallView:
             s.calls.append(("open_call", cmd))
             return CallView(
-                cycle_year=cmd.cycle_year, state="open", opens_at=cmd.opens_at, closes_at=cmd.closes_at, quota_per_agency=3
+                cycle_year=cmd.cycle_year, state=s.call_state, opens_at=cmd.opens_at, closes_at=cmd.closes_at, quota_per_agency=3
             )
 
         @activity.defn(name="close_call")
@@ -96,6 +98,8 @@ class Script:
         @activity.defn(name="start_verification")
         async def start_verification(cmd: StartVerification) -> VerificationCounts:
             s.calls.append(("start_verification", cmd))
+            if s.verification_behind:
+                raise ApplicationError("the copy of forwarded proposals is behind", type="not_ready")
             return VerificationCounts(
                 cycle_year=cmd.cycle_year,
                 state="open",

@@ -86,6 +86,10 @@ def test_a_broken_section_does_not_hide_the_other_sections_cross_field_problems(
 def test_a_stage_may_not_take_the_name_of_the_cycles_own_steps():
     data = tomllib.loads((CYCLES / "2027.toml").read_text())
     data["stages"][1]["key"] = "verification"
+    data["stages"][2]["key"] = "ceremony"
     with pytest.raises(ConfigError) as err:
         parse_config(data)
-    assert err.value.problems == [("stages[1].key", "'verification' names the cycle's own verification step; a jury stage needs another key")]
+    assert err.value.problems == [
+        ("stages[1].key", "'verification' names one of the cycle's own steps or phases; a jury stage needs another key"),
+        ("stages[2].key", "'ceremony' names one of the cycle's own steps or phases; a jury stage needs another key"),
+    ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.worker import Worker
 
 from contracts.awards import AwardRule
@@ -221,6 +221,38 @@ async def test_a_cancel_while_a_stage_runs_publishes_cycle_cancelled(harness):
     assert script.events[-1] == "cycle_cancelled"
     status = await handle.query(CycleWorkflow.status)
     assert status.phase == CyclePhase.CANCELLED and status.cancelled
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_a_cancel_while_a_command_is_retried_publishes_cycle_cancelled(harness):
+    env, script, queue = harness
+    script.verification_behind = True  # start_verification is retried: the cancel comes meanwhile
+    cfg = config(await env.get_current_time())
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
+    await env.sleep(dt.timedelta(days=31))
+    await eventually(lambda: phase_is(handle, CyclePhase.VERIFICATION))
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert script.events[-1] == "cycle_cancelled"
+    assert (await handle.query(CycleWorkflow.status)).phase == CyclePhase.CANCELLED
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+
+async def test_a_stage_cancelled_on_its_own_fails_the_cycle_saying_so(harness):
+    env, script, queue = harness
+    cfg = config(await env.get_current_time())
+    handle = await start(env, queue, cfg)
+    await eventually(lambda: phase_is(handle, CyclePhase.CALL_OPEN))
+    await env.sleep(dt.timedelta(days=45))
+    await eventually(lambda: phase_is(handle, CyclePhase.JURY, "desk"))
+    await env.client.get_workflow_handle(stage_workflow_id(cfg.year, "desk")).cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    status = await handle.query(CycleWorkflow.status)
+    assert status.phase == CyclePhase.FAILED and "stage desk was cancelled on its own" in (status.error or "")
+    assert "cycle_cancelled" not in script.events
 
 
 async def test_history_length_does_not_grow_with_the_number_of_proposals(temporal_env):
@@ -341,3 +373,13 @@ async def test_a_stage_without_entrants_closes_at_once(harness):
     assert desk_open.entrants.expected.count == 0
     assert close_enough(desk_close.at, desk_open.at)  # not at its deadline, 20 days later
     assert result.stages[0].closed_early and result.stages[0].entrants == 0
+
+
+async def test_a_year_started_again_after_its_call_closed_does_not_wait_for_it_again(harness):
+    env, script, queue = harness
+    script.call_state = "closed"  # registration answers the closed call as it is
+    cfg = config(await env.get_current_time())
+    handle = await start(env, queue, cfg)
+    assert (await handle.result()).phase == CyclePhase.COMPLETED
+    opened, closed = (next(cmd for n, cmd in script.calls if n == name) for name in ("open_call", "close_call"))
+    assert close_enough(closed.at, opened.opens_at) and closed.at < cfg.call.closes
