@@ -112,7 +112,7 @@ class EntrantsRef(BaseModel):
 class StageSummary(BaseModel):
     cycle_year: Year
     stage: StageKey
-    state: str = Field(description="open | closed | final")
+    state: str = Field(description="open | closed | final | cancelled (its cycle was; open_stage when the year starts again opens it again)")
     proposals: Count
     jurors: Count
     assignments: Count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts import scoring as c
 from contracts import verification as v
+from contracts.cycle import CycleCancelled
 from services.common.runtime import ServiceApp
 from services.common.settings import Settings
 from services.scoring import handlers as h
@@ -15,6 +16,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.on_event(v.ProposalVerified)(h.on_proposal_verified)
     app.on_event(v.ProposalDisqualified)(h.on_proposal_disqualified)
     app.on_event(v.VerificationClosed)(h.on_verification_closed)
+    app.on_event(CycleCancelled)(h.on_cycle_cancelled)
     app.command(c.ImportJurors)(h.import_jurors)
     app.command(c.ListJurors)(h.list_jurors)
     app.command(c.OpenStage)(h.open_stage)

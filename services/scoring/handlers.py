@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import defer
 
 from contracts.base import ObjectionDecision, SetRef, digest_ids
+from contracts.cycle import CycleCancelled
 from contracts.scoring import (
     CloseStage,
     Criterion,
@@ -179,6 +180,9 @@ async def _progress(uow: UnitOfWork, stage: StageRow) -> tuple[list[AssignmentRo
 async def open_stage(cmd: OpenStage, uow: UnitOfWork) -> StageSummary:
     existing = await uow.session.get(StageRow, (cmd.cycle_year, cmd.stage))
     if existing is not None:
+        if existing.state == "cancelled":  # the year's cycle started again: its jurors go on
+            existing.state = "open"
+            await uow.session.flush()
         assigned, scored = await _progress(uow, existing)
         return _summary(existing, len(assigned), len(scored), len({a.juror_id for a in assigned}))
     ids = await _entrant_ids(uow, cmd)
@@ -448,6 +452,13 @@ async def remind_jurors(cmd: RemindJurors, uow: UnitOfWork) -> dict[str, int]:
     for juror, pids in sorted(open_by.items()):
         uow.emit(ReminderDue(cycle_year=cmd.cycle_year, stage=cmd.stage, juror_id=juror, open_assignments=sorted(pids), deadline=stage.deadline))
     return {"reminded": len(open_by)}
+
+
+async def on_cycle_cancelled(evt: CycleCancelled, uow: UnitOfWork) -> None:
+    """A cancelled cycle's open stage takes no more scores (until the year is started again)."""
+    rows = (await uow.session.execute(sa.select(StageRow).where(StageRow.cycle_year == evt.cycle_year, StageRow.state == "open"))).scalars()
+    for stage in rows:
+        stage.state = "cancelled"
 
 
 async def _next(uow: UnitOfWork, year: int, name: str) -> int:

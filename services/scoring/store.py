@@ -42,7 +42,7 @@ class StageRow(Base, table=True):  # type: ignore[call-arg]
     __tablename__ = "sco_stage"
     cycle_year: int = Field(primary_key=True)
     stage: str = Field(primary_key=True, max_length=32)
-    state: str = "open"  # open | closed | final
+    state: str = "open"  # open | closed | final | cancelled (its cycle was; open again when the year starts again)
     config: dict = Field(sa_column=Column(JSON, nullable=False))
     proposals: list = Field(sa_column=Column(JSON, nullable=False))
     deadline: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -334,3 +334,24 @@ async def test_a_reminder_names_the_deadline_as_the_operator_extended_it(nats_ur
         msgs = await eventually(lambda: _n(js, subject, 1))
         deadlines = {json.loads(m.data)["deadline"] for m in msgs}
         assert [dt_.fromisoformat(d) for d in deadlines] == [dt_.fromisoformat(extended)]
+
+
+async def test_a_cancelled_cycle_takes_no_more_scores_until_the_year_starts_again(nats_url, nc, js, sqlite_db):
+    from contracts.cycle import CycleCancelled
+
+    async with running(create_app(), nats_url, sqlite_db):
+        assignments = await open_desk_stage(nc, js)
+        juror, pid = assignments[0]
+        cancelled = CycleCancelled(event_id="bfest-cycle-2033:run1:cancelled", occurred_at=dt_.now().astimezone(), cycle_year=YEAR, phase="jury", stage="desk")
+        await js.publish(cancelled.subject(), cancelled.model_dump_json().encode())
+
+        async def is_cancelled():  # type: ignore[no-untyped-def]
+            return (await request(nc, cmd("stage_status"), {"cycle_year": YEAR, "stage": "desk"}))["data"]["state"] == "cancelled"
+
+        await eventually(is_cancelled)
+        body = {"cycle_year": YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": 7, "dampak": 7}}
+        refused = await request(nc, cmd("submit_score"), {**body, "request_id": "s-cancelled"})
+        assert refused["error"]["code"] == "stage_closed", refused
+        again = await request(nc, cmd("open_stage"), {**open_body(), "request_id": "open-again", "divergence_threshold": 9.5})
+        assert again["ok"] and again["data"]["state"] == "open" and again["data"]["assignments"] == len(assignments), again
+        assert (await request(nc, cmd("submit_score"), {**body, "request_id": "s-again"}))["ok"]
