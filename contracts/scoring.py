@@ -168,6 +168,7 @@ class StageClosedSummary(BaseModel):
     announcement_no: str
     assignments: Count | None = Field(default=None, description="Assignments at the close, jurors added on divergence included.")
     scores: Count | None = Field(default=None, description="Assignments scored at the close.")
+    objection_window_until: Instant | None = Field(default=None, description="The public objection window the stage was closed with, if any.")
 
 
 class ObjectionView(BaseModel):

@@ -326,6 +326,8 @@ class CycleWorkflow:
     @workflow.update(name="extend_deadline")
     async def extend_deadline(self, change: ExtendDeadline) -> str:
         key = change.stage
+        # The running stage first: if it cannot be told, the update fails and nothing changes.
+        await self._tell_stage(key, JuryStageWorkflow.on_extend, StageDeadline(until=change.until, reason=change.reason, operator=change.operator))
         self.deadlines[key] = change.until
         self.versions[key] += 1
         self.actions.append(
@@ -339,11 +341,20 @@ class CycleWorkflow:
             }
         )
         workflow.logger.info("%s deadline extended to %s by %s: %s", key, change.until, change.operator, change.reason)
-        if self.child is not None and self.running == key:
-            await self.child.signal(
-                JuryStageWorkflow.on_extend, StageDeadline(until=change.until, reason=change.reason, operator=change.operator)
-            )
         return f"{key} deadline is now {change.until.isoformat()}"
+
+    async def _tell_stage(self, key: str, signal: Any, arg: Any) -> None:
+        """Signal the running jury stage ``key``. After a reset of the cycle its stage workflow may
+        be the old run's child, which this run's child handle cannot reach: then by its id."""
+        if self.child is None or self.running != key or self.config is None:
+            return
+        try:
+            await self.child.signal(signal, arg)
+        except Exception:  # noqa: BLE001 - not this run's child (a reset): by id
+            try:
+                await workflow.get_external_workflow_handle(stage_workflow_id(self.config.year, key)).signal(signal, arg)
+            except Exception as exc:  # noqa: BLE001 - refuse the update rather than half-apply it
+                raise ApplicationError(f"stage {key} could not be reached ({exc}); nothing was changed", non_retryable=True) from exc
 
     @extend_deadline.validator
     def _validate_extend(self, change: ExtendDeadline) -> None:
@@ -372,6 +383,7 @@ class CycleWorkflow:
     @workflow.update(name="close_stage_now")
     async def close_stage_now(self, close: CloseStageNow) -> str:
         key = close.stage
+        await self._tell_stage(key, JuryStageWorkflow.on_close_now, _close(close))
         self.close_now[key] = close
         self.actions.append(
             {
@@ -383,8 +395,6 @@ class CycleWorkflow:
             }
         )
         workflow.logger.info("%s closed early by %s: %s", key, close.operator, close.reason)
-        if self.child is not None and self.running == key:
-            await self.child.signal(JuryStageWorkflow.on_close_now, _close(close))
         return f"{key} is closing now"
 
     @close_stage_now.validator

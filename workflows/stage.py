@@ -137,7 +137,12 @@ class JuryStageWorkflow:
 
         if window_until is not None:
             self.state = "objections"
-            await workflow.sleep(window_until - workflow.now(), summary=f"{cfg.key}: public objection window")
+            # The window the stage was closed with: a run after the one that closed it (the year
+            # started again, a reset) waits out what is left of it, not a fresh one.
+            if closed.objection_window_until is not None and workflow.patched("the-window-the-stage-was-closed-with"):
+                window_until = closed.objection_window_until
+            if window_until > workflow.now():
+                await workflow.sleep(window_until - workflow.now(), summary=f"{cfg.key}: public objection window")
 
         self.state = "finalising"
         final: FinalShortlistSummary = await workflow.execute_activity(

@@ -525,6 +525,7 @@ async def close_stage(cmd: CloseStage, uow: UnitOfWork) -> StageClosedSummary:
         announcement_no=announcement,
         assignments=len((await _progress(uow, stage))[0]),
         scores=len(scores),
+        objection_window_until=cmd.objection_window_until,
     )
     stage.state, stage.ranking, stage.shortlist, stage.announcement_no = "closed", rows, chosen, announcement
     stage.window_until, stage.closed_summary = cmd.objection_window_until, summary.model_dump(mode="json")

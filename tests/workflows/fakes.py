@@ -59,6 +59,7 @@ class Script:
     refuse_stage: str | None = None  # open_stage of this stage refuses (infeasible_assignment)
     verification_behind: bool = False  # start_verification answers not_ready (retried) until cleared
     call_state: str = "open"  # what open_call answers ("closed": a year started again after its call)
+    window_passed: bool = False  # close_stage answers a stage closed before, its objection window over
 
     def names(self) -> list[str]:
         return [n for n, _ in self.calls]
@@ -157,6 +158,7 @@ class Script:
                 unscored=0,
                 shortlist=ref(n, cmd.stage),
                 announcement_no=f"00{len(s.calls)}/PANSEL/{cmd.cycle_year}",
+                objection_window_until=cmd.at - dt.timedelta(days=1) if s.window_passed else cmd.objection_window_until,
             )
 
         @activity.defn(name="finalize_shortlist")

@@ -383,3 +383,22 @@ async def test_a_year_started_again_after_its_call_closed_does_not_wait_for_it_a
     assert (await handle.result()).phase == CyclePhase.COMPLETED
     opened, closed = (next(cmd for n, cmd in script.calls if n == name) for name in ("open_call", "close_call"))
     assert close_enough(closed.at, opened.opens_at) and closed.at < cfg.call.closes
+
+
+async def test_a_stage_closed_by_an_earlier_run_does_not_wait_a_fresh_objection_window(harness):
+    env, script, queue = harness
+    script.window_passed = True  # scoring answers the desk stage as an earlier run closed it
+    cfg = config(await env.get_current_time(), objection_days=5)
+    handle = await start(env, queue, cfg)
+    assert (await handle.result()).phase == CyclePhase.COMPLETED
+    close, final = (next(cmd for n, cmd in script.calls if n == name and cmd.stage == "desk") for name in ("close_stage", "finalize_shortlist"))
+    assert close_enough(final.at, close.at)  # not five days later
+
+
+async def test_the_objection_window_is_waited_for_when_the_stage_closes_now(harness):
+    env, script, queue = harness
+    cfg = config(await env.get_current_time(), objection_days=5)
+    handle = await start(env, queue, cfg)
+    assert (await handle.result()).phase == CyclePhase.COMPLETED
+    close, final = (next(cmd for n, cmd in script.calls if n == name and cmd.stage == "desk") for name in ("close_stage", "finalize_shortlist"))
+    assert close_enough(final.at, close.at + 5 * DAY)
