@@ -183,6 +183,9 @@ async def open_stage(cmd: OpenStage, uow: UnitOfWork) -> StageSummary:
         if existing.state == "cancelled":  # the year's cycle started again: its jurors go on
             existing.state = "open"
             await uow.session.flush()
+        elif existing.config.get("cancelled"):  # and its public may object again
+            existing.config = {k: v for k, v in existing.config.items() if k != "cancelled"}
+            await uow.session.flush()
         assigned, scored = await _progress(uow, existing)
         return _summary(existing, len(assigned), len(scored), len({a.juror_id for a in assigned}))
     ids = await _entrant_ids(uow, cmd)
@@ -456,9 +459,12 @@ async def remind_jurors(cmd: RemindJurors, uow: UnitOfWork) -> dict[str, int]:
 
 async def on_cycle_cancelled(evt: CycleCancelled, uow: UnitOfWork) -> None:
     """A cancelled cycle's open stage takes no more scores (until the year is started again)."""
-    rows = (await uow.session.execute(sa.select(StageRow).where(StageRow.cycle_year == evt.cycle_year, StageRow.state == "open"))).scalars()
+    rows = (await uow.session.execute(sa.select(StageRow).where(StageRow.cycle_year == evt.cycle_year, StageRow.state.in_(["open", "closed"])))).scalars()
     for stage in rows:
-        stage.state = "cancelled"
+        if stage.state == "open":
+            stage.state = "cancelled"
+        else:  # closed, in its objection window: it takes no more objections either
+            stage.config = {**stage.config, "cancelled": True}
 
 
 async def _next(uow: UnitOfWork, year: int, name: str) -> int:
@@ -583,6 +589,12 @@ async def file_objection(cmd: FileObjection, uow: UnitOfWork) -> ObjectionView:
     stage = await _stage(uow, cmd.cycle_year, cmd.stage)
     # A filer may not backdate an objection into a window that has passed.
     at = max(cmd.at or uow.now, uow.now)
+    if stage.config.get("cancelled"):
+        raise DomainError(
+            ScoringError.OBJECTION_WINDOW_CLOSED,
+            f"objections to stage {cmd.stage} are not accepted: its cycle was cancelled",
+            {"window_until": stage.window_until.isoformat() if stage.window_until else "no window", "cancelled": True},
+        )
     if stage.state != "closed" or stage.window_until is None or at > stage.window_until:
         until = stage.window_until.isoformat() if stage.window_until else "no window"
         raise DomainError(
@@ -615,6 +627,8 @@ async def decide_objection(cmd: DecideObjection, uow: UnitOfWork) -> ObjectionVi
         raise NotFound(ScoringError.NOT_FOUND, f"no objection {cmd.objection_id} in stage {cmd.stage}")
     if stage.state == "final":
         raise DomainError(ScoringError.STAGE_CLOSED, f"the {cmd.stage} shortlist is final")
+    if stage.config.get("cancelled"):
+        raise DomainError(ScoringError.STAGE_CLOSED, f"stage {cmd.stage}'s cycle was cancelled; objections are decided once it is started again")
     if row.decision is not None:
         raise DomainError(ScoringError.ALREADY_DECIDED, f"objection {row.id} was already decided ({row.decision})", {"decision": row.decision})
     row.decision, row.decision_reason, row.decided_by = cmd.decision.value, cmd.reason, cmd.decided_by

@@ -355,3 +355,24 @@ async def test_a_cancelled_cycle_takes_no_more_scores_until_the_year_starts_agai
         again = await request(nc, cmd("open_stage"), {**open_body(), "request_id": "open-again", "divergence_threshold": 9.5})
         assert again["ok"] and again["data"]["state"] == "open" and again["data"]["assignments"] == len(assignments), again
         assert (await request(nc, cmd("submit_score"), {**body, "request_id": "s-again"}))["ok"]
+
+
+async def test_a_cancelled_cycle_takes_no_objections_until_the_year_starts_again(nats_url, nc, js, sqlite_db):
+    from contracts.cycle import CycleCancelled
+
+    async with running(create_app(), nats_url, sqlite_db):
+        await open_desk_stage(nc, js)
+        closed = await request(nc, cmd("close_stage"), {"request_id": "close", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-01T08:00:00+07:00", "objection_window_until": "2999-06-06T08:00:00+07:00"})
+        assert closed["ok"], closed
+        cancelled = CycleCancelled(event_id="bfest-cycle-2033:run2:cancelled", occurred_at=dt_.now().astimezone(), cycle_year=YEAR, phase="jury", stage="desk")
+        await js.publish(cancelled.subject(), cancelled.model_dump_json().encode())
+        body = {"cycle_year": YEAR, "stage": "desk", "proposal_id": "P1", "filer": "Warga", "reason": "Sudah menang tahun lalu"}
+
+        async def refused():  # type: ignore[no-untyped-def]
+            r = await request(nc, cmd("file_objection"), {**body, "request_id": f"o-{dt_.now().timestamp()}"})
+            return r if (r["error"].get("details") or {}).get("cancelled") else None
+
+        assert (await eventually(refused))["error"]["code"] == "objection_window_closed"
+        assert (await request(nc, cmd("open_stage"), {**open_body(), "request_id": "open-again", "divergence_threshold": 9.5}))["ok"]
+        again = await request(nc, cmd("file_objection"), {**body, "request_id": "o-again"})
+        assert again["error"]["code"] == "not_on_shortlist", again  # the window takes objections again (P1 was not shortlisted)
