@@ -124,7 +124,8 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         if cfg.call.closes <= dt.datetime.now(dt.UTC) and not allow_past:
             err.print(
                 f"[bold red]error:[/] call.closes ({cfg.call.closes.isoformat()}) is already past: the cycle would rush through "
-                "every past deadline at once; use a future schedule, or --allow-past to do that on purpose",
+                "every past deadline at once; use a future schedule, or --allow-past to do that on purpose"
+                " (as when starting again a year that failed or was cancelled: its steps already done are answered as they ended)",
                 highlight=False,
             )
             raise typer.Exit(1)
