@@ -119,14 +119,15 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
                 err.print(f"  • [bold]{path}[/]: {msg}", highlight=False)
             raise typer.Exit(1) from None
         if cfg.year != year:
-            err.print(f"[bold red]error:[/] --year {year} but {config} is for {cfg.year}", highlight=False)
+            err.print(f"[bold red]error:[/] --year {year} but {config} is for {cfg.year}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         if cfg.call.closes <= dt.datetime.now(dt.UTC) and not allow_past:
             err.print(
                 f"[bold red]error:[/] call.closes ({cfg.call.closes.isoformat()}) is already past: the cycle would rush through "
                 "every past deadline at once; use a future schedule, or --allow-past to do that on purpose"
-                " (as when starting again a year that failed or was cancelled: its steps already done are answered as they ended)",
+                " (as when starting again a year that failed or was cancelled)",
                 highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(1)
         if check:
