@@ -100,6 +100,13 @@ def stage_rule_problems(criteria: list[Criterion], group_proportions: dict[Any, 
     return out
 
 
+def check_stage_rules(criteria: list[Criterion], group_proportions: dict[Any, float] | None, path: str = "") -> None:
+    """Raise ``ValueError`` naming every :func:`stage_rule_problems` (for a model's validator)."""
+    problems = stage_rule_problems(criteria, group_proportions, path)
+    if problems:
+        raise ValueError("; ".join(f"{at}: {problem}" for at, problem in problems))
+
+
 class EntrantsRef(BaseModel):
     """Who enters a stage: the verification's eligible list, or a previous stage's final shortlist."""
 
@@ -243,9 +250,7 @@ class OpenStage(Command):
 
     @model_validator(mode="after")
     def _stage_rules(self) -> OpenStage:
-        problems = stage_rule_problems(self.criteria, self.group_proportions)
-        if problems:
-            raise ValueError("; ".join(f"{path}: {problem}" for path, problem in problems))
+        check_stage_rules(self.criteria, self.group_proportions)
         return self
 
 

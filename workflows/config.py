@@ -54,9 +54,10 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     except ValidationError as exc:
         first = field_problems(exc)
     else:
-        if not cfg.start_problems():
+        refused = cfg.start_problems()
+        if not refused:
             return cfg
-        raise ConfigError(source, cfg.start_problems())
+        raise ConfigError(source, refused)
     # Validate each section on its own so one section's mistake does not hide another's, then
     # check the cross-field rules on whatever parsed.
     problems: list[tuple[str, str]] = []

@@ -117,8 +117,9 @@ class CycleWorkflow:
             cancelled = is_cancelled_exception(exc) and workflow.cancellation_reason() is not None
             if not cancelled or not workflow.patched("cancel-during-a-step"):
                 raise
+            phase = self.phase.value
             await self._cancelled(year)
-            raise CancelledError(f"cycle {year} cancelled in phase {self.phase.value}") from exc
+            raise CancelledError(f"cycle {year} cancelled in phase {phase}") from exc
 
     async def _cancelled(self, year: int) -> None:
         workflow.logger.warning("cycle %s cancelled in phase %s", year, self.phase.value)

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from contracts.base import SetRef
 from contracts.cycle import StageConfig, StageOutcome
-from contracts.scoring import stage_rule_problems
+from contracts.scoring import check_stage_rules
 from workflows.config import field_problems
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,9 +57,7 @@ class StageInput(BaseModel):
     def _stage_rules(self) -> StageInput:
         # The rules open_stage holds a stage to, so a stage started by hand with others fails at
         # once naming them (the cycle's own stages passed them with its config).
-        problems = stage_rule_problems(self.stage.criteria, self.stage.group_proportions, "stage")
-        if problems:
-            raise ValueError("; ".join(f"{path}: {problem}" for path, problem in problems))
+        check_stage_rules(self.stage.criteria, self.stage.group_proportions, "stage")
         return self
 
 

@@ -102,7 +102,7 @@ class JuryStageWorkflow:
         # Nothing left to score: no entrants (every one fell out before), or a stage a run before
         # this one (the year started again, a reset) took to its end. It does not wait for its
         # deadline, nor for a fully-scored signal that went to that other run.
-        done = opened.proposals == 0 or opened.state != "open" or opened.scored >= opened.assignments
+        done = opened.state != "open" or opened.scored >= opened.assignments  # 0 entrants: 0 assignments
         if done and workflow.patched("stage-with-nothing-to-score-closes-at-once"):
             workflow.logger.warning("stage %s has nothing to score (%d entrants, state %s): it closes at once", cfg.key, opened.proposals, opened.state)
             self.fully_scored = True
