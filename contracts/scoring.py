@@ -136,6 +136,9 @@ class JurorProgress(BaseModel):
 
 class StageStatusView(StageSummary):
     fully_scored: bool
+    proposals_scored: Count | None = Field(
+        default=None, description="Proposals with at least one assigned juror's score (what the stage can rank)."
+    )
     per_juror: list[JurorProgress] = Field(default_factory=list)
 
 

@@ -300,3 +300,12 @@ def shortlist(rows: Sequence[Row], groups: dict[str, str], advance: int, proport
 
 def rng_for(seed: int) -> random.Random:
     return random.Random(seed)
+
+
+def objection_window(closed_at: dt.datetime, until: dt.datetime | None, published_at: dt.datetime) -> dt.datetime | None:
+    """The public's objection window, measured from when the shortlist is actually published: a
+    close asked for at ``closed_at`` with a window ``until`` that the service only gets to later
+    (it was down, the command was retried) still gives the whole window from its publication."""
+    if until is None:
+        return None
+    return max(until, published_at + (until - closed_at))

@@ -193,3 +193,13 @@ def test_rebalancing_tries_every_less_busy_juror_when_the_idlest_is_barred():
     loads = {j.id: sum(j.id in js for js in plan.values()) for j in jurors}
     assert max(loads.values()) == 3, loads  # 10 assignments; j1 can take at most 1 (P1 is its own agency's)
     assert all(domain.may_judge(next(j for j in jurors if j.id == jid), next(e for e in entrants if e.id == pid)) for pid, js in plan.items() for jid in js)
+
+
+def test_the_objection_window_runs_from_the_shortlist_publication():
+    import datetime as dt
+
+    at = dt.datetime(2033, 6, 1, 8, tzinfo=dt.UTC)
+    until = at + dt.timedelta(days=5)
+    assert domain.objection_window(at, until, at - dt.timedelta(hours=1)) == until  # a clock behind (time-skipped): as asked
+    assert domain.objection_window(at, until, at + dt.timedelta(seconds=12)) == until + dt.timedelta(seconds=12)
+    assert domain.objection_window(at, None, at + dt.timedelta(days=1)) is None
