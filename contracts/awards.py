@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from contracts.base import (
     Code,
@@ -26,6 +26,7 @@ from contracts.base import (
     command,
     event,
 )
+from contracts.published import score_text
 
 SERVICE = "awards"
 
@@ -109,8 +110,17 @@ class Winner(BaseModel):
     agency_name: str | None = None
     group: Group | None = None
     score: float | None = None
+    score_published: str | None = Field(
+        default=None,
+        description="The score as published: rounded half-up to two decimals (contracts.published), e.g. '73.01'; always derived from score.",
+    )
     certificate_code: str | None = None
     certificate_path: str | None = None
+
+    @model_validator(mode="after")
+    def _publish(self) -> Winner:
+        self.score_published = score_text(self.score) or None
+        return self
 
 
 class CategoryResult(BaseModel):

@@ -80,6 +80,7 @@ def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak
                         unit_code=u["unit_code"],
                         unit_name=u.get("unit_name") or u["unit_code"],
                         agency_code=u.get("agency_code"),
+                        agency_name=u.get("agency_name") or u.get("agency_code"),
                         score=u.get("total"),
                     )
                 )

@@ -38,6 +38,12 @@ class Config:
 
     results_dir: Path = Path("var/results")
     secret: str = "bfest-dev-secret"
+    public_url: str = "http://127.0.0.1:8000"
+
+    @classmethod
+    def verify_url(cls, code: str) -> str:
+        """The public verification page of a certificate: what its QR code holds and its footer shows."""
+        return f"{cls.public_url.rstrip('/')}/verify/{code}"
 
 
 async def on_shortlist_final(evt: ShortlistFinal, uow: UnitOfWork) -> None:
@@ -56,6 +62,7 @@ async def on_wbk_evaluated(evt: WbkEvaluated, uow: UnitOfWork) -> None:
         uow.session.add(row)
     row.decision, row.total = evt.result.final.value, evt.result.total
     row.unit_name, row.agency_code = evt.unit_name or row.unit_name, evt.agency_code or row.agency_code
+    row.agency_name = evt.agency_name or row.agency_name
 
 
 async def validate_awards(cmd: ValidateAwards, uow: UnitOfWork) -> dict[str, Any]:
@@ -99,7 +106,7 @@ async def determine_awards(cmd: DetermineAwards, uow: UnitOfWork) -> AwardsSumma
     if (len(ids), digest_ids(ids)) != (cmd.expected_shortlist.count, cmd.expected_shortlist.digest):
         raise NotReady(message="the final shortlist received differs from the one expected", details={"have": len(ids), "expected": cmd.expected_shortlist.count})
     layak = [
-        {"unit_code": w.unit_code, "unit_name": w.unit_name, "agency_code": w.agency_code, "total": w.total}
+        {"unit_code": w.unit_code, "unit_name": w.unit_name, "agency_code": w.agency_code, "agency_name": w.agency_name, "total": w.total}
         for w in (await uow.session.execute(sa.select(WbkRow).where(WbkRow.cycle_year == cmd.cycle_year))).scalars()
         if w.decision == WbkDecision.LAYAK_WBK
     ]
@@ -130,7 +137,9 @@ async def determine_awards(cmd: DetermineAwards, uow: UnitOfWork) -> AwardsSumma
                     "signed_by": cmd.ceremony.signed_by,
                     "signer_name": cmd.ceremony.signer_name,
                     "code": code,
-                    "verify_uri": f"bfest:verify:{code}",
+                    "verify_url": Config.verify_url(code),
+                    "score": w.score,
+                    "score_kind": "lke" if cat.rule == "layak_wbk" else "final",
                 },
             )
             w.certificate_code, w.certificate_path = code, str(path)

@@ -26,6 +26,7 @@ class WbkRow(Base, table=True):  # type: ignore[call-arg]
     unit_code: str = Field(primary_key=True, max_length=64)
     unit_name: str | None = None
     agency_code: str | None = None
+    agency_name: str | None = None
     decision: str
     total: float | None = None
 
