@@ -2,7 +2,8 @@
 
 Domain error codes: ``invalid_award_rules``, ``not_determined``, ``ceremony_mismatch``, plus the runtime's codes
 (``not_ready`` while a final shortlist or a WBK decision the command names has not arrived yet).
-``verify_certificate`` answers an unknown code with ``valid: false``, not an error."""
+``verify_certificate`` answers an unknown, unsigned or altered code with ``valid: false`` and the
+``reason``, not an error."""
 
 from __future__ import annotations
 
@@ -149,6 +150,9 @@ class ResultsView(BaseModel):
 
 
 class CertificateView(BaseModel):
+    """A certificate's verification: ``valid`` only when its record carries a good Ed25519
+    signature by the awards service's key (``key_id``); then the award and the winner it names."""
+
     valid: bool
     code: str
     cycle_year: Year | None = None
@@ -157,6 +161,11 @@ class CertificateView(BaseModel):
     recipient: str | None = None
     title: str | None = None
     issued_at: Instant | None = None
+    key_id: str | None = Field(default=None, description="The signer's public key id (ed25519:<16 hex>), as in certificate-public-key.pem.")
+    unit_code: Code | None = None
+    proposal_id: Code | None = None
+    verify_url: str | None = Field(default=None, description="The public verification page the certificate's QR code opens.")
+    reason: str | None = Field(default=None, description="Why a code does not verify: unknown, unsigned, another key, or altered.")
 
 
 class AnnouncementView(BaseModel):
@@ -238,5 +247,7 @@ class CertificateIssued(Event):
     recipient: str
     title: str | None = None
     path: str
+    key_id: str | None = Field(default=None, description="The public key id of the Ed25519 key that signed the certificate.")
+    verify_url: str | None = Field(default=None, description="BFEST_PUBLIC_URL/verify/<code>: what the QR code holds.")
 
 
