@@ -4,6 +4,7 @@ relay, and :class:`CommandClient` (request/reply with the envelope)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -21,6 +22,7 @@ from contracts import subjects
 from contracts.base import Command, ErrorCode, Reply
 from services.common.db import Database
 from services.common.logging import get_logger
+from services.common.settings import Settings, get_settings
 
 DUPLICATE_WINDOW_SECONDS = 2 * 60 * 60
 
@@ -43,16 +45,54 @@ DLQ_STREAM = StreamConfig(
 )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create the streams, or bring their configuration up to date. Safe to call from every replica."""
-    for config in (EVENTS_STREAM, DLQ_STREAM):
+def stream_limits(settings: Settings) -> dict[str, dict[str, float | int]]:
+    """Each stream's limits from settings, in nats-py's units (seconds, bytes): the event stream's
+    age and size, the dead-letter stream's size, and the largest message both take. 0 in a
+    setting means no limit (JetStream's -1 for sizes, 0 for age)."""
+    size = settings.max_message_bytes if settings.max_message_bytes > 0 else -1
+    total = settings.events_max_bytes if settings.events_max_bytes > 0 else -1
+    return {
+        EVENTS_STREAM.name: {"max_age": max(0.0, settings.events_max_age_days) * 86400, "max_bytes": total, "max_msg_size": size},  # type: ignore[dict-item]
+        DLQ_STREAM.name: {"max_bytes": total, "max_msg_size": size},  # type: ignore[dict-item]
+    }
+
+
+def _unlimited(field: str, value: float | int | None) -> bool:
+    return value is None or (value <= 0 if field == "max_age" else value < 0)
+
+
+def _kept_or_raised(field: str, current: float | int | None, wanted: float | int) -> float | int:
+    """The limit to set: ours, unless the stream's is higher (an operator raised it; a stream
+    with no limit at all predates the limits, so it gets ours)."""
+    if _unlimited(field, current):
+        return wanted
+    if _unlimited(field, wanted):
+        return wanted
+    assert current is not None
+    return max(current, wanted)
+
+
+async def ensure_streams(js: JetStreamContext, settings: Settings | None = None) -> None:
+    """Create the streams with their limits, or bring an existing one's up to ours without ever
+    lowering a limit an operator raised. Safe to call from every replica."""
+    limits = stream_limits(settings or get_settings())
+    for base in (EVENTS_STREAM, DLQ_STREAM):
+        assert base.name is not None
+        wanted = limits[base.name]
         try:
-            await js.add_stream(config)
+            await js.add_stream(dataclasses.replace(base, **wanted))  # type: ignore[arg-type]
+            continue
         except BadRequestError:
-            try:
-                await js.update_stream(config)
-            except BadRequestError:
-                pass  # an operator tuned it (replicas, limits): keep theirs
+            pass  # it exists, created by another replica or an earlier version
+        current = (await js.stream_info(base.name)).config
+        merged = {field: _kept_or_raised(field, getattr(current, field), value) for field, value in wanted.items()}
+        if all(getattr(current, field) == value for field, value in merged.items()):
+            continue
+        try:
+            # The stream as it is (replicas, placement an operator set) with our limits merged in.
+            await js.update_stream(dataclasses.replace(current, **merged))  # type: ignore[arg-type]
+        except BadRequestError as exc:
+            get_logger("nats").warning("stream.limits_not_updated", stream=base.name, limits=merged, error=str(exc))
 
 
 def dumps(value: Any) -> bytes:
