@@ -227,11 +227,19 @@ class CommandError(Exception):
 
 
 class CommandClient:
-    """Sends commands to services over NATS request/reply and reads the envelope."""
+    """Sends commands to services over NATS request/reply and reads the envelope.
 
-    def __init__(self, nc: NATS, timeout: float = 10.0) -> None:
+    With ``resend_after`` (the worker's activities), a command that gets no answer within that
+    many seconds is sent again with the same ``request_id`` while the first request keeps
+    waiting, and ``no responders`` (the service is down) is asked again every second: a command
+    lost in flight when its service was killed costs seconds after the service is back, not the
+    whole timeout. The services answer a repeated ``request_id`` once (the first reply), and a copy
+    that arrives while the first is still being handled waits for it."""
+
+    def __init__(self, nc: NATS, timeout: float = 10.0, resend_after: float | None = None) -> None:
         self.nc = nc
         self.timeout = timeout
+        self.resend_after = resend_after
 
     @classmethod
     async def connect(cls, url: str, timeout: float = 10.0, **kwargs: Any) -> CommandClient:
@@ -245,13 +253,52 @@ class CommandClient:
         return await self.request_raw(command.subject(), dumps(command), timeout)
 
     async def request_raw(self, subject: str, payload: bytes, timeout: float | None = None) -> Reply:
+        total = timeout or self.timeout
+        if self.resend_after is None or self.resend_after >= total:
+            try:
+                msg = await self.nc.request(subject, payload, timeout=total)
+            except nats.errors.NoRespondersError:
+                return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
+            except nats.errors.TimeoutError:
+                return Reply.failure("timeout", f"{subject} did not answer within {total:g}s")
+            return Reply.model_validate_json(msg.data)
+        return await self._request_patiently(subject, payload, total, self.resend_after)
+
+    async def _request_patiently(self, subject: str, payload: bytes, total: float, resend_after: float) -> Reply:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + total
+        pending: set[asyncio.Task[Any]] = set()
+        next_send, interval = loop.time(), resend_after
+        nobody_since: float | None = None  # since when every request found no service
         try:
-            msg = await self.nc.request(subject, payload, timeout=timeout or self.timeout)
-        except nats.errors.NoRespondersError:
-            return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
-        except nats.errors.TimeoutError:
-            return Reply.failure("timeout", f"{subject} did not answer within {timeout or self.timeout:g}s")
-        return Reply.model_validate_json(msg.data)
+            while True:
+                now = loop.time()
+                if nobody_since is not None and not pending and now - nobody_since >= resend_after:
+                    # Down before it was asked: the activity's retry (with its backoff) asks again.
+                    return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
+                if now >= end:
+                    return Reply.failure("timeout", f"{subject} did not answer within {total:g}s")
+                if now >= next_send:
+                    pending.add(asyncio.create_task(self.nc.request(subject, payload, timeout=end - now)))
+                    next_send, interval = now + interval, min(interval * 2, 4 * resend_after)
+                wait = max(0.0, min(next_send, end) - loop.time())
+                if not pending:
+                    await asyncio.sleep(wait)
+                    continue
+                done, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        return Reply.model_validate_json(task.result().data)
+                    if isinstance(exc, nats.errors.NoRespondersError):
+                        # Down, perhaps with the command it held: ask again in a second.
+                        nobody_since = loop.time() if nobody_since is None else nobody_since
+                        next_send = min(next_send, loop.time() + 1.0)
+                    elif not isinstance(exc, nats.errors.TimeoutError):
+                        raise exc
+        finally:
+            for task in pending:
+                task.cancel()
 
     async def call(self, command: Command, timeout: float | None = None) -> Any:
         """Send and return ``data``; raise :class:`CommandError` on ``ok: false``."""

@@ -185,6 +185,10 @@ async def test_a_stage_without_scores_waits_for_the_operator_who_extends_it(harn
     history = await handle.fetch_history()
     signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
     assert signals.count("stage_attention") == 2  # paused, then going on: both in the cycle's history
+    from bfest.operator import _history_of
+
+    timeline = [e.text for e in await _history_of(env.client, handle.id, "cycle")]
+    assert any(t.startswith("waiting for the operator: interview reached its deadline") for t in timeline), timeline
     record("cycle-stage-paused.json", history)
     record("stage-interview-paused.json", await stage.fetch_history())
 
