@@ -78,7 +78,7 @@ async def submit(request: Request, person: Person = Depends(unit_only)) -> Respo
         error = refusal(reply)
         if error.field:
             errors[error.field] = (error.id, error.en)
-    return render(request, "unit/new.html", status_code=400 if errors else 409, values=values, errors=errors, error=error)
+    return render(request, "unit/new.html", status_code=409 if error else 400, values=values, errors=errors, error=error)
 
 
 @router.post("/proposals/{proposal_id}/withdraw")

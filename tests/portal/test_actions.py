@@ -1,0 +1,115 @@
+"""People's acts through the portal, on a real nats-server with the real services: a juror scores
+on the form (a refusal shows next to the field and the input stays; another juror's assignment
+does not open), a unit submits, an agency forwards three and is refused a fourth with the quota
+message, and a certificate checks on the public page (a tampered code does not)."""
+
+from __future__ import annotations
+
+import re
+
+from services.awards.app import create_app as awards_app
+from services.common.settings import Settings
+from services.portal.accounts import Role
+from services.registration.app import create_app as registration_app
+from services.scoring.app import create_app as scoring_app
+from tests.awards.test_awards import YEAR as AWARDS_YEAR
+from tests.awards.test_certificates import ceremony
+from tests.portal.support import account, client, csrf_of, logged_in, portal
+from tests.registration import test_service as reg
+from tests.scoring.test_service import YEAR as SCORING_YEAR
+from tests.scoring.test_service import open_desk_stage
+from tests.support import running
+
+
+async def test_a_juror_scores_their_assignment_on_the_form(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    async with running(scoring_app(), nats_url, str(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")):
+        plan = await open_desk_stage(nc, js)
+        juror, pid = plan[0]
+        other = next(p for j, p in plan if j != juror and (juror, p) not in plan)
+        async with portal(nats_url, tmp_path, SCORING_YEAR) as app:
+            await account(app, Role.JUROR, juror, "Juri Satu")
+            async with logged_in(app, juror) as c:
+                home = await c.get("/juror")
+                assert home.status_code == 200 and f"/juror/desk/{pid}" in home.text
+                mine = {p for j, p in plan if j == juror}
+                assert set(re.findall(r"/juror/desk/(P\d+)", home.text)) == mine  # only their own
+                form = await c.get(f"/juror/desk/{pid}")
+                assert "Mutu" in form.text and "skala" in form.text and "bobot" in form.text and "50%" in form.text
+                token = csrf_of(form.text)
+                off = await c.post(f"/juror/desk/{pid}", data={"csrf_token": token, "score__mutu": "11", "score__dampak": "7", "comment": "Bagus"})
+                assert off.status_code == 400 and "Nilai harus antara 1 dan 10" in off.text
+                assert 'value="11"' in off.text and 'value="7"' in off.text and "Bagus" in off.text  # the input stays
+                ok = await c.post(f"/juror/desk/{pid}", data={"csrf_token": token, "score__mutu": "8", "score__dampak": "7,5", "comment": "Bagus"})
+                assert ok.status_code == 303
+                saved = await c.get(ok.headers["location"])
+                assert "Nilai tersimpan" in saved.text and 'value="8"' in saved.text and 'value="7.5"' in saved.text
+                # revise through the JSON API: the envelope of scoring's reply
+                api = await c.post(f"/api/juror/scores/desk/{pid}", json={"scores": {"mutu": 9, "dampak": 7.5}}, headers={"X-CSRF-Token": token})
+                assert api.json()["ok"] is True
+                listing = (await c.get("/api/juror/assignments")).json()["data"]
+                row = next(a for a in listing["stages"][0]["assignments"] if a["proposal_id"] == pid)
+                assert row["revision"] == 2 and row["scores"] == {"mutu": 9, "dampak": 7.5}
+                # another juror's assignment does not open, and scoring refuses it anyway
+                assert (await c.get(f"/juror/desk/{other}")).status_code == 404
+                assert (await c.post(f"/juror/desk/{other}", data={"csrf_token": token, "score__mutu": "5"})).status_code == 404
+                refused = await c.post(f"/api/juror/scores/desk/{other}", json={"scores": {"mutu": 5, "dampak": 5}}, headers={"X-CSRF-Token": token})
+                assert refused.json()["error"]["code"] == "not_assigned"
+
+
+async def test_a_certificate_checks_on_the_public_page_and_a_tampered_one_does_not(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results", public_url="http://portal.test")
+    async with running(awards_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"):
+        results = await ceremony(nc, js)
+        winner = next(c for c in results["categories"] if c["key"] == "top")["winners"][0]
+        code = winner["certificate_code"]
+        async with portal(nats_url, tmp_path, AWARDS_YEAR) as app, client(app) as c:
+            page = await c.get(f"/verify/{code}")
+            assert page.status_code == 200 and "Piagam sah" in page.text and winner["unit_name"] in page.text
+            assert "ed25519:" in page.text
+            tampered = code[:-1] + ("A" if code[-1] != "A" else "B")
+            bad = await c.get(f"/verify/{tampered}")
+            assert "Piagam tidak sah" in bad.text and "Piagam sah" not in bad.text
+            typed = await c.get("/verify", params={"code": code})
+            assert typed.status_code == 303 and typed.headers["location"].endswith(f"/verify/{code}")
+            shown = await c.get("/results")
+            assert winner["unit_name"] in shown.text and f"/verify/{code}" in shown.text
+
+
+async def test_a_unit_submits_and_its_agency_is_refused_a_fourth_forward(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
+    async with running(registration_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"):
+        await reg.setup_call(nc, quota=3)
+        async with portal(nats_url, tmp_path, reg.YEAR) as app:
+            await account(app, Role.UNIT, "KAB-MALANG-U01", "Puskesmas 1")
+            await account(app, Role.AGENCY, "KAB-MALANG", "Kabupaten Malang")
+            async with logged_in(app, "KAB-MALANG-U01") as unit:
+                form = await unit.get("/unit/new")
+                fields = {
+                    "csrf_token": csrf_of(form.text), "title": "Antrian Daring Puskesmas", "group": "umum", "category": "kesehatan",
+                    "summary": "Antrian daring.", "problem": "Antrian panjang.", "solution": "Pendaftaran daring.", "impact": "Tunggu turun.",
+                    "started_on": "2029-01-15", "document_uri": "https://portal.example/p.pdf", "contact_name": "Admin",
+                    "contact_email": "bukan-email",
+                }  # fmt: skip
+                bad = await unit.post("/unit/new", data=fields)
+                assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text and "Antrian Daring Puskesmas" in bad.text
+                ok = await unit.post("/unit/new", data={**fields, "contact_email": "admin@malangkab.go.id"})
+                assert ok.status_code == 303, ok.text
+                listing = await unit.get("/unit")
+                assert "Antrian Daring Puskesmas" in listing.text
+                again = await unit.post("/unit/new", data={**fields, "contact_email": "admin@malangkab.go.id"})
+                assert again.status_code == 409 and "Judul ini sudah dipakai" in again.text
+            for i in range(2, 5):
+                assert (await reg.submit(nc, f"KAB-MALANG-U{i:02d}", f"Inovasi Nomor {i}"))["ok"]
+            async with logged_in(app, "KAB-MALANG") as agency:
+                page = await agency.get("/agency")
+                ids = re.findall(r'id="row-(P\d{4}-\d+)"', page.text)
+                assert len(ids) == 4 and "terpakai <span class=\"en\">used</span> 0 dari" in page.text
+                token = csrf_of(page.text)
+                for pid in ids[:3]:
+                    assert (await agency.post(f"/agency/proposals/{pid}/forward", data={"csrf_token": token})).status_code == 303
+                fourth = await agency.post(f"/agency/proposals/{ids[3]}/forward", data={"csrf_token": token})
+                assert fourth.status_code == 409 and "Kuota instansi sudah habis" in fourth.text
+                assert "sisa <span class=\"en\">left</span> 0" in fourth.text
+                short = await agency.post(f"/agency/proposals/{ids[3]}/return", data={"csrf_token": token, "reason": "x"})
+                assert short.status_code == 400 and "minimal 3 karakter" in short.text
+                back = await agency.post(f"/agency/proposals/{ids[3]}/return", data={"csrf_token": token, "reason": "Lengkapi data dukung"})
+                assert back.status_code == 303
