@@ -47,6 +47,7 @@ class StackInfo:
     temporal_address: str
     temporal_ui_url: str
     components: list[Component] = field(default_factory=list)
+    portal_url: str | None = None
 
     @property
     def started(self) -> list[str]:
@@ -173,6 +174,7 @@ class DevStack:
                 for comp, proc in self.procs:
                     if comp.name in subjects.SERVICES:
                         _wait(lambda n=comp.name: asyncio.run(_healthy(info.nats_url, n)), 60, f"service {comp.name}", proc, Path(comp.log))
+                self._start_portal(info)
             if worker:
                 self.start_worker()
         except BaseException:
@@ -182,6 +184,19 @@ class DevStack:
 
     def _env(self, info: StackInfo) -> dict[str, str]:
         return {"BFEST_NATS_URL": info.nats_url, "BFEST_TEMPORAL_ADDRESS": info.temporal_address, "BFEST_VAR_DIR": str(self.var)}
+
+    def _start_portal(self, info: StackInfo) -> None:
+        """The web portal (``bfest portal run``), recorded with its URL like every component."""
+        from services.portal.config import PortalSettings
+
+        portal = PortalSettings()
+        info.portal_url = f"http://{portal.host}:{portal.port}"
+        if _listening(portal.host, portal.port):
+            info.components.append(Component("portal", "reused", info.portal_url))
+            return
+        comp, proc = self._spawn("portal", [binary("bfest"), "portal", "run"], info.portal_url, self._env(info))
+        info.components.append(comp)
+        _wait(lambda: _listening(portal.host, portal.port), 60, "the portal", proc, Path(comp.log))
 
     def start_worker(self) -> None:
         """The Temporal worker (and the event→signal bridge), as its own process."""
@@ -268,6 +283,8 @@ def print_table(info: StackInfo) -> None:
         table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.log)
     console.print(table)
     console.print(f"Temporal UI: [bold underline]{info.temporal_ui_url}[/]")
+    if info.portal_url:
+        console.print(f"Portal: [bold underline]{info.portal_url}[/] (accounts: `bfest portal invite --role juror --id J01`)")
 
 
 def up() -> None:

@@ -65,6 +65,7 @@ def fresh_stack(var: Path) -> dict[str, str]:
         "BFEST_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "BFEST_TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
         "BFEST_VAR_DIR": str(var),
+        "BFEST_PORTAL_PORT": str(free_port()),
     }
 
 

@@ -1,0 +1,132 @@
+"""A person's walk in a real browser (Debian's chromium through Selenium and chromedriver; nothing
+is downloaded): a juror sets their password from the invitation link, logs in, scores an
+assignment on the form, and a certificate's QR URL verifies on /verify while a tampered code
+does not. Screenshots of each page, at a desktop's and a phone's width, are kept under
+var/test-artifacts/portal/."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from services.awards.app import create_app as awards_app
+from services.common.settings import Settings
+from services.portal.accounts import Role
+from services.scoring.app import create_app as scoring_app
+from tests.awards.test_certificates import ceremony
+from tests.portal.support import PASSWORD, portal
+from tests.scoring.test_service import YEAR as SCORING_YEAR
+from tests.scoring.test_service import open_desk_stage
+from tests.support import eventually, free_port, running
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "portal"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+
+
+def _browser(width: int = 1280, height: int = 900) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}", "--lang=id"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """The app on a real HTTP port, served by uvicorn in this event loop (beside the services)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done())
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="chromium and chromedriver not installed: apt-get install -y chromium chromium-driver (.ci/run does)")
+async def test_a_juror_scores_in_the_browser_and_a_certificate_verifies(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results", public_url="http://portal.test")
+    async with (
+        running(scoring_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 's.db'}"),
+        running(awards_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"),
+    ):
+        plan = await open_desk_stage(nc, js)
+        juror, pid = plan[0]
+        results = await ceremony(nc, js)
+        code = next(c for c in results["categories"] if c["key"] == "top")["winners"][0]["certificate_code"]
+        async with portal(nats_url, tmp_path, SCORING_YEAR) as app, serving(app) as base:
+            await app.state.accounts.ensure_account(Role.JUROR, juror, "Dr. Juri Satu")
+            token = await app.state.accounts.invite(juror)
+
+            def walk() -> dict[str, str]:
+                seen: dict[str, str] = {}
+                browser = _browser()
+                try:
+                    def shot(name: str) -> None:
+                        browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+                        seen[name] = browser.find_element(By.TAG_NAME, "main").text
+
+                    browser.get(f"{base}/set-password/{token}")
+                    shot("01-set-password")
+                    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+                    browser.find_element(By.ID, "password2").send_keys(PASSWORD)
+                    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+                    browser.find_element(By.ID, "login").send_keys(juror)
+                    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+                    shot("02-login")
+                    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+                    shot("03-juror-assignments")
+                    browser.find_element(By.CSS_SELECTOR, f'a[href="/juror/desk/{pid}"]').click()
+                    shot("04-score-form")
+                    browser.find_element(By.ID, "score__mutu").send_keys("12")
+                    browser.find_element(By.ID, "score__dampak").send_keys("7")
+                    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+                    shot("05-score-refused")
+                    field = browser.find_element(By.ID, "score__mutu")
+                    field.clear()
+                    field.send_keys("8")
+                    browser.find_element(By.ID, "comment").send_keys("Inovasi relevan dan berdampak.")
+                    browser.find_element(By.CSS_SELECTOR, "main form button").click()
+                    shot("06-score-saved")
+                    browser.get(f"{base}/verify/{code}")
+                    shot("07-verify-valid")
+                    browser.get(f"{base}/verify/{code[:-4]}ZZZZ")
+                    shot("08-verify-tampered")
+                finally:
+                    browser.quit()
+                phone = _browser(390, 844)
+                try:
+                    phone.get(f"{base}/verify/{code}")
+                    phone.save_screenshot(str(ARTIFACTS / "09-verify-phone.png"))
+                    # nothing wider than the phone's screen: no sideways scrolling
+                    seen["phone-overflow"] = str(phone.execute_script("return document.documentElement.scrollWidth > window.innerWidth"))
+                finally:
+                    phone.quit()
+                return seen
+
+            seen = await asyncio.to_thread(walk)
+    assert juror in seen["01-set-password"]
+    assert pid in seen["03-juror-assignments"] and "Belum dinilai" in seen["03-juror-assignments"]
+    assert "bobot" in seen["04-score-form"] and "skala" in seen["04-score-form"]
+    assert "Nilai harus antara 1 dan 10" in seen["05-score-refused"]
+    assert "Nilai tersimpan" in seen["06-score-saved"] and "revisi ke-1" in seen["06-score-saved"]
+    assert "Piagam sah" in seen["07-verify-valid"] and "ed25519:" in seen["07-verify-valid"]
+    assert "Piagam tidak sah" in seen["08-verify-tampered"]
+    assert seen["phone-overflow"] == "False"
