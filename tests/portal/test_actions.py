@@ -1,7 +1,8 @@
 """People's acts through the portal, on a real nats-server with the real services: a juror scores
 on the form (a refusal shows next to the field and the input stays; another juror's assignment
 does not open), a unit submits, an agency forwards three and is refused a fourth with the quota
-message, and a certificate checks on the public page (a tampered code does not)."""
+message, a verifier overrides with a reason (the verifier id from the session), and a
+certificate checks on the public page (a tampered code does not)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from services.common.settings import Settings
 from services.portal.accounts import Role
 from services.registration.app import create_app as registration_app
 from services.scoring.app import create_app as scoring_app
+from services.verification.app import create_app as verification_app
 from tests.awards.test_awards import YEAR as AWARDS_YEAR
 from tests.awards.test_certificates import ceremony
 from tests.portal.support import account, client, csrf_of, logged_in, portal
 from tests.registration import test_service as reg
 from tests.scoring.test_service import YEAR as SCORING_YEAR
 from tests.scoring.test_service import open_desk_stage
-from tests.support import running
+from tests.support import eventually, request, running
+from tests.verification import test_verification as ver
 
 
 async def test_a_juror_scores_their_assignment_on_the_form(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
@@ -113,3 +116,30 @@ async def test_a_unit_submits_and_its_agency_is_refused_a_fourth_forward(nats_ur
                 assert short.status_code == 400 and "minimal 3 karakter" in short.text
                 back = await agency.post(f"/agency/proposals/{ids[3]}/return", data={"csrf_token": token, "reason": "Lengkapi data dukung"})
                 assert back.status_code == 303
+
+
+async def test_a_verifier_confirms_or_overrides_with_a_reason(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    async with running(verification_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'v.db'}"):
+        for snap in (ver.snapshot("P1", "Satu Layanan"), ver.snapshot("P2", "Dua Layanan")):
+            await ver.publish_forwarded(js, snap)
+
+        async def started():  # type: ignore[no-untyped-def]
+            r = await request(nc, ver.cmd("start_verification"), ver.start_body(["P1", "P2"], review=True))
+            return r if r["ok"] else None
+
+        await eventually(started)
+        async with portal(nats_url, tmp_path, ver.YEAR) as app:
+            await account(app, Role.VERIFIER, "V01", "Verifikator Satu")
+            async with logged_in(app, "V01") as c:
+                page = await c.get("/verifier")
+                assert 'id="row-P1"' in page.text and 'id="row-P2"' in page.text and "Hasil otomatis" in page.text
+                token = csrf_of(page.text)
+                short = await c.post("/verifier/P1/decide", data={"csrf_token": token, "decision": "disqualified", "reason": "no"})
+                assert short.status_code == 400 and "minimal 3 karakter" in short.text and 'value="no"' in short.text
+                ok = await c.post("/verifier/P1/decide", data={"csrf_token": token, "decision": "disqualified", "reason": "Dokumen palsu", "verifier_id": "SOMEONE-ELSE"})
+                assert ok.status_code == 303
+                after = await c.get("/verifier")
+                assert 'id="row-P1"' not in after.text and 'id="row-P2"' in after.text
+        decision = (await request(nc, ver.cmd("get_decision"), {"cycle_year": ver.YEAR, "proposal_id": "P1"}))["data"]
+        assert decision["final"] == "disqualified"
+        assert decision["overrides"][-1]["verifier_id"] == "V01"  # the session's, not the form's

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from contracts.verification import OverrideDecision, VerificationStatus
+from contracts.verification import GetDecision, OverrideDecision, VerificationStatus
 from services.portal.accounts import Person, Role
 from services.portal.gateway import request_id
 from services.portal.messages import Refusal, refusal
@@ -15,15 +15,24 @@ from services.portal.web import gateway, render, require_role, year
 
 router = APIRouter(prefix="/verifier", tags=["verifier"], include_in_schema=False)
 verifier_only = require_role(Role.VERIFIER)
+PAGE = 50
+"""Pending results shown at once, each with its automatic decision and reasons."""
 
 
 async def _page(request: Request, person: Person, status_code: int = 200, error: Refusal | None = None, failed: str | None = None, reason: str = "") -> Response:
-    reply = await gateway(request).send(VerificationStatus(cycle_year=year(request), list_pending=True), person.actor())
+    g = gateway(request)
+    reply = await g.send(VerificationStatus(cycle_year=year(request), list_pending=True), person.actor())
+    decisions = {}
+    for pid in ((reply.data or {}).get("pending_ids") or [])[:PAGE] if reply.ok else []:
+        d = await g.send(GetDecision(cycle_year=year(request), proposal_id=pid), person.actor())
+        if d.ok:
+            decisions[pid] = d.data
     return render(
         request,
         "verifier/pending.html",
         status_code=status_code,
         status=reply.data if reply.ok else None,
+        decisions=decisions,
         error=error or (None if reply.ok else refusal(reply)),
         failed=failed,
         reason=reason,
