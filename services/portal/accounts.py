@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.common.db import Database
 from services.portal.config import PortalSettings
-from services.portal.store import AccountRow, InviteRow, LoginFailureRow, SessionRow
+from services.portal.store import AccountRow, AttemptRow, InviteRow, SessionRow
 
 _hasher = PasswordHasher()
 # Verifying against this when the account does not exist costs the same time as a real check, so
@@ -136,15 +136,25 @@ class Accounts:
 
     async def limited(self, login: str, address: str) -> bool:
         """Too many failed logins lately for this account name or this client address."""
-        since = _now() - dt.timedelta(seconds=self.settings.login_window_seconds)
+        keys = (f"login:{login.lower()}", f"addr:{address}")
+        return await self.over_limit(keys, self.settings.login_attempts, self.settings.login_window_seconds)
+
+    async def over_limit(self, keys: tuple[str, ...], limit: int, window_seconds: int) -> bool:
+        """Any of ``keys`` counted ``limit`` times within the last ``window_seconds``."""
+        since = _now() - dt.timedelta(seconds=window_seconds)
         async with self.db.session() as s:
-            for key in (f"login:{login.lower()}", f"addr:{address}"):
+            for key in keys:
                 count = await s.scalar(
-                    sa.select(sa.func.count()).select_from(LoginFailureRow).where(LoginFailureRow.key == key, LoginFailureRow.at > since)
+                    sa.select(sa.func.count()).select_from(AttemptRow).where(AttemptRow.key == key, AttemptRow.at > since)
                 )
-                if (count or 0) >= self.settings.login_attempts:
+                if (count or 0) >= limit:
                     return True
         return False
+
+    async def count_attempt(self, *keys: str) -> None:
+        async with self.db.session() as s, s.begin():
+            for key in keys:
+                s.add(AttemptRow(key=key, at=_now()))
 
     async def authenticate(self, login: str, password: str, address: str) -> Person:
         """The person, or :class:`AccountError` (``rate_limited``, ``bad_credentials``)."""
@@ -160,9 +170,7 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or row is None:
-            async with self.db.session() as s, s.begin():
-                s.add(LoginFailureRow(key=f"login:{login.lower()}", at=_now()))
-                s.add(LoginFailureRow(key=f"addr:{address}", at=_now()))
+            await self.count_attempt(f"login:{login.lower()}", f"addr:{address}")
             raise AccountError("bad_credentials", "wrong account name or password")
         if stored and _hasher.check_needs_rehash(stored):
             async with self.db.session() as s, s.begin():

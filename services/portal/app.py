@@ -20,7 +20,7 @@ from services.common.settings import Settings, get_settings
 from services.portal.accounts import Accounts
 from services.portal.config import PortalSettings, session_secret
 from services.portal.gateway import Gateway
-from services.portal.routers import agency, auth, juror, operator, public, unit, verifier
+from services.portal.routers import agency, auth, juror, objections, operator, public, unit, verifier
 from services.portal.store import Base
 from services.portal.web import LoginRequired, csrf_check, is_api, render
 
@@ -79,7 +79,7 @@ def create_app(
         https_only=settings.production,
     )
     app.include_router(broker_router)  # the broker's lifespan (connect, close) joins the app's
-    for module in (public, auth, juror, unit, agency, verifier, operator):
+    for module in (public, objections, auth, juror, unit, agency, verifier, operator):
         app.include_router(module.router)
         if hasattr(module, "api"):
             app.include_router(module.api)

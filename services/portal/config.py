@@ -29,6 +29,14 @@ class PortalSettings(BaseSettings):
     """Failed logins allowed per account name (and per client address) within ``login_window_seconds``."""
     login_window_seconds: int = 300
     invite_hours: float = 72.0
+    stages: str = "desk,interview,field"
+    """``BFEST_PORTAL_STAGES``: the jury stages whose objection windows the public page looks at."""
+    objections_per_hour: int = 5
+    """Objections one client address may file per hour (with the form's hidden trap field, the
+    spam guard that needs no outside service)."""
+
+    def stage_keys(self) -> list[str]:
+        return [s.strip() for s in self.stages.split(",") if s.strip()]
 
     def cycle_year(self) -> int:
         return self.year or dt.datetime.now(CYCLE_ZONE).year

@@ -1,5 +1,5 @@
 """The portal's own tables: accounts, server-side sessions (a logout ends one for good), one-time
-set-password invitations, and failed logins (the rate limit, shared by replicas)."""
+set-password invitations, and counted attempts (the rate limits on logins and objections, shared by replicas)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,11 @@ class InviteRow(Base, table=True):  # type: ignore[call-arg]
     used_at: dt.datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
 
 
-class LoginFailureRow(Base, table=True):  # type: ignore[call-arg]
-    __tablename__ = "por_login_failure"
+class AttemptRow(Base, table=True):  # type: ignore[call-arg]
+    """One counted attempt: a failed login (``login:<name>``, ``addr:<client address>``) or a
+    filed objection (``objection:<client address>``)."""
+
+    __tablename__ = "por_attempt"
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(index=True, max_length=200, description="'login:<name>' or 'addr:<client address>'")
+    key: str = Field(index=True, max_length=200)
     at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))

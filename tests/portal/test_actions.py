@@ -6,6 +6,7 @@ certificate checks on the public page (a tampered code does not)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from services.awards.app import create_app as awards_app
@@ -143,3 +144,34 @@ async def test_a_verifier_confirms_or_overrides_with_a_reason(nats_url, nc, js, 
         decision = (await request(nc, ver.cmd("get_decision"), {"cycle_year": ver.YEAR, "proposal_id": "P1"}))["data"]
         assert decision["final"] == "disqualified"
         assert decision["overrides"][-1]["verifier_id"] == "V01"  # the session's, not the form's
+
+
+async def test_the_public_objects_during_the_window_with_a_spam_guard(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    from tests.scoring.test_service import cmd as scoring_cmd
+
+    async with running(scoring_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 's.db'}"):
+        plan = await open_desk_stage(nc, js)
+        for juror, pid in plan:
+            body = {"request_id": f"s-{juror}-{pid}", "cycle_year": SCORING_YEAR, "stage": "desk", "juror_id": juror, "proposal_id": pid, "scores": {"mutu": 7, "dampak": 7}}
+            assert (await request(nc, scoring_cmd("submit_score"), body))["ok"]
+        until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+        closed = await request(nc, scoring_cmd("close_stage"), {"request_id": "close", "cycle_year": SCORING_YEAR, "stage": "desk", "at": dt.datetime.now(dt.UTC).isoformat(), "objection_window_until": until})
+        assert closed["ok"], closed
+        shortlisted = (await request(nc, scoring_cmd("get_shortlist"), {"cycle_year": SCORING_YEAR, "stage": "desk"}))["data"]["rows"][0]["proposal_id"]
+        async with portal(nats_url, tmp_path, SCORING_YEAR, objections_per_hour=2) as app, client(app, host="10.1.1.1") as c:
+            page = await c.get("/objections")
+            assert page.status_code == 200 and "Kirim sanggahan" in page.text and shortlisted in page.text
+            token = csrf_of(page.text)
+            good = {"csrf_token": token, "proposal_id": shortlisted, "name": "Siti Warga", "contact": "siti@example.id", "reason": "Inovasi ini sudah menang tahun lalu."}
+            short = await c.post("/objections/desk", data={**good, "reason": "buruk"})
+            assert short.status_code == 400 and "minimal 10 karakter" in short.text and "Siti Warga" in short.text
+            robot = await c.post("/objections/desk", data={**good, "website": "http://spam.example"})
+            assert robot.status_code == 409 and "tidak dapat dikirim" in robot.text
+            ok = await c.post("/objections/desk", data=good)
+            assert ok.status_code == 303 and "filed=" in ok.headers["location"]
+            assert "diterima" in (await c.get(ok.headers["location"])).text
+            assert (await c.post("/objections/desk", data=good)).status_code == 303
+            limited = await c.post("/objections/desk", data=good)
+            assert limited.status_code == 429 and "Terlalu banyak sanggahan" in limited.text
+        status = (await request(nc, scoring_cmd("objections_status"), {"cycle_year": SCORING_YEAR, "stage": "desk"}))["data"]
+        assert status["filed"] == 2  # the robot's and the over-limit ones never reached scoring
