@@ -33,12 +33,48 @@ def binary(name: str) -> str:
     return path
 
 
+HARNESS = "test-harness"
+"""The test's own hands: the fixtures' client stands in for whatever surrounds the code under test
+(upstream services publishing events, the workflow, people), so it may publish and subscribe
+anywhere. It exists only in the test servers' configuration; every process under test connects
+as its own identity, with the table's permissions."""
+
+
+def credentials_dir() -> Path:
+    """The test session's credentials (``BFEST_NATS_CREDENTIALS_DIR``, set by conftest)."""
+    return Path(os.environ["BFEST_NATS_CREDENTIALS_DIR"])
+
+
+def authorization_config() -> Path:
+    from services.common import authz
+
+    return authz.write_server_config(
+        credentials_dir(), extra={HARNESS: authz.Grants((">",), (">",))}, filename="authorization-tests.conf"
+    )
+
+
+def seed_file(identity: str) -> str:
+    from services.common import authz
+
+    return str(authz.seed_path(credentials_dir(), identity))
+
+
+async def connect_as(url: str, identity: str, **kwargs: Any) -> NATS:
+    """A nats-py connection as one identity (``HARNESS``, or one of the table's)."""
+    from services.common import authz
+
+    if identity == HARNESS:
+        return await nats.connect(url, nkeys_seed=seed_file(HARNESS), **kwargs)
+    return await nats.connect(url, nkeys_seed=seed_file(identity), inbox_prefix=authz.inbox_prefix(identity), **kwargs)
+
+
 @contextlib.contextmanager
 def nats_server_process() -> Iterator[str]:
+    """A nats-server with JetStream and the generated authorization (anonymous refused)."""
     port = free_port()
     store = tempfile.mkdtemp(prefix="bfest-nats-")
     proc = subprocess.Popen(
-        [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+        [binary("nats-server"), "-c", str(authorization_config()), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

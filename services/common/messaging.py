@@ -19,8 +19,11 @@ from pydantic_core import to_jsonable_python
 
 from contracts import subjects
 from contracts.base import Command, ErrorCode, Reply
+from services.common import authz
+from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.logging import get_logger
+from services.common.settings import Settings
 
 DUPLICATE_WINDOW_SECONDS = 2 * 60 * 60
 
@@ -43,12 +46,21 @@ DLQ_STREAM = StreamConfig(
 )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create the streams, or bring their configuration up to date. Safe to call from every replica."""
+async def ensure_streams(js: JetStreamContext, manage: bool = False) -> None:
+    """Create the streams if they are missing. Safe to call from every replica. With ``manage``
+    (the operator's identity, the only one allowed to change a stream) an existing stream's
+    configuration is brought up to date too."""
     for config in (EVENTS_STREAM, DLQ_STREAM):
+        assert config.name is not None
         try:
-            await js.add_stream(config)
-        except BadRequestError:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+            except BadRequestError:
+                pass  # another replica created it meanwhile
+            continue
+        if manage:
             try:
                 await js.update_stream(config)
             except BadRequestError:
@@ -189,14 +201,26 @@ class CommandError(Exception):
 class CommandClient:
     """Sends commands to services over NATS request/reply and reads the envelope."""
 
-    def __init__(self, nc: NATS, timeout: float = 10.0) -> None:
+    def __init__(self, nc: NATS, timeout: float = 10.0, denials: PermissionDenials | None = None) -> None:
         self.nc = nc
         self.timeout = timeout
+        self.denials = denials
 
     @classmethod
-    async def connect(cls, url: str, timeout: float = 10.0, **kwargs: Any) -> CommandClient:
-        nc = await nats.connect(url, name="bfest-client", connect_timeout=3, max_reconnect_attempts=3, **kwargs)
-        return cls(nc, timeout)
+    async def connect(
+        cls, url: str, timeout: float = 10.0, identity: str = authz.CLI, settings: Settings | None = None, **kwargs: Any
+    ) -> CommandClient:
+        """Connect as ``identity`` (the operator's ``cli`` unless told otherwise)."""
+        denials = PermissionDenials()
+        nc = await nats.connect(
+            url,
+            name=f"bfest-{identity}",
+            connect_timeout=3,
+            max_reconnect_attempts=3,
+            error_cb=denials.on_error,
+            **{**nats_options(identity, settings), **kwargs},
+        )
+        return cls(nc, timeout, denials)
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -204,9 +228,14 @@ class CommandClient:
     async def request(self, command: Command, timeout: float | None = None) -> Reply:
         return await self.request_raw(command.subject(), dumps(command), timeout)
 
-    async def request_raw(self, subject: str, payload: bytes, timeout: float | None = None) -> Reply:
+    async def request_raw(
+        self, subject: str, payload: bytes, timeout: float | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
         try:
-            msg = await self.nc.request(subject, payload, timeout=timeout or self.timeout)
+            request = self.nc.request(subject, payload, timeout=timeout or self.timeout, headers=headers)
+            msg = await (self.denials.guard(subject, request) if self.denials else request)
+        except PermissionError as exc:
+            return Reply.failure("forbidden", str(exc))
         except nats.errors.NoRespondersError:
             return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
         except nats.errors.TimeoutError:
@@ -222,23 +251,65 @@ class CommandClient:
         return reply.data
 
 
-async def connect_jetstream(url: str, name: str, timeout: float = 10.0) -> tuple[NATS, JetStreamContext]:
-    """Connect (reconnecting forever once connected), failing with one clear error when no server
-    answers at first."""
+class PermissionDenials:
+    """Turns the server's asynchronous "Permissions Violation" for a request's subject into a
+    prompt failure of that request (instead of a timeout)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[asyncio.Future[str]]] = {}
+
+    async def on_error(self, exc: Exception) -> None:
+        text = str(exc)
+        if "permissions violation" not in text.lower():
+            return
+        for subject, futures in self._waiting.items():
+            if f'"{subject.lower()}"' in text.lower():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(text)
+
+    async def guard(self, subject: str, request: Any) -> Any:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(subject, []).append(future)
+        task = asyncio.ensure_future(request)
+        try:
+            done, _ = await asyncio.wait({task, future}, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                return task.result()
+            task.cancel()
+            raise PermissionError(f"not allowed to send {subject} with this identity ({future.result()})")
+        finally:
+            futures = self._waiting.get(subject, [])
+            if future in futures:
+                futures.remove(future)
+            if not futures:
+                self._waiting.pop(subject, None)
+
+
+async def connect_jetstream(
+    url: str, name: str, timeout: float = 10.0, identity: str | None = None, settings: Settings | None = None
+) -> tuple[NATS, JetStreamContext]:
+    """Connect as ``identity`` (reconnecting forever once connected), failing with one clear error
+    when no server answers at first or the server refuses the credentials."""
     log = get_logger("nats", client=name)
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats.error", url=url, error=f"{exc.__class__.__name__}: {exc}")
 
+    options = nats_options(identity, settings) if identity else {}
     try:
         nc = await asyncio.wait_for(
-            nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error),
+            nats.connect(
+                url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error, **options
+            ),
             timeout,
         )
     except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
         raise RuntimeError(f"NATS is not reachable at {url} ({exc.__class__.__name__})") from None
+    except nats.errors.Error as exc:
+        raise RuntimeError(f"NATS at {url} refused {identity or 'this client'}: {exc}") from None
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, manage=identity == authz.CLI)
     return nc, js
 
 

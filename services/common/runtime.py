@@ -54,6 +54,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import catalogue, subjects
 from contracts.base import Command, ErrorCode, Event, Health, Query, Reply
+from services.common import authz
+from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.errors import DomainError
 from services.common.logging import configure_logging, get_logger
@@ -372,7 +374,9 @@ class ServiceApp:
             database_url or self.settings.database_url(self.service), self.metadata, self.service
         )
         await self.db.create_all()
-        self.nc, self.js = await connect_jetstream(nats_url, f"bfest-{self.service}")
+        self.nc, self.js = await connect_jetstream(
+            nats_url, f"bfest-{self.service}", identity=self.service, settings=self.settings
+        )
         self.relay = OutboxRelay(self.db, self.js)
         self.relay.start()
         for hook in self._on_start:
@@ -445,8 +449,15 @@ class ServiceApp:
     def _build_broker(self, nats_url: str) -> NatsBroker:
         # The intake reads the body itself (one pass of pydantic's JSON parser, see _intake), so
         # FastStream hands it over as it came: no decoding, no dependency injection per message.
+        options = nats_options(self.service, self.settings)
+        tls = options.pop("tls", None)
+        if tls is not None:
+            from faststream.security import BaseSecurity
+
+            options["security"] = BaseSecurity(ssl_context=tls)
         broker = NatsBroker(
             nats_url,
+            **options,
             middlewares=[EnvelopeMiddleware],
             logger=None,
             name=f"bfest-{self.service}-cmd",
@@ -694,7 +705,7 @@ class ServiceApp:
 
     async def _consume(self, upstream: str) -> None:
         assert self.js is not None
-        durable = f"{self.service}--{upstream}"
+        durable = authz.service_durable(self.service, upstream)
         sub = await self.js.pull_subscribe(
             subjects.events_of(upstream),
             durable=durable,
