@@ -100,7 +100,10 @@ class Simulator:
         self.unit_names: dict[str, str] = {}
 
     async def call(self, command: Any) -> Any:
-        return await self.client.call(command)
+        """Send as the person the command names (a simulated person is who they say they are);
+        reads go without an actor, as the operator's view of the demo."""
+        actor = command.ACTING.actor_for(command) if command.ACTING else None
+        return await self.client.call(command, actor=actor)
 
     # ------------------------------------------------------------------ people
 

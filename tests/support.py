@@ -143,11 +143,39 @@ async def start_with_relay_down(app: Any, nats_url: str, database_url: str) -> N
     app.relay.start = lambda: None
 
 
-async def request(nc: NATS, subject: str, payload: bytes | dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+AS_NAMED = object()
+"""``request``'s default actor: the person the payload names (the portal would vouch for them)."""
+
+
+def named_actor(subject: str, payload: bytes | dict[str, Any]) -> Any:
+    """The actor a person's command names in its payload (``None`` for other commands, or a body
+    that names nobody)."""
+    from contracts.base import COMMANDS, Actor
+
+    spec = COMMANDS.get(subject)
+    rule = spec.model.ACTING if spec else None
+    if rule is None or not isinstance(payload, dict):
+        return None
+    named = payload.get(rule.field) if rule.field else "anonymous"
+    return Actor(id=named, role=rule.roles[0]) if isinstance(named, str) and named else None
+
+
+async def request(
+    nc: NATS, subject: str, payload: bytes | dict[str, Any], timeout: float = 10, actor: Any = AS_NAMED
+) -> dict[str, Any]:
+    """A raw request; a person's command carries the actor (by default the person its payload
+    names; ``actor=None`` sends none)."""
     import json
 
+    from contracts.base import ACTOR_HEADER, Actor
+
     body = payload if isinstance(payload, bytes) else json.dumps(payload, default=str).encode()
-    msg = await nc.request(subject, body, timeout=timeout)
+    if actor is AS_NAMED:
+        actor = named_actor(subject, payload)
+    if isinstance(actor, dict):
+        actor = Actor.model_validate(actor)
+    headers = {ACTOR_HEADER: actor.model_dump_json()} if actor is not None else None
+    msg = await nc.request(subject, body, timeout=timeout, headers=headers)
     reply: dict[str, Any] = json.loads(msg.data)
     return reply
 
@@ -184,3 +212,8 @@ async def stream_messages(js: Any, subject: str, limit: int = 100_000) -> list[A
     finally:
         await sub.unsubscribe()
     return out
+
+
+def as_named(cmd: Any) -> Any:
+    """The actor a person's command names (``None`` for other commands)."""
+    return cmd.ACTING.actor_for(cmd) if cmd.ACTING else None

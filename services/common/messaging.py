@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from contracts import subjects
-from contracts.base import Command, ErrorCode, Reply
+from contracts.base import ACTOR_HEADER, Actor, Command, ErrorCode, Reply
 from services.common import authz
 from services.common.credentials import nats_options
 from services.common.db import Database
@@ -225,8 +225,11 @@ class CommandClient:
     async def close(self) -> None:
         await self.nc.drain()
 
-    async def request(self, command: Command, timeout: float | None = None) -> Reply:
-        return await self.request_raw(command.subject(), dumps(command), timeout)
+    async def request(self, command: Command, timeout: float | None = None, actor: Actor | None = None) -> Reply:
+        """Send a command; ``actor`` names the person acting (header ``Bfest-Actor``), which a
+        person's command needs."""
+        headers = {ACTOR_HEADER: actor.model_dump_json()} if actor is not None else None
+        return await self.request_raw(command.subject(), dumps(command), timeout, headers)
 
     async def request_raw(
         self, subject: str, payload: bytes, timeout: float | None = None, headers: dict[str, str] | None = None
@@ -242,9 +245,9 @@ class CommandClient:
             return Reply.failure("timeout", f"{subject} did not answer within {timeout or self.timeout:g}s")
         return Reply.model_validate_json(msg.data)
 
-    async def call(self, command: Command, timeout: float | None = None) -> Any:
+    async def call(self, command: Command, timeout: float | None = None, actor: Actor | None = None) -> Any:
         """Send and return ``data``; raise :class:`CommandError` on ``ok: false``."""
-        reply = await self.request(command, timeout)
+        reply = await self.request(command, timeout, actor)
         if not reply.ok:
             assert reply.error is not None
             raise CommandError(command.subject(), reply.error.code, reply.error.message, reply.error.details)

@@ -53,8 +53,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import catalogue, subjects
-from contracts.base import Command, ErrorCode, Event, Health, Query, Reply
+from contracts.base import Actor, Command, ErrorCode, Event, Health, Query, Reply
 from services.common import authz
+from services.common.actors import actor_from_headers, check_actor
 from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.errors import DomainError
@@ -483,6 +484,12 @@ class ServiceApp:
         async def intake(body: bytes) -> None:
             cmd = model.model_validate_json(body)  # a ValidationError is answered by EnvelopeMiddleware
             raw = broker.context.get_local("message").raw_message
+            try:
+                check_actor(cmd, actor_from_headers(raw.headers))
+            except DomainError as exc:
+                self.log.info("command.refused", command=cmd.NAME, request_id=cmd.request_id, code=exc.code, message=exc.message)
+                await respond(raw, Reply.failure(exc.code, exc.message, exc.details))
+                return
 
             async def answer(reply: Reply) -> None:
                 await respond(raw, reply)
@@ -510,9 +517,15 @@ class ServiceApp:
                 "command.reply_failed", command=cmd.NAME, request_id=cmd.request_id, error=str(exc)
             )
 
-    async def dispatch(self, cmd: Command) -> Reply:
-        """Handle a command in-process (tests, benchmarks): the same path as over NATS."""
+    async def dispatch(self, cmd: Command, actor: Actor | None = None) -> Reply:
+        """Handle a command in-process (tests, benchmarks): the same path as over NATS. The actor,
+        when given, is checked as the header's would be (an in-process caller is trusted)."""
         _, fn = self._commands[cmd.subject()]
+        if actor is not None:
+            try:
+                check_actor(cmd, actor)
+            except DomainError as exc:
+                return Reply.failure(exc.code, exc.message, exc.details)
         return await self.handle(cmd, fn)
 
     async def handle(self, cmd: Command, fn: CommandHandler) -> Reply:
