@@ -220,3 +220,17 @@ def test_the_generated_server_config_names_every_identity_once(tmp_path):
 
 def test_the_harness_identity_is_not_in_the_stacks_table():
     assert HARNESS not in authz.IDENTITIES
+
+
+async def test_a_client_the_server_refuses_hears_it_at_once_not_after_a_timeout(nats_url):
+    portal = await CommandClient.connect(nats_url, identity=authz.PORTAL, timeout=30)
+    try:
+        started = asyncio.get_running_loop().time()
+        reply = await portal.request(
+            OpenCall(cycle_year=2091, opens_at="2091-03-01T08:00:00+07:00", closes_at="2091-04-30T12:00:00+07:00")  # type: ignore[arg-type]
+        )
+        assert reply.error is not None and reply.error.code == "forbidden", reply
+        assert "bfest.registration.cmd.open_call" in reply.error.message
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        await portal.close()
