@@ -186,6 +186,10 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             )
         console.print(Panel("\n".join(lines), title=f"Bureaucracy Fest {year}", expand=False))
         console.print(table)
+        if st.attention:
+            console.print(f"[bold yellow]waiting for the operator:[/] {st.attention}")
+        for warning in st.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
         for a in st.operator_actions:
             console.print(f"  operator: {a['action']} {a['stage']} by {a['operator']} — {a['reason']}")
         if st.awards:

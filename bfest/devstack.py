@@ -195,6 +195,13 @@ class DevStack:
         self.info.components.append(comp)
 
     def _start_nats(self, info: StackInfo) -> None:
+        self._start_nats_server(info)
+        try:
+            asyncio.run(security.apply_stream_limits(info.nats_url, self.settings))
+        except Exception as exc:  # noqa: BLE001 - a reused server we may not manage: its streams stay as they are
+            console.print(f"[yellow]warning:[/] could not apply the stream limits as the operator: {exc}", highlight=False)
+
+    def _start_nats_server(self, info: StackInfo) -> None:
         host, port = _host_port(info.nats_url, 4222)
         if _listening(host, port):
             if asyncio.run(_nats_ok(info.nats_url)):

@@ -38,3 +38,15 @@ async def connect(url: str, identity: str = authz.CLI, settings: Settings | None
 def auth_required(nc: Any) -> bool:
     info = getattr(nc, "_server_info", None) or {}
     return bool(info.get("auth_required"))
+
+
+async def apply_stream_limits(url: str, settings: Settings) -> None:
+    """Create the streams or bring their limits up to the settings, as the operator: the only
+    identity that may change an existing stream."""
+    from services.common.messaging import ensure_streams
+
+    nc = await connect(url, authz.CLI, settings, connect_timeout=2, allow_reconnect=False, max_reconnect_attempts=0)
+    try:
+        await ensure_streams(nc.jetstream(), settings, manage=True)
+    finally:
+        await nc.close()
