@@ -7,14 +7,18 @@ Domain error codes: ``unknown_participant``, ``not_a_unit``, ``not_an_agency``,
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, Field
 
 from contracts.base import (
+    Acting,
     Code,
     Command,
     Count,
     Day,
     Digest,
+    ErrorCode,
     Event,
     Group,
     Health,
@@ -25,9 +29,11 @@ from contracts.base import (
     ProposalStatus,
     Query,
     Reason,
+    Role,
     Text,
     Title,
     Year,
+    acting,
     command,
     event,
 )
@@ -201,6 +207,8 @@ class GetCall(Query):
 @command(SERVICE, "submit_proposal", reply=ProposalView)
 class SubmitProposal(Command):
     """A unit submits a new proposal (or resubmits a returned one by giving its id) to its agency admin."""
+    ACTING: ClassVar[Acting | None] = acting(Role.UNIT, "unit_code", ErrorCode.NOT_YOUR_UNIT, ErrorCode.NOT_YOUR_UNIT)
+
 
     cycle_year: Year
     unit_code: Code
@@ -211,6 +219,8 @@ class SubmitProposal(Command):
 @command(SERVICE, "forward_proposal", reply=ProposalView)
 class ForwardProposal(Command):
     """The agency admin forwards a submitted proposal to the secretariat; counts against the quota."""
+    ACTING: ClassVar[Acting | None] = acting(Role.AGENCY, "agency_code", ErrorCode.NOT_YOUR_AGENCY, ErrorCode.NOT_YOUR_AGENCY)
+
 
     cycle_year: Year
     agency_code: Code
@@ -220,6 +230,8 @@ class ForwardProposal(Command):
 @command(SERVICE, "return_proposal", reply=ProposalView)
 class ReturnProposal(Command):
     """The agency admin returns a submitted proposal to its unit for revision."""
+    ACTING: ClassVar[Acting | None] = acting(Role.AGENCY, "agency_code", ErrorCode.NOT_YOUR_AGENCY, ErrorCode.NOT_YOUR_AGENCY)
+
 
     cycle_year: Year
     agency_code: Code
@@ -230,6 +242,8 @@ class ReturnProposal(Command):
 @command(SERVICE, "withdraw_proposal", reply=ProposalView)
 class WithdrawProposal(Command):
     """The unit withdraws its proposal before the call closes; a forwarded one frees its quota slot."""
+    ACTING: ClassVar[Acting | None] = acting(Role.UNIT, "unit_code", ErrorCode.NOT_YOUR_UNIT, ErrorCode.NOT_YOUR_UNIT)
+
 
     cycle_year: Year
     unit_code: Code
