@@ -333,8 +333,14 @@ class StageStatus(Query):
 @command(SERVICE, "juror_assignments", reply=JurorAssignmentsView)
 class JurorAssignments(Query):
     """One juror's assignments in every stage of a year (or one stage), with each stage's criteria
-    (scale and weight) and the juror's latest marks: what the portal's scoring form shows. Only
-    the juror's own: no other juror's load or marks."""
+    (scale and weight) and the juror's latest marks: what the portal's scoring form shows. A
+    person reading it is that juror (or staff): no juror sees another's load or marks."""
+
+    OWN_READER_FIELD: ClassVar[str | None] = "juror_id"
+
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return STAFF | {Role.JUROR}
 
     cycle_year: Year
     juror_id: Code

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from contracts.base import Actor
+from contracts.base import Role as ActorRole
 from services.common.db import Database
 from services.portal.config import PortalSettings
 from services.portal.store import AccountRow, AttemptRow, InviteRow, SessionRow
@@ -26,7 +28,7 @@ MIN_PASSWORD = 10
 
 
 class Role(StrEnum):
-    """The roles people act in (the same names as the actor header's roles)."""
+    """The roles people sign in with (each is one of the actor header's roles)."""
 
     UNIT = "unit"
     AGENCY = "agency"
@@ -53,9 +55,9 @@ class Person:
     subject_id: str
     display_name: str
 
-    def actor(self) -> dict[str, str]:
+    def actor(self) -> Actor:
         """The acting person for a command: who the session says, never what a form says."""
-        return {"id": self.subject_id, "role": self.role.value}
+        return Actor(id=self.subject_id, role=ActorRole(self.role.value))
 
 
 class AccountError(Exception):

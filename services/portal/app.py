@@ -15,6 +15,8 @@ from faststream.nats.fastapi import NatsRouter
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
+from services.common import authz
+from services.common.credentials import nats_options as identity_options
 from services.common.db import Database
 from services.common.settings import Settings, get_settings
 from services.portal.accounts import Accounts
@@ -38,12 +40,19 @@ def create_app(
     portal = portal or PortalSettings()
     secret = session_secret(portal, settings)  # refuses a production start without one
     db = Database(database_url or settings.database_url(SERVICE), Base.metadata, SERVICE)
+    # The portal connects as its own identity, which may send only the commands people make.
+    options = {**identity_options(authz.PORTAL, settings), **(nats_options or {})}
+    tls = options.pop("tls", None)
+    if tls is not None:
+        from faststream.security import BaseSecurity
+
+        options["security"] = BaseSecurity(ssl_context=tls)
     broker_router = NatsRouter(
         nats_url or settings.nats_url,
         name="bfest-portal",
         schema_url=None,
         include_in_schema=False,
-        **(nats_options or {}),
+        **options,
     )
 
     @asynccontextmanager

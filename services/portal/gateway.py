@@ -4,7 +4,6 @@ session), and its reply read as the envelope."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -12,10 +11,8 @@ from faststream.nats import NatsBroker
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
-from contracts.base import Command, Reply
+from contracts.base import ACTOR_HEADER, Actor, Command, Reply
 from services.common.messaging import dumps
-
-ACTOR_HEADER = "Bfest-Actor"
 
 
 class Gateway:
@@ -23,10 +20,11 @@ class Gateway:
         self.broker = broker
         self.timeout = timeout
 
-    async def send(self, command: Command, actor: dict[str, str] | None = None) -> Reply:
-        """Send ``command`` for ``actor``; a service that does not answer is an error reply
+    async def send(self, command: Command, actor: Actor | None = None) -> Reply:
+        """Send ``command`` for ``actor`` (the ``Bfest-Actor`` header, which only the portal's and
+        the operator's identities may send); a service that does not answer is an error reply
         (``unavailable``), never an exception the page has to catch."""
-        headers = {ACTOR_HEADER: json.dumps(actor, separators=(",", ":"))} if actor else None
+        headers = {ACTOR_HEADER: actor.model_dump_json()} if actor else None
         try:
             msg = await self.broker.request(dumps(command), command.subject(), headers=headers, timeout=self.timeout)
         except (TimeoutError, NatsTimeout, NoRespondersError) as exc:

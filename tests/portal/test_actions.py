@@ -20,6 +20,7 @@ from tests.awards.test_certificates import ceremony
 from tests.portal.support import account, client, csrf_of, logged_in, portal
 from tests.registration import test_service as reg
 from tests.scoring.test_service import YEAR as SCORING_YEAR
+from tests.scoring.test_service import cmd as scoring_cmd
 from tests.scoring.test_service import open_desk_stage
 from tests.support import eventually, request, running
 from tests.verification import test_verification as ver
@@ -58,6 +59,12 @@ async def test_a_juror_scores_their_assignment_on_the_form(nats_url, nc, js, tmp
                 assert (await c.post(f"/juror/desk/{other}", data={"csrf_token": token, "score__mutu": "5"})).status_code == 404
                 refused = await c.post(f"/api/juror/scores/desk/{other}", json={"scores": {"mutu": 5, "dampak": 5}}, headers={"X-CSRF-Token": token})
                 assert refused.json()["error"]["code"] == "not_assigned"
+        # Behind the portal, scoring itself refuses a juror reading another juror's assignments.
+        someone = next(j for j, _ in plan if j != juror)
+        peek = await request(nc, scoring_cmd("juror_assignments"), {"cycle_year": SCORING_YEAR, "juror_id": someone}, actor={"id": juror, "role": "juror"})
+        assert peek["error"]["code"] == "not_allowed_to_read", peek
+        own = await request(nc, scoring_cmd("juror_assignments"), {"cycle_year": SCORING_YEAR, "juror_id": juror}, actor={"id": juror, "role": "juror"})
+        assert own["ok"] and {a["proposal_id"] for a in own["data"]["stages"][0]["assignments"]} == {p for j, p in plan if j == juror}
 
 
 async def test_a_certificate_checks_on_the_public_page_and_a_tampered_one_does_not(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
@@ -117,6 +124,14 @@ async def test_a_unit_submits_and_its_agency_is_refused_a_fourth_forward(nats_ur
                 assert short.status_code == 400 and "minimal 3 karakter" in short.text
                 back = await agency.post(f"/agency/proposals/{ids[3]}/return", data={"csrf_token": token, "reason": "Lengkapi data dukung"})
                 assert back.status_code == 303
+            await account(app, Role.AGENCY, "OPD-DINKES", "Dinas Kesehatan")
+            async with logged_in(app, "OPD-DINKES") as stranger:
+                page = await stranger.get("/agency")
+                assert "row-P" not in page.text  # another agency's proposals are not listed
+                theirs = await stranger.post(f"/agency/proposals/{ids[3]}/forward", data={"csrf_token": csrf_of(page.text)})
+                assert theirs.status_code == 409 and "instansi" in theirs.text
+        mine = (await request(nc, reg.cmd("get_proposal"), {"proposal_id": ids[3]}))["data"]
+        assert mine["status"] == "returned"  # the stranger's forward changed nothing
 
 
 async def test_a_verifier_confirms_or_overrides_with_a_reason(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
@@ -125,7 +140,9 @@ async def test_a_verifier_confirms_or_overrides_with_a_reason(nats_url, nc, js, 
             await ver.publish_forwarded(js, snap)
 
         async def started():  # type: ignore[no-untyped-def]
-            r = await request(nc, ver.cmd("start_verification"), ver.start_body(["P1", "P2"], review=True))
+            body = ver.start_body(["P1", "P2"], review=True)
+            body["rules"]["verifiers"] = ["V01"]
+            r = await request(nc, ver.cmd("start_verification"), body)
             return r if r["ok"] else None
 
         await eventually(started)
@@ -141,14 +158,18 @@ async def test_a_verifier_confirms_or_overrides_with_a_reason(nats_url, nc, js, 
                 assert ok.status_code == 303
                 after = await c.get("/verifier")
                 assert 'id="row-P1"' not in after.text and 'id="row-P2"' in after.text
+            await account(app, Role.VERIFIER, "V02", "Bukan Verifikator Siklus Ini")
+            async with logged_in(app, "V02") as c:
+                page = await c.get("/verifier")
+                unlisted = await c.post("/verifier/P2/decide", data={"csrf_token": csrf_of(page.text), "decision": "eligible", "reason": "Dokumen lengkap"})
+                assert unlisted.status_code == 409 and "tidak terdaftar sebagai verifikator" in unlisted.text
+                assert 'value="Dokumen lengkap"' in unlisted.text  # the input stays
         decision = (await request(nc, ver.cmd("get_decision"), {"cycle_year": ver.YEAR, "proposal_id": "P1"}))["data"]
         assert decision["final"] == "disqualified"
         assert decision["overrides"][-1]["verifier_id"] == "V01"  # the session's, not the form's
 
 
 async def test_the_public_objects_during_the_window_with_a_spam_guard(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
-    from tests.scoring.test_service import cmd as scoring_cmd
-
     async with running(scoring_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 's.db'}"):
         plan = await open_desk_stage(nc, js)
         for juror, pid in plan:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from contracts.base import Actor, Role
 from contracts.scoring import FileObjection, GetShortlist, ObjectionsStatus
 from services.portal.accounts import Person
 from services.portal.gateway import request_id
@@ -20,7 +21,8 @@ from services.portal.web import accounts, current_person, gateway, render, year
 router = APIRouter(prefix="/objections", tags=["public"], include_in_schema=False)
 TRAP = "website"
 FIELDS = ("proposal_id", "name", "contact", "reason")
-PUBLIC_ACTOR = {"id": "public", "role": "public"}
+PUBLIC_ACTOR = Actor(id="public", role=Role.PUBLIC)
+"""Who files when nobody is signed in: the anonymous public."""
 
 
 async def open_windows(request: Request) -> list[dict[str, Any]]:
