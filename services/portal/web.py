@@ -33,6 +33,11 @@ def gateway(request: Request) -> Gateway:
 
 
 def year(request: Request) -> int:
+    """The cycle a page shows: ``?year=`` on a page that only reads (past results, another
+    cycle's dashboard), else the portal's year (``BFEST_PORTAL_YEAR``, default this year)."""
+    asked = request.query_params.get("year", "")
+    if request.method == "GET" and asked.isdigit() and 2000 <= int(asked) <= 2100:
+        return int(asked)
     return request.app.state.year  # type: ignore[no-any-return]
 
 

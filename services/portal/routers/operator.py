@@ -34,6 +34,8 @@ async def cycle_status(request: Request) -> tuple[dict[str, Any] | None, str | N
         handle = client.get_workflow_handle(f"bfest-cycle-{year(request)}")
         status = await asyncio.wait_for(handle.query("status"), timeout=5)
     except Exception as exc:  # noqa: BLE001 - the page says what is wrong instead of failing
+        if "not found" in str(exc).lower():
+            return None, f"Belum ada siklus {year(request)} (workflow bfest-cycle-{year(request)} tidak ditemukan) · no cycle {year(request)} yet"
         return None, f"{exc.__class__.__name__}: {exc}"
     return (status.model_dump(mode="json") if hasattr(status, "model_dump") else status), None
 
