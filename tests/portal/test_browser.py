@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +28,11 @@ from tests.scoring.test_service import YEAR as SCORING_YEAR
 from tests.scoring.test_service import open_desk_stage
 from tests.support import eventually, free_port, running
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "portal"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "var" / "test-artifacts" / "portal"
+AXE = Path(os.environ.get("BFEST_AXE_JS", ROOT / "var" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
+"""axe-core from the npm registry (`make test` installs it under var/npm), injected into each page."""
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
 
@@ -40,6 +46,18 @@ def _browser(width: int = 1280, height: int = 900) -> Any:
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}", "--lang=id"):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+def axe_violations(browser: Any) -> list[str]:
+    """What axe-core finds against WCAG 2.1 A and AA on the page open in ``browser``."""
+    browser.execute_script(AXE.read_text())
+    result = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        f"axe.run(document, {{runOnly: {{type: 'tag', values: {json.dumps(WCAG_AA)}}}}})"
+        ".then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.map(n => n.target.join(' ')).join(', '))))"
+        ".catch(e => done(['axe failed: ' + e]));"
+    )
+    return list(result)
 
 
 @contextlib.asynccontextmanager
@@ -75,6 +93,8 @@ async def test_a_juror_scores_in_the_browser_and_a_certificate_verifies(nats_url
             await app.state.accounts.ensure_account(Role.JUROR, juror, "Dr. Juri Satu")
             token = await app.state.accounts.invite(juror)
 
+            violations: list[str] = []
+
             def walk() -> dict[str, str]:
                 seen: dict[str, str] = {}
                 browser = _browser()
@@ -82,6 +102,9 @@ async def test_a_juror_scores_in_the_browser_and_a_certificate_verifies(nats_url
                     def shot(name: str) -> None:
                         browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
                         seen[name] = browser.find_element(By.TAG_NAME, "main").text
+                        if AXE.exists():
+                            for v in axe_violations(browser):
+                                violations.append(f"{name}: {v}")
 
                     browser.get(f"{base}/set-password/{token}")
                     shot("01-set-password")
@@ -115,6 +138,8 @@ async def test_a_juror_scores_in_the_browser_and_a_certificate_verifies(nats_url
                 try:
                     phone.get(f"{base}/verify/{code}")
                     phone.save_screenshot(str(ARTIFACTS / "09-verify-phone.png"))
+                    if AXE.exists():
+                        violations.extend(f"phone: {v}" for v in axe_violations(phone))
                     # nothing wider than the phone's screen: no sideways scrolling
                     seen["phone-overflow"] = str(phone.execute_script("return document.documentElement.scrollWidth > window.innerWidth"))
                 finally:
@@ -130,3 +155,7 @@ async def test_a_juror_scores_in_the_browser_and_a_certificate_verifies(nats_url
     assert "Piagam sah" in seen["07-verify-valid"] and "ed25519:" in seen["07-verify-valid"]
     assert "Piagam tidak sah" in seen["08-verify-tampered"]
     assert seen["phone-overflow"] == "False"
+    (ARTIFACTS / "axe-violations.txt").write_text("\n".join(violations) + "\n")
+    if not AXE.exists():
+        pytest.skip(f"every step passed; the WCAG check was skipped: {AXE} missing (npm install --prefix var/npm axe-core@4; make test does)")
+    assert not violations, "WCAG 2.1 AA (axe-core):\n" + "\n".join(violations)
