@@ -25,6 +25,8 @@ PAGES: list[tuple[str, str, Role | None]] = [
     ("GET", "/unit/new", Role.UNIT),
     ("POST", "/unit/new", Role.UNIT),
     ("POST", "/unit/proposals/P1/withdraw", Role.UNIT),
+    ("GET", "/unit/proposals/P1/edit", Role.UNIT),
+    ("POST", "/unit/proposals/P1/edit", Role.UNIT),
     ("GET", "/agency", Role.AGENCY),
     ("POST", "/agency/proposals/P1/forward", Role.AGENCY),
     ("POST", "/agency/proposals/P1/return", Role.AGENCY),

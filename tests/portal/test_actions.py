@@ -86,7 +86,7 @@ async def test_a_certificate_checks_on_the_public_page_and_a_tampered_one_does_n
             assert winner["unit_name"] in shown.text and f"/verify/{code}" in shown.text
 
 
-async def test_a_unit_submits_and_its_agency_is_refused_a_fourth_forward(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
+async def test_a_unit_submits_its_agency_is_refused_a_fourth_forward_and_the_unit_resubmits(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
     async with running(registration_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"):
         await reg.setup_call(nc, quota=3)
         async with portal(nats_url, tmp_path, reg.YEAR) as app:
@@ -104,34 +104,45 @@ async def test_a_unit_submits_and_its_agency_is_refused_a_fourth_forward(nats_ur
                 assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text and "Antrian Daring Puskesmas" in bad.text
                 ok = await unit.post("/unit/new", data={**fields, "contact_email": "admin@malangkab.go.id"})
                 assert ok.status_code == 303, ok.text
+                own = ok.headers["location"].rsplit(":", 1)[1]  # /unit?notice=submitted:<id>
                 listing = await unit.get("/unit")
-                assert "Antrian Daring Puskesmas" in listing.text
+                assert "Antrian Daring Puskesmas" in listing.text and own in listing.text
                 again = await unit.post("/unit/new", data={**fields, "contact_email": "admin@malangkab.go.id"})
                 assert again.status_code == 409 and "Judul ini sudah dipakai" in again.text
-            for i in range(2, 5):
-                assert (await reg.submit(nc, f"KAB-MALANG-U{i:02d}", f"Inovasi Nomor {i}"))["ok"]
+            others = [(await reg.submit(nc, f"KAB-MALANG-U{i:02d}", f"Inovasi Nomor {i}"))["data"]["id"] for i in range(2, 5)]
             async with logged_in(app, "KAB-MALANG") as agency:
                 page = await agency.get("/agency")
-                ids = re.findall(r'id="row-(P\d{4}-\d+)"', page.text)
-                assert len(ids) == 4 and "terpakai <span class=\"en\">used</span> 0 dari" in page.text
+                assert set(re.findall(r'id="row-(P\d{4}-\d+)"', page.text)) == {own, *others}
+                assert "terpakai <span class=\"en\">used</span> 0 dari" in page.text
                 token = csrf_of(page.text)
-                for pid in ids[:3]:
+                for pid in others:
                     assert (await agency.post(f"/agency/proposals/{pid}/forward", data={"csrf_token": token})).status_code == 303
-                fourth = await agency.post(f"/agency/proposals/{ids[3]}/forward", data={"csrf_token": token})
+                fourth = await agency.post(f"/agency/proposals/{own}/forward", data={"csrf_token": token})
                 assert fourth.status_code == 409 and "Kuota instansi sudah habis" in fourth.text
                 assert "sisa <span class=\"en\">left</span> 0" in fourth.text
-                short = await agency.post(f"/agency/proposals/{ids[3]}/return", data={"csrf_token": token, "reason": "x"})
+                short = await agency.post(f"/agency/proposals/{own}/return", data={"csrf_token": token, "reason": "x"})
                 assert short.status_code == 400 and "minimal 3 karakter" in short.text
-                back = await agency.post(f"/agency/proposals/{ids[3]}/return", data={"csrf_token": token, "reason": "Lengkapi data dukung"})
+                back = await agency.post(f"/agency/proposals/{own}/return", data={"csrf_token": token, "reason": "Lengkapi data dukung"})
                 assert back.status_code == 303
             await account(app, Role.AGENCY, "OPD-DINKES", "Dinas Kesehatan")
             async with logged_in(app, "OPD-DINKES") as stranger:
                 page = await stranger.get("/agency")
                 assert "row-P" not in page.text  # another agency's proposals are not listed
-                theirs = await stranger.post(f"/agency/proposals/{ids[3]}/forward", data={"csrf_token": csrf_of(page.text)})
+                theirs = await stranger.post(f"/agency/proposals/{own}/forward", data={"csrf_token": csrf_of(page.text)})
                 assert theirs.status_code == 409 and "instansi" in theirs.text
-        mine = (await request(nc, reg.cmd("get_proposal"), {"proposal_id": ids[3]}))["data"]
-        assert mine["status"] == "returned"  # the stranger's forward changed nothing
+            assert (await request(nc, reg.cmd("get_proposal"), {"proposal_id": own}))["data"]["status"] == "returned"  # unchanged
+            await account(app, Role.UNIT, "KAB-MALANG-U02", "Puskesmas 2")
+            async with logged_in(app, "KAB-MALANG-U02") as neighbour:  # another unit cannot open it
+                assert (await neighbour.get(f"/unit/proposals/{own}/edit")).status_code == 404
+            async with logged_in(app, "KAB-MALANG-U01") as unit:
+                listing = await unit.get("/unit")
+                assert f"/unit/proposals/{own}/edit" in listing.text and "Lengkapi data dukung" in listing.text
+                edit = await unit.get(f"/unit/proposals/{own}/edit")
+                assert "Lengkapi data dukung" in edit.text and 'value="Antrian Daring Puskesmas"' in edit.text
+                revised = await unit.post(f"/unit/proposals/{own}/edit", data={**fields, "csrf_token": csrf_of(edit.text), "contact_email": "admin@malangkab.go.id", "summary": "Antrian daring, dengan data dukung."})
+                assert revised.status_code == 303, revised.text
+        again = (await request(nc, reg.cmd("get_proposal"), {"proposal_id": own}))["data"]
+        assert again["status"] == "submitted" and again["content"]["summary"] == "Antrian daring, dengan data dukung."
 
 
 async def test_a_verifier_confirms_or_overrides_with_a_reason(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from contracts.registration import ListProposals, SubmitProposal, WithdrawProposal
+from contracts.registration import GetProposal, ListProposals, SubmitProposal, WithdrawProposal
 from services.portal.accounts import Person, Role
 from services.portal.gateway import request_id
 from services.portal.messages import Refusal, refusal
@@ -34,7 +34,25 @@ async def unit_home(request: Request, person: Person = Depends(unit_only)) -> Re
 
 @router.get("/new")
 async def new_form(request: Request, person: Person = Depends(unit_only)) -> Response:
-    return render(request, "unit/new.html", values=dict.fromkeys(FIELDS, ""), errors={}, error=None)
+    return render(request, "unit/new.html", values=dict.fromkeys(FIELDS, ""), errors={}, error=None, proposal_id=None)
+
+
+async def _own(request: Request, person: Person, proposal_id: str) -> dict[str, Any]:
+    """The unit's own proposal (another unit's answers as if there were none)."""
+    reply = await gateway(request).send(GetProposal(proposal_id=proposal_id), person.actor())
+    if not reply.ok or reply.data["unit_code"] != person.subject_id:
+        raise HTTPException(404, "Proposal tidak ditemukan / no such proposal of your unit")
+    return reply.data  # type: ignore[no-any-return]
+
+
+@router.get("/proposals/{proposal_id}/edit")
+async def edit_form(request: Request, proposal_id: str, person: Person = Depends(unit_only)) -> Response:
+    """A returned proposal, to revise and resubmit."""
+    p = await _own(request, person, proposal_id)
+    c = p["content"]
+    doc = next((d["uri"] for d in c.get("documents", []) if d["kind"] == "proposal"), "")
+    values = {**{k: str(c.get(k) or "") for k in FIELDS}, "document_uri": doc, "contact_name": c["contact"]["name"], "contact_email": c["contact"]["email"]}
+    return render(request, "unit/new.html", values=values, errors={}, error=None, proposal_id=proposal_id, returned_reason=p.get("returned_reason"))
 
 
 def _field_errors(exc: ValidationError) -> dict[str, tuple[str, str]]:
@@ -51,6 +69,16 @@ def _field_errors(exc: ValidationError) -> dict[str, tuple[str, str]]:
 
 @router.post("/new")
 async def submit(request: Request, person: Person = Depends(unit_only)) -> Response:
+    return await _submit(request, person, None)
+
+
+@router.post("/proposals/{proposal_id}/edit")
+async def resubmit(request: Request, proposal_id: str, person: Person = Depends(unit_only)) -> Response:
+    await _own(request, person, proposal_id)
+    return await _submit(request, person, proposal_id)
+
+
+async def _submit(request: Request, person: Person, proposal_id: str | None) -> Response:
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in FIELDS}
     content: dict[str, Any] = {
@@ -68,7 +96,7 @@ async def submit(request: Request, person: Person = Depends(unit_only)) -> Respo
     error: Refusal | None = None
     errors: dict[str, tuple[str, str]] = {}
     try:
-        cmd = SubmitProposal(request_id=request_id("submit"), cycle_year=year(request), unit_code=person.subject_id, content=content)  # type: ignore[arg-type]
+        cmd = SubmitProposal(request_id=request_id("submit"), cycle_year=year(request), unit_code=person.subject_id, proposal_id=proposal_id, content=content)  # type: ignore[arg-type]
     except ValidationError as exc:
         errors = _field_errors(exc)
     else:
@@ -78,7 +106,7 @@ async def submit(request: Request, person: Person = Depends(unit_only)) -> Respo
         error = refusal(reply)
         if error.field:
             errors[error.field] = (error.id, error.en)
-    return render(request, "unit/new.html", status_code=409 if error else 400, values=values, errors=errors, error=error)
+    return render(request, "unit/new.html", status_code=409 if error else 400, values=values, errors=errors, error=error, proposal_id=proposal_id)
 
 
 @router.post("/proposals/{proposal_id}/withdraw")
