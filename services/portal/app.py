@@ -107,7 +107,7 @@ def create_app(
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        if "person" not in request.state._state:
+        if not hasattr(request.state, "person"):
             request.state.person = None
         return render(request, "error.html", status_code=exc.status_code, status=exc.status_code, detail=exc.detail)
 

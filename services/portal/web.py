@@ -3,6 +3,7 @@ check on every form, and the reply of a refused act."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,24 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from services.common.db import CYCLE_ZONE
 from services.portal.accounts import ROLE_NAMES, Accounts, Person, Role
 from services.portal.gateway import Gateway
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+
+
+def wib(value: Any) -> str:
+    """A moment as people here read it: in Asia/Jakarta, e.g. ``12 Jun 2033 16:00 WIB``."""
+    if not value:
+        return "—"
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    local = moment.astimezone(CYCLE_ZONE)
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year} {local:%H:%M} WIB"
+
+
+TEMPLATES.env.filters["wib"] = wib
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -65,7 +80,7 @@ async def csrf_check(request: Request) -> None:
 
 
 async def current_person(request: Request) -> Person | None:
-    if "person" in request.state._state:
+    if hasattr(request.state, "person"):  # already looked up for this request
         return request.state.person  # type: ignore[no-any-return]
     sid = request.session.get("sid")
     person = await accounts(request).session_person(sid) if sid else None
@@ -89,7 +104,7 @@ def require_role(*roles: Role) -> Any:
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    person = request.state.person if "person" in request.state._state else None
+    person = getattr(request.state, "person", None)
     base = {
         "person": person,
         "role_names": ROLE_NAMES,
