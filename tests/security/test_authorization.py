@@ -234,3 +234,10 @@ async def test_a_client_the_server_refuses_hears_it_at_once_not_after_a_timeout(
         assert asyncio.get_running_loop().time() - started < 5
     finally:
         await portal.close()
+
+
+async def test_a_process_without_credentials_is_told_so_in_one_line(nats_url):
+    from services.common.messaging import connect_jetstream
+
+    with pytest.raises(RuntimeError, match="refused this client \\(without credentials\\)"):
+        await connect_jetstream(nats_url, "bfest-stranger", timeout=4)
