@@ -7,7 +7,7 @@ Domain error codes: ``unknown_participant``, ``not_a_unit``, ``not_an_agency``,
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,9 @@ from contracts.base import (
 )
 
 SERVICE = "registration"
+
+PROPOSAL_READERS = frozenset({Role.SECRETARIAT, Role.OPERATOR, Role.VERIFIER, Role.UNIT, Role.AGENCY})
+"""Who may read proposals (with their contact details) when reading for a person."""
 
 
 class RegistrationError:
@@ -253,12 +256,20 @@ class WithdrawProposal(Command):
 
 @command(SERVICE, "get_proposal", reply=ProposalView)
 class GetProposal(Query):
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return PROPOSAL_READERS  # a proposal names its contact person
+
     proposal_id: Code
 
 
 @command(SERVICE, "list_proposals", reply=ProposalPage)
 class ListProposals(Query):
     """Proposals of a cycle, paged, filterable by agency, unit, status and group."""
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return PROPOSAL_READERS  # a proposal names its contact person
+
 
     cycle_year: Year
     agency_code: Code | None = None

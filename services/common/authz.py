@@ -288,17 +288,19 @@ def server_config(public_keys: dict[str, str], extra: dict[str, Grants] | None =
 
 
 def write_server_config(
-    directory: Path, extra: dict[str, Grants] | None = None, filename: str = SERVER_CONFIG
+    directory: Path, extra: dict[str, Grants] | None = None, filename: str = SERVER_CONFIG, to: Path | None = None
 ) -> Path:
     """Make any missing credentials under ``directory`` and (re)write the server's authorization
-    from the table and the identities' public keys. Returns the configuration file."""
+    from the table and the identities' public keys (to ``to``, default ``directory/filename``).
+    Returns the configuration file."""
     names = (*IDENTITIES, *(extra or {}))
     seeds = ensure_credentials(directory, names)
     keys = {name: public_key(path.read_bytes()) for name, path in seeds.items()}
-    path = directory / filename
+    path = to or directory / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(server_config(keys, extra))
-    os.chmod(tmp, 0o600)
+    os.chmod(tmp, 0o644)  # public keys and permissions only: the server may run as another user
     tmp.replace(path)
     return path
 
@@ -314,6 +316,28 @@ def rotate(directory: Path, identity: str) -> Path:
 
 def catalogued_commands() -> set[str]:
     return set(catalogue.COMMANDS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m services.common.authz DIR [--config FILE] [--rotate IDENTITY]``: make the
+    identities' seeds under DIR (kept if present), optionally give one identity a new key, and
+    write nats-server's authorization (default DIR/authorization.conf)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m services.common.authz", description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--config", type=Path, default=None, help="where to write the authorization block")
+    parser.add_argument("--rotate", choices=IDENTITIES, default=None, help="give this identity a new key first")
+    args = parser.parse_args(argv)
+    if args.rotate:
+        seed_path(args.directory, args.rotate).unlink(missing_ok=True)
+    config = write_server_config(args.directory, to=args.config)
+    print(f"wrote {config}; seeds under {args.directory}: " + ", ".join(f"{i}{SEED_SUFFIX}" for i in IDENTITIES))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 
 __all__ = [

@@ -382,7 +382,11 @@ async def connect_jetstream(
     when no server answers at first or the server refuses the credentials."""
     log = get_logger("nats", client=name)
 
+    refused: list[str] = []
+
     async def on_error(exc: Exception) -> None:
+        if "authorization violation" in str(exc).lower():
+            refused.append(str(exc))
         log.warning("nats.error", url=url, error=f"{exc.__class__.__name__}: {exc}")
 
     options = nats_options(identity, settings) if identity else {}
@@ -394,6 +398,12 @@ async def connect_jetstream(
             timeout,
         )
     except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
+        if refused:
+            how = "with the seed " + str(options.get("nkeys_seed")) if options.get("nkeys_seed") else "without credentials"
+            raise RuntimeError(
+                f"NATS at {url} refused {identity or 'this client'} ({how}): give it its identity's "
+                "credentials (BFEST_NATS_NKEY_SEED_FILE, BFEST_NATS_CREDS, or var/nats/auth from `bfest dev up`)"
+            ) from None
         raise RuntimeError(f"NATS is not reachable at {url} ({exc.__class__.__name__})") from None
     except nats.errors.Error as exc:
         raise RuntimeError(f"NATS at {url} refused {identity or 'this client'}: {exc}") from None

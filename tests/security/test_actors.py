@@ -8,9 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 
-from contracts import subjects
-from contracts.base import ACTOR_HEADER
+import pytest
+
+from contracts import catalogue, subjects
+from contracts.base import ACTOR_HEADER, COMMANDS, Actor, Role
+from contracts.examples import example
 from services.common import authz
+from services.common.actors import check_actor
+from services.common.errors import DomainError
 from services.registration.app import create_app as registration_app
 from services.scoring.app import create_app as scoring_app
 from services.verification.app import create_app as verification_app
@@ -72,6 +77,12 @@ async def test_a_unit_and_an_agency_admin_act_only_for_themselves(nats_url, nc, 
         # The agency itself forwards, and the forward records it.
         done = await forward(nc, pid, agency="KAB-MALANG", rid="f-own")
         assert done["ok"] and done["data"]["status"] == "forwarded"
+        # A proposal names its contact person: read for a juror or the public, it is refused.
+        for role, ok in (("juror", False), ("public", False), ("agency", True), ("secretariat", True)):
+            seen = await request(nc, reg("get_proposal"), {"proposal_id": pid}, actor={"id": "x", "role": role})
+            assert seen["ok"] is ok and (ok or seen["error"]["code"] == "not_allowed_to_read"), (role, seen)
+        listed = await request(nc, reg("list_proposals"), {"cycle_year": REG_YEAR}, actor={"id": "x", "role": "juror"})
+        assert listed["error"]["code"] == "not_allowed_to_read"
 
 
 async def test_a_non_verifier_may_not_override_and_nothing_changes(nats_url, nc, js, sqlite_db):
@@ -163,3 +174,34 @@ async def test_only_the_portal_and_the_operator_may_send_a_persons_command(nats_
             await client.close()
 
 
+
+
+_ = catalogue
+PERSON_COMMANDS = sorted(s for s, spec in COMMANDS.items() if spec.model.ACTING is not None)
+
+
+def test_the_person_commands_are_exactly_the_ones_only_the_portal_and_operator_send():
+    assert set(PERSON_COMMANDS) == set(authz.commands(authz.Kind.PERSON))
+
+
+@pytest.mark.parametrize("subject", PERSON_COMMANDS)
+def test_every_persons_command_refuses_a_missing_wrong_or_other_actor(subject):
+    model = COMMANDS[subject].model
+    rule = model.ACTING
+    assert rule is not None
+    cmd = model.model_validate(example(model))
+    named = getattr(cmd, rule.field) if rule.field else "anyone"
+    with pytest.raises(DomainError) as missing:
+        check_actor(cmd, None)
+    assert missing.value.code == "actor_required"
+    check_actor(cmd, Actor(id=named, role=rule.roles[0]))  # the person the payload names
+    outsiders = [r for r in Role if r not in rule.roles]
+    for role in outsiders:
+        with pytest.raises(DomainError) as wrong_role:
+            check_actor(cmd, Actor(id=named, role=role))
+        assert wrong_role.value.code == rule.role_refusal
+    if rule.field:
+        with pytest.raises(DomainError) as other:
+            check_actor(cmd, Actor(id=named + "-OTHER", role=rule.roles[0]))
+        assert other.value.code == rule.mismatch_refusal
+        assert other.value.details["payload"] == named

@@ -234,3 +234,34 @@ async def test_a_client_the_server_refuses_hears_it_at_once_not_after_a_timeout(
         assert asyncio.get_running_loop().time() - started < 5
     finally:
         await portal.close()
+
+
+async def test_a_process_without_credentials_is_told_so_in_one_line(nats_url):
+    from services.common.messaging import connect_jetstream
+
+    with pytest.raises(RuntimeError, match="refused this client \\(without credentials\\)"):
+        await connect_jetstream(nats_url, "bfest-stranger", timeout=4)
+
+
+def test_the_deployment_runs_with_the_same_authorization():
+    """deploy/compose.yaml (checked by reading: CI has no container engine) generates the table's
+    authorization, includes it in every NATS node, and gives each process its own identity."""
+    root = ASYNCAPI.parents[1] / "deploy"
+    compose = yaml.safe_load((root / "compose.yaml").read_text())
+    services = compose["services"]
+    for name in (*authz.SERVICES, authz.WORKER):
+        env = services[name]["environment"]
+        assert env["BFEST_NATS_NKEY_SEED_FILE"] == f"/auth/{name}.nk", name
+    assert services["nats-auth"]["entrypoint"][-1] == "services.common.authz"
+    for node in ("nats-1", "nats-2", "nats-3"):
+        assert any(v.startswith("nats-authz:") for v in services[node]["volumes"])
+    assert "include ./authz/authorization.conf" in (root / "nats-cluster.conf").read_text()
+
+
+def test_the_command_line_writes_seeds_and_the_config_and_rotates_one_key(tmp_path):
+    config = tmp_path / "authz" / "authorization.conf"
+    assert authz.main([str(tmp_path / "seeds"), "--config", str(config)]) == 0
+    before = config.read_text()
+    assert authz.main([str(tmp_path / "seeds"), "--config", str(config), "--rotate", "auditor"]) == 0
+    changed = [line for line in config.read_text().splitlines() if line not in before.splitlines()]
+    assert len(changed) == 1 and "nkey:" in changed[0]
