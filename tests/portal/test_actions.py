@@ -82,6 +82,10 @@ async def test_a_certificate_checks_on_the_public_page_and_a_tampered_one_does_n
             assert "Piagam tidak sah" in bad.text and "Piagam sah" not in bad.text
             typed = await c.get("/verify", params={"code": code})
             assert typed.status_code == 303 and typed.headers["location"].endswith(f"/verify/{code}")
+            api = (await c.get(f"/api/verify/{code}")).json()
+            assert api["ok"] and api["data"]["valid"] is True and api["data"]["recipient"] == winner["unit_name"]
+            assert (await c.get(f"/api/verify/{tampered}")).json()["data"]["valid"] is False
+            assert (await c.get("/api/me")).json() == {"person": None}
             shown = await c.get("/results")
             assert winner["unit_name"] in shown.text and f"/verify/{code}" in shown.text
 
@@ -120,6 +124,10 @@ async def test_a_unit_submits_its_agency_is_refused_a_fourth_forward_and_the_uni
                 fourth = await agency.post(f"/agency/proposals/{own}/forward", data={"csrf_token": token})
                 assert fourth.status_code == 409 and "Kuota instansi sudah habis" in fourth.text
                 assert "sisa <span class=\"en\">left</span> 0" in fourth.text
+                api = await agency.post(f"/api/agency/proposals/{own}/forward", headers={"X-CSRF-Token": token})
+                assert api.json()["error"]["code"] == "quota_exceeded"
+                listed = (await agency.get("/api/agency/proposals")).json()["data"]["items"]
+                assert sorted(p["status"] for p in listed) == ["forwarded", "forwarded", "forwarded", "submitted"]
                 short = await agency.post(f"/agency/proposals/{own}/return", data={"csrf_token": token, "reason": "x"})
                 assert short.status_code == 400 and "minimal 3 karakter" in short.text
                 back = await agency.post(f"/agency/proposals/{own}/return", data={"csrf_token": token, "reason": "Lengkapi data dukung"})

@@ -3,6 +3,8 @@ return with a reason (the agency code from the session)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -14,6 +16,7 @@ from services.portal.messages import Refusal, refusal
 from services.portal.web import gateway, render, require_role, year
 
 router = APIRouter(prefix="/agency", tags=["agency"], include_in_schema=False)
+api = APIRouter(prefix="/api/agency", tags=["agency"])
 agency_only = require_role(Role.AGENCY)
 
 
@@ -65,3 +68,17 @@ async def return_(request: Request, proposal_id: str, reason: str = Form(""), pe
     if reply.ok:
         return Response(status_code=303, headers={"location": f"/agency?notice=returned:{proposal_id}"})
     return await _page(request, person, 409, refusal(reply), failed=proposal_id, reason=reason)
+
+
+@api.get("/proposals")
+async def api_proposals(request: Request, person: Person = Depends(agency_only)) -> Any:
+    """The agency's proposals (the envelope of registration's reply)."""
+    cmd = ListProposals(cycle_year=year(request), agency_code=person.subject_id, limit=1000)
+    return (await gateway(request).send(cmd, person.actor())).model_dump()
+
+
+@api.post("/proposals/{proposal_id}/forward")
+async def api_forward(request: Request, proposal_id: str, person: Person = Depends(agency_only)) -> Any:
+    """Forward a proposal to the secretariat (counts against the quota)."""
+    cmd = ForwardProposal(request_id=request_id("forward"), cycle_year=year(request), agency_code=person.subject_id, proposal_id=proposal_id)
+    return (await gateway(request).send(cmd, person.actor())).model_dump()

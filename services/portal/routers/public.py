@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
@@ -12,6 +14,7 @@ from services.portal.messages import refusal
 from services.portal.web import current_person, gateway, render, year
 
 router = APIRouter(tags=["public"])
+api = APIRouter(prefix="/api", tags=["public"])
 
 
 @router.get("/", include_in_schema=False)
@@ -39,3 +42,26 @@ async def verify_page(request: Request, code: str, person: Person | None = Depen
 async def results(request: Request, person: Person | None = Depends(current_person)) -> Response:
     reply = await gateway(request).send(GetResults(cycle_year=year(request)))
     return render(request, "results.html", results=reply.data if reply.ok else None, error=None if reply.ok else refusal(reply))
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+@api.get("/me")
+async def api_me(person: Person | None = Depends(current_person)) -> dict[str, Any]:
+    """Who the session is: ``null`` for the anonymous public."""
+    if person is None:
+        return {"person": None}
+    return {"person": {"login": person.login, "role": person.role.value, "id": person.subject_id, "name": person.display_name}}
+
+
+@api.get("/verify/{code}")
+async def api_verify(request: Request, code: str) -> Any:
+    """The certificate check, as the envelope of the awards service's reply."""
+    return (await gateway(request).send(VerifyCertificate(code=code[:100]))).model_dump()
+
+
+@api.get("/results")
+async def api_results(request: Request) -> Any:
+    """The year's results (``?year=``), as the envelope of the awards service's reply."""
+    return (await gateway(request).send(GetResults(cycle_year=year(request)))).model_dump()

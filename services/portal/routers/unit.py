@@ -16,6 +16,7 @@ from services.portal.messages import Refusal, refusal
 from services.portal.web import gateway, render, require_role, year
 
 router = APIRouter(prefix="/unit", tags=["unit"], include_in_schema=False)
+api = APIRouter(prefix="/api/unit", tags=["unit"])
 unit_only = require_role(Role.UNIT)
 
 FIELDS = ("title", "group", "category", "summary", "problem", "solution", "impact", "started_on", "document_uri", "contact_name", "contact_email")
@@ -117,3 +118,9 @@ async def withdraw(request: Request, proposal_id: str, person: Person = Depends(
         return Response(status_code=303, headers={"location": f"/unit?notice=withdrawn:{proposal_id}"})
     listing = await _list(request, person)
     return render(request, "unit/proposals.html", status_code=409, page=listing.data if listing.ok else None, error=refusal(reply), notice=None)
+
+
+@api.get("/proposals")
+async def api_proposals(request: Request, person: Person = Depends(unit_only)) -> Any:
+    """The unit's proposals with their status per level."""
+    return (await _list(request, person)).model_dump()

@@ -3,6 +3,8 @@ reason (``override_decision``, the verifier id from the session)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -14,6 +16,7 @@ from services.portal.messages import Refusal, refusal
 from services.portal.web import gateway, render, require_role, year
 
 router = APIRouter(prefix="/verifier", tags=["verifier"], include_in_schema=False)
+api = APIRouter(prefix="/api/verifier", tags=["verifier"])
 verifier_only = require_role(Role.VERIFIER)
 PAGE = 50
 """Pending results shown at once, each with its automatic decision and reasons."""
@@ -59,3 +62,10 @@ async def decide(request: Request, proposal_id: str, decision: str = Form(""), r
     if reply.ok:
         return Response(status_code=303, headers={"location": f"/verifier?notice={decision}:{proposal_id}"})
     return await _page(request, person, 409, refusal(reply), failed=proposal_id, reason=reason)
+
+
+@api.get("/pending")
+async def api_pending(request: Request, person: Person = Depends(verifier_only)) -> Any:
+    """The verification counts with the proposals waiting for a verifier."""
+    cmd = VerificationStatus(cycle_year=year(request), list_pending=True)
+    return (await gateway(request).send(cmd, person.actor())).model_dump()
