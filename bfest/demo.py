@@ -122,6 +122,8 @@ async def run_demo(
             f"(search `BfestYear = {summary['year']}`), try `bfest cycle status --year {summary['year']}` and "
             f"`bfest cycle history --year {summary['year']}`. Stop it with `bfest dev down` (or Ctrl-C here)."
         )
+        if getattr(info, "portal_url", None):
+            await _portal_hint(info.portal_url, summary["year"])
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,6 +134,20 @@ async def run_demo(
         await asyncio.to_thread(stack.stop)
         console.print("stopped.")
     return summary
+
+
+async def _portal_hint(portal_url: str, year: int) -> None:
+    """The portal's pages for the demo's year, and a one-time link for the operator's account."""
+    from bfest.portal import invite
+
+    console.print(f"Portal: [bold]{portal_url}/results?year={year}[/] (results; each certificate checks at /verify/<code>)")
+    try:
+        operator = await invite("operator", "biro-org", "Biro Organisasi", check=False)
+    except Exception as exc:  # noqa: BLE001 - a hint, never the demo's failure
+        console.print(f"  (no operator account: {exc})")
+        return
+    console.print(f"  operator account biro-org: {portal_url}/set-password/{operator.token} → then {portal_url}/operator?year={year}", soft_wrap=True)
+    console.print("  more accounts: `bfest portal invite --role juror --id J01` (or unit/agency/verifier)")
 
 
 async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: float, as_json: bool) -> dict[str, Any]:

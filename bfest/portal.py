@@ -34,6 +34,7 @@ class Invitation:
     role: str
     name: str
     url: str
+    token: str
 
 
 async def _registered_name(role: str, subject: str) -> str:
@@ -92,7 +93,7 @@ async def invite(role: str, subject: str, name: str | None, check: bool) -> Invi
             raise OperatorError(str(exc)) from None
     finally:
         await db.dispose()
-    return Invitation(person.login, r.value, person.display_name, f"{settings.public_url.rstrip('/')}/set-password/{token}")
+    return Invitation(person.login, r.value, person.display_name, f"{settings.public_url.rstrip('/')}/set-password/{token}", token)
 
 
 def invite_sync(role: str, subject: str, name: str | None, check: bool) -> Invitation:

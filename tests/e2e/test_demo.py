@@ -46,6 +46,10 @@ async def run_demo_left_running(env: dict[str, str], year: int) -> tuple[dict, d
             assert line, "the demo ended before printing its summary"
             if line.startswith(b"{"):
                 summary = json.loads(line)
+        # the portal is a component of the stack, recorded with its URL
+        components = json.loads((Path(env["BFEST_VAR_DIR"]) / "dev" / "stack.json").read_text())["components"]
+        portal = next(c for c in components if c["name"] == "portal")
+        assert portal["address"] == f"http://127.0.0.1:{env['BFEST_PORTAL_PORT']}"
         status = await asyncio.to_thread(
             subprocess.run,
             [BFEST, "cycle", "status", "--year", str(year), "--json"],
