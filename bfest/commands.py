@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from bfest import operator as ops
 from services.common.settings import get_settings
@@ -30,7 +31,7 @@ def run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ops.OperatorError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(ops.to_seconds(str(exc)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -45,7 +46,7 @@ def run(coro: Awaitable[T]) -> T:
 
         if os.environ.get("BFEST_DEBUG"):
             raise
-        err.print(f"[bold red]error:[/] {exc.__class__.__name__}: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {exc.__class__.__name__}: {escape(ops.to_seconds(str(exc)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -55,6 +56,31 @@ def _when(value: Any) -> str:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M:%S WIB")
+
+
+def _when_short(value: Any) -> str:
+    """A deadline in a table column: WIB (the column says so), to the second."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M:%S")
+
+
+def _when_minute(value: Any) -> str:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M")
+
+
+def _hanging(rows: list[tuple[str, str]]) -> Table:
+    """Labelled lines whose long text wraps under itself (not under the label)."""
+    grid = Table.grid(padding=(0, 1), pad_edge=True)
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column()
+    for label, text in rows:
+        grid.add_row(f"  {label}", Text(text))
+    return grid
 
 
 def _left(value: Any, now: dt.datetime) -> str:
@@ -169,28 +195,35 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         if st.counts:
             lines.append("[bold]counts[/]    " + ", ".join(f"{k}={v}" for k, v in st.counts.items()))
         table = Table(box=None, pad_edge=False)
-        for col in ("stage", "state", "deadline", "entrants", "assignments", "scored", "shortlist", "announcement"):
-            table.add_column(col)
+        table.add_column("stage")
+        table.add_column("state")
+        table.add_column("deadline (WIB)", no_wrap=True, min_width=len(_when_short(now)))
+        for col in ("entrants", "scored", "shortlist"):
+            table.add_column(col, justify="right", no_wrap=True)
+        notes: list[tuple[str, str]] = []
         for s in st.stages:
             o = s.outcome
             now_ = live.get(s.key)
-            table.add_row(
-                s.key,
-                s.state,
-                _when(s.deadline),
-                str(o.entrants) if o else str(now_["proposals"]) if now_ else "",
-                str(o.assignments) if o else str(now_["assignments"]) if now_ else "",
-                str(o.scored) if o and s.state == "done" else f"{now_['scored']} ({now_['scored'] * 100 // max(1, now_['assignments'])}%)" if now_ else "",
-                str(o.shortlisted) if o and s.state == "done" else "",
-                (o.final_announcement_no or o.announcement_no or "") if o else "",
-            )
+            entrants = str(o.entrants) if o else str(now_["proposals"]) if now_ else ""
+            if o and s.state == "done":
+                scored = f"{o.scored}/{o.assignments}"
+            elif now_:
+                scored = f"{now_['scored']}/{now_['assignments']}"
+            else:
+                scored = ""
+            table.add_row(s.key, s.state, _when_short(s.deadline), entrants, scored, str(o.shortlisted) if o and s.state == "done" else "")
+            announced = (o.final_announcement_no or o.announcement_no) if o else None
+            if announced:
+                notes.append((f"{s.key}:", f"shortlist announced as {announced}"))
+        for a in st.operator_actions:
+            until = f" until {_when(a['until'])}" if a.get("until") else ""
+            notes.append(("operator:", f"{a['action']} {a['stage']}{until} by {a['operator']} — {a['reason']}"))
+        for key, winners in st.awards.items():
+            notes.append(("award:", f"{key}: {len(winners)} winner(s)"))
         console.print(Panel("\n".join(lines), title=f"Bureaucracy Fest {year}", expand=False))
         console.print(table)
-        for a in st.operator_actions:
-            console.print(f"  operator: {a['action']} {a['stage']} by {a['operator']} — {a['reason']}")
-        if st.awards:
-            for key, winners in st.awards.items():
-                console.print(f"  award [bold]{key}[/]: {len(winners)} winner(s)")
+        if notes:
+            console.print(_hanging(notes))
 
     @cycle_app.command("history")
     def cycle_history(
@@ -207,10 +240,15 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             print(ops.entries_json(entries))
             return
         colours = {"failure": "red", "retry": "yellow", "update": "magenta", "signal": "cyan", "transition": "bold green"}
+        # A grid, so a long line wraps under its own text, at a space, not under the date.
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, style="dim")
+        grid.add_column(overflow="fold")
         for e in entries:
             c = colours.get(e.kind, "")
-            text = f"[{c}]{e.text}[/]" if c else e.text
-            console.print(f"{_when(e.at)}  [dim]{e.workflow:<10}[/] {text}", highlight=False)
+            grid.add_row(_when(e.at), e.workflow, Text(e.text, style=c))
+        console.print(grid, highlight=False)
 
     @cycle_app.command("list")
     def cycle_list(as_json: bool = typer.Option(False, "--json")) -> None:
@@ -226,12 +264,20 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         if not rows:
             console.print("no cycles yet: start one with `bfest cycle start --year Y --config FILE`")
             return
-        table = Table()
-        for col in ("year", "stage", "state", "started", "closed", "workflow", "run"):
-            table.add_column(col)
+        wide = console.width >= 120
+        table = Table(box=None, pad_edge=False)
+        for col in ("year", "state", "stage", "started (WIB)", "closed (WIB)"):
+            table.add_column(col, no_wrap=True)
+        if wide:
+            table.add_column("workflow", no_wrap=True)
+            table.add_column("run", no_wrap=True)
         for r in rows:  # a year started again lists each of its runs, newest first
-            table.add_row(str(r["year"]), r["stage"] or "", r["state"], r["started"], r["closed"] or "", r["workflow_id"], r["run_id"][:13])
+            stage = r["stage"] if r["stage"] and r["stage"] != r["state"] else ""
+            row = [str(r["year"]), r["state"], stage, _when_minute(r["started"]), _when_minute(r["closed"]) if r["closed"] else ""]
+            table.add_row(*row, *([r["workflow_id"], r["run_id"]] if wide else []))
         console.print(table)
+        if not wide:
+            console.print("[dim]workflow ids are bfest-cycle-<year>; run ids: bfest cycle list --json[/]")
 
     @cycle_app.command("extend")
     def cycle_extend(
@@ -263,6 +309,7 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     ) -> None:
         """Cancel the cycle (publishes cycle_cancelled)."""
+        run(_with_client(lambda c: ops.running(c, year)))  # a year with nothing to cancel fails before asking
         if not yes and not typer.confirm(f"Cancel the {year} cycle? This cannot be undone", default=False):
             err.print("not cancelled")
             raise typer.Exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +46,22 @@ JAKARTA = ZoneInfo("Asia/Jakarta")
 
 class OperatorError(Exception):
     """One clear line for the operator."""
+
+
+_FRACTION = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+")
+
+
+def to_seconds(text: str) -> str:
+    """Instants in a message to the second: the workflow's validators quote its clock exactly."""
+    return _FRACTION.sub(r"\1", text)
+
+
+def state_name(status: WorkflowExecutionStatus | None) -> str:
+    """A workflow's state as the cycle says it (Temporal spells one of them "canceled")."""
+    if status is None:
+        return "ended"
+    name = status.name.lower()
+    return "cancelled" if name == "canceled" else name
 
 
 def ui_link(settings: Settings, wid: str) -> str:
@@ -111,7 +128,7 @@ async def running(client: Client, year: int) -> WorkflowHandle:
     handle = await existing(client, year)
     desc = await handle.describe()
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        state = desc.status.name.lower() if desc.status else "ended"
+        state = state_name(desc.status)
         again = "" if desc.status == WorkflowExecutionStatus.COMPLETED else " (it can be started again with `bfest cycle start`)"
         raise OperatorError(f"cycle {year} is {state}, not running: there is nothing to steer{again}")
     return handle
@@ -132,9 +149,9 @@ async def extend(client: Client, year: int, stage: str, until: dt.datetime, reas
             CycleWorkflow.extend_deadline, ExtendDeadline(stage=stage, until=until, reason=reason, operator=operator)
         )
     except WorkflowUpdateFailedError as exc:
-        raise OperatorError(f"extension refused: {getattr(exc.cause, 'message', exc.cause)}") from None
+        raise OperatorError(to_seconds(f"extension refused: {getattr(exc.cause, 'message', exc.cause)}")) from None
     except RPCError as exc:
-        raise OperatorError(f"extension refused: {exc.message}") from None
+        raise OperatorError(to_seconds(f"extension refused: {exc.message}")) from None
 
 
 async def close_stage(client: Client, year: int, stage: str, reason: str, operator: str) -> str:
@@ -144,9 +161,9 @@ async def close_stage(client: Client, year: int, stage: str, reason: str, operat
             CycleWorkflow.close_stage_now, CloseStageNow(stage=stage, reason=reason, operator=operator)
         )
     except WorkflowUpdateFailedError as exc:
-        raise OperatorError(f"early close refused: {getattr(exc.cause, 'message', exc.cause)}") from None
+        raise OperatorError(to_seconds(f"early close refused: {getattr(exc.cause, 'message', exc.cause)}")) from None
     except RPCError as exc:
-        raise OperatorError(f"early close refused: {exc.message}") from None
+        raise OperatorError(to_seconds(f"early close refused: {exc.message}")) from None
 
 
 async def cancel(client: Client, year: int) -> None:
@@ -169,7 +186,7 @@ async def list_cycles(client: Client) -> list[dict[str, Any]]:
             {
                 "year": attrs.get(BFEST_YEAR),
                 "stage": attrs.get(BFEST_STAGE),
-                "state": wf.status.name.lower() if wf.status else "unknown",
+                "state": state_name(wf.status),
                 "workflow_id": wf.id,
                 "run_id": wf.run_id,
                 "started": wf.start_time.astimezone(JAKARTA).isoformat(timespec="seconds"),
