@@ -133,6 +133,13 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         config: Path = typer.Option(..., "--config", help="The cycle config (TOML), e.g. cycles/2027.toml."),
         allow_past: bool = typer.Option(False, "--allow-past", help="Start even if the call has already closed (the past steps run at once)."),
         check: bool = typer.Option(False, "--check", help="Only validate the config and print the schedule it would run; start nothing (needs no Temporal)."),
+        minutes: float | None = typer.Option(
+            None,
+            "--minutes",
+            min=5,
+            help="A practice cycle: the config's steps, criteria and awards on a schedule compressed into this many minutes "
+            "from now (the config's dates are not used, and --year may be any year without a cycle, e.g. 2099).",
+        ),
     ) -> None:
         """Validate the config, then start the cycle's workflow (bfest-cycle-<year>)."""
         from workflows.config import ConfigError, load_config
@@ -144,6 +151,17 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             for path, msg in exc.problems:
                 err.print(f"  • [bold]{path}[/]: {msg}", highlight=False)
             raise typer.Exit(1) from None
+        if minutes is not None:
+            from bfest.demo import practice_config
+
+            try:
+                cfg = practice_config(cfg, year, minutes, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5))
+            except ValidationError as exc:
+                from workflows.config import field_problems
+
+                problems = "; ".join(f"{path}: {msg}" for path, msg in field_problems(exc))
+                err.print(f"[bold red]error:[/] cannot compress {config} into {minutes:g} minutes: {problems}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
         if cfg.year != year:
             err.print(f"[bold red]error:[/] --year {year} but {config} is for {cfg.year}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
@@ -283,13 +301,21 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
     def cycle_extend(
         year: int = typer.Option(..., "--year"),
         stage: str = typer.Option(..., "--stage", help="call, verification, or a jury stage key"),
-        until: str = typer.Option(..., "--until", help="New deadline, ISO 8601 (Asia/Jakarta if no zone)"),
+        until: str | None = typer.Option(None, "--until", help="New deadline, ISO 8601 (Asia/Jakarta if no zone)"),
+        by: str | None = typer.Option(None, "--by", help="Or: how much later than its current deadline, e.g. 2m, 3h, 7d, 1d12h"),
         reason: str = typer.Option("extended by the operator", "--reason"),
         operator: str = typer.Option(_operator(), "--operator"),
     ) -> None:
-        """Extend a stage's deadline (validated: not in the past, before the ceremony)."""
-        when = run(_parse(until))
-        msg = run(_with_client(lambda c: ops.extend(c, year, stage, when, reason, operator)))
+        """Extend a step's deadline (validated: later than now and its current deadline, before the next step's and the ceremony)."""
+        if (until is None) == (by is None):
+            err.print("[bold red]error:[/] give one of --until DATETIME or --by DURATION", highlight=False)
+            raise typer.Exit(2)
+
+        async def go(client: Any) -> str:
+            when = ops.parse_when(until) if until is not None else await ops.deadline_of(client, year, stage) + ops.parse_duration(by or "")
+            return await ops.extend(client, year, stage, when, reason, operator)
+
+        msg = run(_with_client(go))
         console.print(f"[green]ok[/] {msg}")
 
     @cycle_app.command("close-stage")

@@ -436,14 +436,19 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def print_table(info: StackInfo) -> None:
-    table = Table(title="Bureaucracy Fest — dev stack")
-    for col in ("component", "state", "address", "log"):
-        table.add_column(col)
+def print_table(info: StackInfo, var: Path | None = None) -> None:
+    table = Table(title="Bureaucracy Fest — dev stack", box=None, pad_edge=False)
+    for col in ("component", "state", "address"):
+        table.add_column(col, no_wrap=True)
     colour = {"started": "green", "reused": "cyan", "failed": "red"}
     for c in info.components:
-        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.log)
+        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address)
     console.print(table)
+    for c in info.reused:
+        if c.note:
+            console.print(f"  {c.name} reused: {c.note}", highlight=False)
+    if var is not None:
+        console.print(f"logs: {var / 'logs'}/<component>.log; the stack: {var / 'dev' / 'stack.json'}", highlight=False, soft_wrap=True)
     console.print(f"Temporal UI: [bold underline]{info.temporal_ui_url}[/]")
 
 
@@ -467,7 +472,7 @@ def up() -> None:
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    print_table(info)
+    print_table(info, stack.var)
     console.print("Ctrl-C stops everything started here.")
     warned: set[str] = set()
     try:

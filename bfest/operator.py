@@ -28,6 +28,7 @@ from temporalio.converter import decode_search_attributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from contracts.base import CyclePhase
 from contracts.cycle import (
     TASK_QUEUE,
     CloseStageNow,
@@ -75,6 +76,22 @@ def parse_when(text: str) -> dt.datetime:
     except ValueError:
         raise OperatorError(f"invalid date-time {text!r}: use ISO 8601, e.g. 2026-06-19T16:00 or 2026-06-19T16:00+07:00") from None
     return value if value.tzinfo else value.replace(tzinfo=JAKARTA)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``2m``, ``3h``, ``7d``, ``1d12h``, ``90s``."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise OperatorError(f"invalid duration {text!r}: use e.g. 2m, 3h, 7d or 1d12h")
+    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    total = dt.timedelta()
+    for number, u in parts:
+        total += dt.timedelta(**{unit[u]: float(number)})
+    return total
 
 
 async def client_for(settings: Settings | None = None) -> Client:
@@ -140,6 +157,19 @@ async def status(client: Client, year: int) -> CycleStatus:
         return await handle.query(CycleWorkflow.status)
     except RPCError as exc:
         raise OperatorError(f"cannot read cycle {year}: {exc.message} (is a worker running? `bfest worker run`)") from None
+
+
+async def deadline_of(client: Client, year: int, step: str) -> dt.datetime:
+    """The current deadline of ``step`` (the call, verification, or a jury stage) of a running cycle."""
+    await running(client, year)
+    st = await status(client, year)
+    current = {CyclePhase.CALL_OPEN: "call", CyclePhase.VERIFICATION: "verification", CyclePhase.JURY: st.stage}.get(st.phase)
+    if step == current and st.deadline is not None:
+        return st.deadline
+    for view in st.stages:
+        if view.key == step:
+            return view.deadline
+    raise OperatorError(f"{step} is not running in cycle {year} (now: {st.phase.value}), so it has no deadline to extend by; give --until")
 
 
 async def extend(client: Client, year: int, stage: str, until: dt.datetime, reason: str, operator: str) -> str:

@@ -146,7 +146,9 @@ async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
     bad.write_text("year = 2026\n[call]\nopens = 2026-05-01T00:00:00+07:00\ncloses = 2026-04-01T00:00:00+07:00\n")
     invalid = await bfest("cycle", "start", "--year", "2026", "--config", str(bad), env=env, check=False)
     assert invalid.returncode == 1 and "verification" in invalid.stderr and "ceremony" in invalid.stderr
-    past = await bfest("cycle", "start", "--year", "2026", "--config", "cycles/2026.toml", env=env, check=False)
+    last_year = tmp_path / "2026.toml"
+    last_year.write_text(toml_config(2026, dt.datetime(2026, 3, 1, tzinfo=dt.UTC)))
+    past = await bfest("cycle", "start", "--year", "2026", "--config", str(last_year), env=env, check=False)
     assert past.returncode == 1 and "already past" in past.stderr
     people = tmp_path / "people.csv"
     people.write_text("code,name,kind\nKAB-X,Kabupaten X,kabupaten\nKAB-X-U1,,upp\n")
