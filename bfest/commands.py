@@ -155,7 +155,7 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             from bfest.demo import practice_config
 
             try:
-                cfg = practice_config(cfg, year, minutes, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5))
+                cfg = practice_config(cfg, year, minutes, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
             except ValidationError as exc:
                 from workflows.config import field_problems
 

@@ -28,7 +28,6 @@ from temporalio.converter import decode_search_attributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from contracts.base import CyclePhase
 from contracts.cycle import (
     TASK_QUEUE,
     CloseStageNow,
@@ -160,16 +159,27 @@ async def status(client: Client, year: int) -> CycleStatus:
 
 
 async def deadline_of(client: Client, year: int, step: str) -> dt.datetime:
-    """The current deadline of ``step`` (the call, verification, or a jury stage) of a running cycle."""
-    await running(client, year)
+    """The current deadline of ``step`` (the call, verification, or a jury stage) of a running
+    cycle: the workflow's, with the operators' extensions, whatever step the cycle is in."""
+    handle = await running(client, year)
     st = await status(client, year)
-    current = {CyclePhase.CALL_OPEN: "call", CyclePhase.VERIFICATION: "verification", CyclePhase.JURY: st.stage}.get(st.phase)
-    if step == current and st.deadline is not None:
-        return st.deadline
     for view in st.stages:
         if view.key == step:
             return view.deadline
-    raise OperatorError(f"{step} is not running in cycle {year} (now: {st.phase.value}), so it has no deadline to extend by; give --until")
+    extended = [a["until"] for a in st.operator_actions if a.get("action") == "extend_deadline" and a.get("stage") == step]
+    if extended:
+        return dt.datetime.fromisoformat(extended[-1])
+    started: list[Any] = []
+    async for event in handle.fetch_history_events():  # the first: the config the cycle started with
+        started = _decode(client, event.workflow_execution_started_event_attributes.input.payloads)
+        break
+    config = CycleInput.model_validate(_plain(started[0])).config if started else None
+    if config is not None and step == "call":
+        return config.call.closes
+    if config is not None and step == "verification":
+        return config.verification.deadline
+    known = ", ".join(["call", "verification", *[v.key for v in st.stages]])
+    raise OperatorError(f"unknown stage {step!r} of cycle {year}; known: {known}")
 
 
 async def extend(client: Client, year: int, stage: str, until: dt.datetime, reason: str, operator: str) -> str:
