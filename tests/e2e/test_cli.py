@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -23,13 +24,15 @@ from tests.support import eventually, running
 from workflows.worker import running_worker
 
 BFEST = str(Path(sys.executable).parent / "bfest")
+WIB = dt.timezone(dt.timedelta(hours=7))
 
 
-async def bfest(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+async def bfest(*args: str, env: dict[str, str], check: bool = True, columns: int = 200, stdin: str = "") -> subprocess.CompletedProcess[str]:
     # In a thread: the worker answering the CLI's queries runs on this event loop.
     out = await asyncio.to_thread(
-        subprocess.run,[BFEST, *args], capture_output=True, text=True, env={**os.environ, **env, "COLUMNS": "200"}, timeout=60
-    )
+        subprocess.run, [BFEST, *args], capture_output=True, text=True, input=stdin,
+        env={**os.environ, **env, "COLUMNS": str(columns)}, timeout=60,
+    )  # fmt: skip
     if check:
         assert out.returncode == 0, out.stdout + out.stderr
     return out
@@ -101,12 +104,20 @@ async def test_start_status_extend_history_complete_list(stack, tmp_path, tempor
     await eventually(call_open, timeout=30)
     status = await bfest("cycle", "status", "--year", str(year), env=env)
     assert "call_open" in status.stdout and "desk" in status.stdout
+    narrow = await bfest("cycle", "status", "--year", str(year), env=env, columns=80)
+    fits_80(narrow.stdout)
+    header = next(x for x in narrow.stdout.splitlines() if x.startswith("stage"))
+    assert header.split() == ["stage", "state", "deadline", "(WIB)", "entrants", "scored", "shortlist"]
+    rows = {x.split()[0]: x for x in narrow.stdout.splitlines() if x.split()[:1] in (["desk"], ["interview"], ["field"])}
+    for key, seconds in (("desk", 24), ("interview", 27), ("field", 30)):  # each deadline whole, on its stage's row
+        assert (start + dt.timedelta(seconds=seconds)).astimezone(WIB).strftime("%d %b %Y %H:%M:%S") in rows[key], narrow.stdout
 
     until = (start + dt.timedelta(seconds=18)).isoformat()
     ext = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", until, "--reason", "portal outage", "--operator", "biro-org", env=env)
     assert "call deadline is now" in ext.stdout
     past = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", "2020-01-01T00:00", env=env, check=False)
     assert past.returncode == 1 and "in the past" in past.stderr and len(past.stderr.strip().splitlines()) == 1
+    assert not re.search(r":\d\d\.\d", past.stderr), past.stderr  # instants to the second, no microseconds
     terse = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", until, "--reason", "x", env=env, check=False)
     assert terse.returncode == 1 and len(terse.stderr.strip().splitlines()) == 1, terse.stderr
     assert "reason: String should have at least 3 characters" in terse.stderr and "Traceback" not in terse.stderr
@@ -126,12 +137,21 @@ async def test_start_status_extend_history_complete_list(stack, tmp_path, tempor
     text = (await bfest("cycle", "history", "--year", str(year), env=env)).stdout
     assert "portal outage" in text and "biro-org" in text
     assert "+07:00 by biro-org: portal outage" in text  # the extension's time in WIB, like the rest of the history
+    narrow_history = (await bfest("cycle", "history", "--year", str(year), env=env, columns=80)).stdout
+    fits_80(narrow_history)
+    for line in narrow_history.splitlines():  # a long entry wraps under its text, never under the date
+        assert re.match(r"\d\d \w{3} \d{4} \d\d:\d\d:\d\d WIB  \w", line) or line.startswith(" " * 30), line
 
     async def listed() -> bool:
         rows = json.loads((await bfest("cycle", "list", "--json", env=env)).stdout)
         return any(r["year"] == year and r["state"] == "completed" for r in rows)
 
     await eventually(listed, timeout=30)
+    table = (await bfest("cycle", "list", env=env, columns=80)).stdout
+    fits_80(table)
+    row = next(x for x in table.splitlines() if x.startswith(str(year)))
+    began = next(r for r in json.loads((await bfest("cycle", "list", "--json", env=env)).stdout) if r["year"] == year)["started"]
+    assert dt.datetime.fromisoformat(began).strftime("%d %b %Y %H:%M") in row, table  # whole dates
 
 
 async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
@@ -158,9 +178,16 @@ async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
     jurors.write_text('[{"id": "J1",')
     broken = await bfest("jurors", "import", str(jurors), env=env, check=False)
     assert broken.returncode == 1 and "not valid JSON" in broken.stderr
-    for out in (unknown, bad_date, down, invalid, past, csv_row, broken):
+    not_a_year = await bfest("cycle", "status", "--year", "abc", env=env, check=False)
+    assert not_a_year.returncode == 2 and "--year" in not_a_year.stderr and "╭" not in not_a_year.stderr
+    missing = await bfest("cycle", "status", env=env, check=False)
+    assert missing.returncode == 2 and "Missing option '--year'" in missing.stderr
+    # Nothing to cancel: it says so at once, without asking first (stdin would answer "y").
+    nothing = await bfest("cycle", "cancel", "--year", "1999", env=env, check=False, stdin="y\n")
+    assert nothing.returncode == 1 and "no cycle for year 1999" in nothing.stderr and "Cancel the" not in nothing.stdout
+    for out in (unknown, bad_date, down, invalid, past, csv_row, broken, not_a_year, missing, nothing):
         assert "Traceback" not in out.stderr + out.stdout
-    for out in (unknown, bad_date, down, past, csv_row, broken):  # an invalid config lists each problem
+    for out in (unknown, bad_date, down, past, csv_row, broken, not_a_year, missing, nothing):  # an invalid config lists each problem
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
@@ -181,3 +208,22 @@ async def test_check_validates_and_prints_the_schedule_without_temporal(tmp_path
     assert refused.returncode == 1 and "stages[1].advance" in refused.stderr and "valid:" not in refused.stdout
     wrong_year = await bfest("cycle", "start", "--year", "2091", "--config", str(good), "--check", env=nowhere, check=False)
     assert wrong_year.returncode == 1 and "is for 2090" in wrong_year.stderr
+
+
+async def test_the_shipped_config_of_the_next_cycle_passes_check():
+    from bfest.demo import shipped_config
+    from workflows.config import load_config
+
+    path = Path(shipped_config())
+    cfg = load_config(path)
+    assert cfg.year > dt.date.today().year or cfg.call.opens.date() > dt.date.today()  # the next cycle's
+    out = await bfest("cycle", "start", "--year", str(cfg.year), "--config", str(path), "--check", env={"BFEST_TEMPORAL_ADDRESS": "127.0.0.1:1"}, columns=80)
+    assert f"would start cycle {cfg.year}" in out.stdout
+    # A practice cycle of its shape, compressed into minutes from now, for any year.
+    practice = await bfest("cycle", "start", "--year", "2099", "--config", str(path), "--minutes", "30", "--check", env={"BFEST_TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert "would start cycle 2099" in practice.stdout and dt.datetime.now(WIB).strftime("%d %b %Y") in practice.stdout
+
+
+def fits_80(text: str) -> None:
+    for line in text.splitlines():
+        assert len(line) <= 80 and "…" not in line, line
