@@ -280,7 +280,7 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             print(json.dumps(rows))
             return
         if not rows:
-            console.print("no cycles yet: start one with `bfest cycle start --year Y --config FILE`")
+            console.print(f"no cycles yet: start one with `{ops.bfest_command()} cycle start --year Y --config FILE`", highlight=False)
             return
         wide = console.width >= 120
         table = Table(box=None, pad_edge=False)

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bfest import operator as ops
+from bfest.operator import bfest_command
 from bfest.simulation import Simulator, demo_jurors
 from contracts import subjects
 from contracts.awards import GetResults
@@ -103,21 +104,6 @@ def shipped_config() -> str:
 
     here = Path(__file__).resolve().parent.parent / "cycles"
     return str(max(here.glob("[0-9][0-9][0-9][0-9].toml")))
-
-
-def bfest_command() -> str:
-    """How to call ``bfest`` from here: it lives in the virtualenv, which is not on the PATH."""
-    import os
-    import shutil
-    import sys
-    from pathlib import Path
-
-    on_path = shutil.which("bfest")
-    mine = Path(sys.executable).parent / "bfest"
-    if on_path and Path(on_path).resolve() == mine.resolve():
-        return "bfest"
-    rel = os.path.relpath(mine, Path.cwd())
-    return rel if not rel.startswith("..") else str(mine)
 
 
 async def _healthy(client: CommandClient) -> list[str]:

@@ -33,7 +33,7 @@ from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
-from bfest.operator import OperatorError
+from bfest.operator import OperatorError, bfest_command
 from contracts import subjects
 from services.common.settings import Settings, get_settings
 
@@ -463,7 +463,7 @@ def up() -> None:
     if stack.state_file.exists():
         data = json.loads(stack.state_file.read_text())
         if data.get("pid") and _alive(data["pid"]):
-            console.print(f"[bold red]error:[/] a dev stack is already running (pid {data['pid']}); stop it with `bfest dev down`", highlight=False)
+            console.print(f"[bold red]error:[/] a dev stack is already running (pid {data['pid']}); stop it with `{bfest_command()} dev down`", highlight=False)
             raise SystemExit(1)
     try:
         info = stack.start()

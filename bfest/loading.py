@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bfest.operator import OperatorError
+from bfest.operator import OperatorError, bfest_command
 from contracts.registration import ImportParticipants
 from contracts.scoring import ImportJurors
 from services.common.messaging import CommandClient, CommandError
@@ -19,7 +19,7 @@ async def _client() -> CommandClient:
     try:
         return await CommandClient.connect(url, timeout=30)
     except Exception as exc:  # noqa: BLE001 - one line for the operator
-        raise OperatorError(f"NATS is not reachable at {url}: {exc.__class__.__name__} (is `bfest dev up` running?)") from None
+        raise OperatorError(f"NATS is not reachable at {url}: {exc.__class__.__name__} (is `{bfest_command()} dev up` running?)") from None
 
 
 async def import_participants(path: Path | None) -> int:

@@ -64,6 +64,21 @@ def state_name(status: WorkflowExecutionStatus | None) -> str:
     return "cancelled" if name == "canceled" else name
 
 
+def bfest_command() -> str:
+    """How to call ``bfest`` from here: it lives in the virtualenv, which is not on the PATH."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    on_path = shutil.which("bfest")
+    mine = Path(sys.executable).parent / "bfest"
+    if on_path and Path(on_path).resolve() == mine.resolve():
+        return "bfest"
+    rel = os.path.relpath(mine, Path.cwd())
+    return rel if not rel.startswith("..") else str(mine)
+
+
 def ui_link(settings: Settings, wid: str) -> str:
     return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{wid}"
 
@@ -94,10 +109,16 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 async def client_for(settings: Settings | None = None) -> Client:
+    settings = settings or get_settings()
     try:
-        return await connect_temporal(settings or get_settings())
+        return await connect_temporal(settings)
     except RuntimeError as exc:
-        raise OperatorError(str(exc)) from None
+        if "refused" not in str(exc).lower():
+            raise OperatorError(str(exc)) from None
+        raise OperatorError(
+            f"Temporal is not reachable at {settings.temporal_address} (connection refused): start the stack with "
+            f"`{bfest_command()} dev up` (or `make demo`), or set BFEST_TEMPORAL_ADDRESS"
+        ) from None
 
 
 async def existing(client: Client, year: int) -> WorkflowHandle:
@@ -106,7 +127,7 @@ async def existing(client: Client, year: int) -> WorkflowHandle:
         await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise OperatorError(f"no cycle for year {year} (workflow {workflow_id(year)} not found); see `bfest cycle list`") from None
+            raise OperatorError(f"no cycle for year {year} (workflow {workflow_id(year)} not found); see `{bfest_command()} cycle list`") from None
         raise OperatorError(f"Temporal refused: {exc.message}") from None
     return handle
 
@@ -145,7 +166,7 @@ async def running(client: Client, year: int) -> WorkflowHandle:
     desc = await handle.describe()
     if desc.status != WorkflowExecutionStatus.RUNNING:
         state = state_name(desc.status)
-        again = "" if desc.status == WorkflowExecutionStatus.COMPLETED else " (it can be started again with `bfest cycle start`)"
+        again = "" if desc.status == WorkflowExecutionStatus.COMPLETED else f" (it can be started again with `{bfest_command()} cycle start`)"
         raise OperatorError(f"cycle {year} is {state}, not running: there is nothing to steer{again}")
     return handle
 
@@ -155,7 +176,7 @@ async def status(client: Client, year: int) -> CycleStatus:
     try:
         return await handle.query(CycleWorkflow.status)
     except RPCError as exc:
-        raise OperatorError(f"cannot read cycle {year}: {exc.message} (is a worker running? `bfest worker run`)") from None
+        raise OperatorError(f"cannot read cycle {year}: {exc.message} (is a worker running? `{bfest_command()} worker run`)") from None
 
 
 async def deadline_of(client: Client, year: int, step: str) -> dt.datetime:

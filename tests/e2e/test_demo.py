@@ -79,7 +79,7 @@ async def start_demo(args: list[str], env: dict[str, str]) -> tuple[asyncio.subp
         printed += line.decode()
         if line.startswith(b"{"):
             summary = json.loads(line)
-    while "Temporal UI:" not in printed.rsplit("Try, in another terminal", 1)[-1]:  # its closing lines
+    while "Try, in another terminal" not in printed or "Temporal UI:" not in printed.rsplit("Try, in another terminal", 1)[1]:
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
         assert line, printed[-2000:]
         printed += line.decode()
