@@ -124,8 +124,9 @@ async def walk_the_first_hour(env: dict[str, str]) -> dict[str, Any]:
             if args[:2] == ["cycle", "history"]:
                 fits_80(out.stdout)
             if args[:2] == ["cycle", "history"] and args[-1] == "2099":
-                assert "extend_deadline call" in out.stdout and "portal outage" in out.stdout
-                assert "close_stage_now call" in out.stdout
+                words = " ".join(out.stdout.split())  # as read, across the wrapped lines
+                assert re.search(r"extend_deadline call until \S+ by \S+: portal outage", words), out.stdout
+                assert re.search(r"close_stage_now call by \S+: enough proposals", words), out.stdout
             if args[:2] == ["cycle", "list"]:
                 fits_80(out.stdout)
                 assert "canceled" not in out.stdout
