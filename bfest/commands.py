@@ -129,7 +129,7 @@ def _schedule(cfg: Any) -> Table:
 def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: typer.Typer, app: typer.Typer) -> None:
     @cycle_app.command("start")
     def cycle_start(
-        year: int = typer.Option(..., "--year", help="The cycle's year (must match the config)."),
+        year: int = typer.Option(..., "--year", help="The cycle's year (must match the config, except with --minutes)."),
         config: Path = typer.Option(..., "--config", help="The cycle config (TOML), e.g. cycles/2027.toml."),
         allow_past: bool = typer.Option(False, "--allow-past", help="Start even if the call has already closed (the past steps run at once)."),
         check: bool = typer.Option(False, "--check", help="Only validate the config and print the schedule it would run; start nothing (needs no Temporal)."),
@@ -362,8 +362,8 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
 
     @app.command("demo")
     def demo(
-        seed: int = typer.Option(1, "--seed", help="Same seed, same awards."),
-        year: int | None = typer.Option(None, "--year", help="Default: the next year without a cycle."),
+        seed: int = typer.Option(1, "--seed", help="Same seed, same awards (in any year)."),
+        year: int | None = typer.Option(None, "--year", help="Default: the first year from this one without a cycle (a second demo runs the next)."),
         minutes: float = typer.Option(3.0, "--minutes", help="How long the compressed year takes."),
         exit_: bool = typer.Option(False, "--exit", help="Stop what the demo started when it is done."),
         as_json: bool = typer.Option(False, "--json", help="Also print the final summary as one JSON line."),
