@@ -21,8 +21,10 @@ from typing import Any
 
 import nats
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from bfest import operator as ops
 from bfest.operator import bfest_command
@@ -205,7 +207,8 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         if missing:
             raise ops.OperatorError(f"services not answering on {nats_url}: {', '.join(missing)} (see var/logs/)")
         year = year or await _free_year(temporal, dt.date.today().year)
-        sim = Simulator(client, year, seed, log=lambda text: console.print(f"  [dim]{text}[/]"))
+        # Indented as a block, so a long line wraps under itself in a narrow terminal.
+        sim = Simulator(client, year, seed, log=lambda text: console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2))))
         participants = load_default_participants()
         with console.status("loading participants and jurors…"):
             await sim.load_participants(participants)
@@ -223,7 +226,8 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         configure_logging("WARNING", settings.log_json)
         async with running_worker(temporal, nats_url):
             handle = await ops.start_cycle(temporal, cfg)
-            console.print(f"started [bold]{handle.id}[/] — Temporal UI: {ops.ui_link(settings, handle.id)}")
+            console.print(f"started [bold]{handle.id}[/] — Temporal UI:")
+            console.print(f"  {ops.ui_link(settings, handle.id)}", highlight=False, soft_wrap=True)
             await _play(sim, temporal, handle, cfg, nats_url)
             result = await handle.result()
         results = await client.call(GetResults(cycle_year=year))
