@@ -52,8 +52,8 @@ def service_run(name: str = typer.Argument(..., help="registration | verificatio
     if name not in subjects.SERVICES:
         fail(f"unknown service {name!r}; choose one of: {', '.join(subjects.SERVICES)}")
     module = importlib.import_module(f"services.{name}.app")
-    service = module.create_app()
     try:
+        service = module.create_app()  # may refuse: a production profile without its secrets
         asyncio.run(service.run())
     except (OSError, RuntimeError) as exc:
         fail(f"{name} could not start: {exc}")

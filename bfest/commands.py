@@ -240,6 +240,10 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             notes.append(("award:", f"{key}: {len(winners)} winner(s)"))
         console.print(Panel("\n".join(lines), title=f"Bureaucracy Fest {year}", expand=False))
         console.print(table)
+        if st.attention:
+            console.print(Text.from_markup(f"[bold yellow]waiting for the operator:[/] {escape(st.attention)}"))
+        for warning in st.warnings:
+            console.print(Text.from_markup(f"[yellow]warning:[/] {escape(warning)}"))
         if notes:
             console.print(_hanging(notes))
 

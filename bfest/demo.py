@@ -33,6 +33,7 @@ from contracts import subjects
 from contracts.awards import GetResults
 from contracts.base import CyclePhase
 from contracts.cycle import CycleConfig, stage_workflow_id
+from contracts.published import score_text
 from contracts.scoring import ReminderDue, StageStatus
 from services.common.logging import configure_logging
 from services.common.messaging import CommandClient, CommandError
@@ -372,7 +373,7 @@ def _print_results(results: dict[str, Any], settings: Any) -> None:
                 str(w.get("rank", "")),
                 w.get("unit_name") or w.get("unit_code"),
                 w.get("title") or "",
-                f"{w['score']:.2f}" if w.get("score") is not None else "",
+                score_text(w.get("score")),
             )
     console.print(table)
     files = results.get("files", {})

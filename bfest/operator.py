@@ -366,7 +366,12 @@ async def _history_of(client: Client, wid: str, label: str) -> list[Entry]:
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             a = ev.workflow_execution_signaled_event_attributes
             args = _decode(client, a.input.payloads)
-            add("signal", f"signal {a.signal_name}", signal=a.signal_name, input=[_plain(x) for x in args])
+            said = next((x.get("message") for x in args if isinstance(x, dict) and "message" in x), None)
+            if a.signal_name == "stage_attention":
+                text = f"waiting for the operator: {said}" if said else "the stage goes on (the operator decided)"
+            else:
+                text = f"signal {a.signal_name}"
+            add("signal", text, signal=a.signal_name, input=[_plain(x) for x in args])
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             a = ev.workflow_execution_update_accepted_event_attributes
             name = a.accepted_request.input.name

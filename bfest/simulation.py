@@ -264,6 +264,7 @@ class Simulator:
                         unit_code=unit,
                         unit_name=names.get(unit),
                         agency_code=unit.rsplit("-U", 1)[0],
+                        agency_name=names.get(unit.rsplit("-U", 1)[0]),
                         lke=lke,  # type: ignore[arg-type]
                     )
                 )

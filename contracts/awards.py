@@ -2,13 +2,14 @@
 
 Domain error codes: ``invalid_award_rules``, ``not_determined``, ``ceremony_mismatch``, plus the runtime's codes
 (``not_ready`` while a final shortlist or a WBK decision the command names has not arrived yet).
-``verify_certificate`` answers an unknown code with ``valid: false``, not an error."""
+``verify_certificate`` answers an unknown, unsigned or altered code with ``valid: false`` and the
+``reason``, not an error."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from contracts.base import (
     Code,
@@ -26,6 +27,7 @@ from contracts.base import (
     command,
     event,
 )
+from contracts.published import score_text
 
 SERVICE = "awards"
 
@@ -109,8 +111,17 @@ class Winner(BaseModel):
     agency_name: str | None = None
     group: Group | None = None
     score: float | None = None
+    score_published: str | None = Field(
+        default=None,
+        description="The score as published: rounded half-up to two decimals (contracts.published), e.g. '73.01'; always derived from score.",
+    )
     certificate_code: str | None = None
     certificate_path: str | None = None
+
+    @model_validator(mode="after")
+    def _publish(self) -> Winner:
+        self.score_published = score_text(self.score) or None
+        return self
 
 
 class CategoryResult(BaseModel):
@@ -139,6 +150,9 @@ class ResultsView(BaseModel):
 
 
 class CertificateView(BaseModel):
+    """A certificate's verification: ``valid`` only when its record carries a good Ed25519
+    signature by the awards service's key (``key_id``); then the award and the winner it names."""
+
     valid: bool
     code: str
     cycle_year: Year | None = None
@@ -147,6 +161,11 @@ class CertificateView(BaseModel):
     recipient: str | None = None
     title: str | None = None
     issued_at: Instant | None = None
+    key_id: str | None = Field(default=None, description="The signer's public key id (ed25519:<16 hex>), as in certificate-public-key.pem.")
+    unit_code: Code | None = None
+    proposal_id: Code | None = None
+    verify_url: str | None = Field(default=None, description="The public verification page the certificate's QR code opens.")
+    reason: str | None = Field(default=None, description="Why a code does not verify: unknown, unsigned, another key, or altered.")
 
 
 class AnnouncementView(BaseModel):
@@ -228,5 +247,7 @@ class CertificateIssued(Event):
     recipient: str
     title: str | None = None
     path: str
+    key_id: str | None = Field(default=None, description="The public key id of the Ed25519 key that signed the certificate.")
+    verify_url: str | None = Field(default=None, description="BFEST_PUBLIC_URL/verify/<code>: what the QR code holds.")
 
 

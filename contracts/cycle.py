@@ -181,6 +181,7 @@ class StageOutcome(BaseModel):
     announcement_no: str | None = None
     objections_upheld: list[str] = Field(default_factory=list)
     final_announcement_no: str | None = None
+    note: str | None = Field(default=None, description="Why the stage closed as it did, when it is not the usual way.")
 
 
 class StageStatusView(BaseModel):
@@ -203,6 +204,8 @@ class CycleStatus(BaseModel):
     operator_actions: list[dict[str, Any]] = Field(default_factory=list)
     cancelled: bool = False
     error: str | None = None
+    attention: str | None = Field(default=None, description="What the cycle waits for the operator to decide, if anything.")
+    warnings: list[str] = Field(default_factory=list, description="What the year's results lack, said once it has them.")
 
 
 class CycleResult(BaseModel):
@@ -212,6 +215,7 @@ class CycleResult(BaseModel):
     stages: list[StageOutcome]
     awards: dict[str, list[str]] = Field(description="Winners per award category (unit codes / proposal ids).")
     announcement_no: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="Award categories left empty or short, and why.")
 
 
 class ExtendDeadline(BaseModel):

@@ -33,6 +33,7 @@ from contracts.base import (
     command,
     event,
 )
+from contracts.published import score_text
 
 SERVICE = "scoring"
 
@@ -136,6 +137,9 @@ class JurorProgress(BaseModel):
 
 class StageStatusView(StageSummary):
     fully_scored: bool
+    proposals_scored: Count | None = Field(
+        default=None, description="Proposals with at least one assigned juror's score (what the stage can rank)."
+    )
     per_juror: list[JurorProgress] = Field(default_factory=list)
 
 
@@ -155,6 +159,15 @@ class RankedRow(BaseModel):
     )
     jurors: Count
     explanation: dict[str, Any] = Field(description="Raw and normalised scores per juror, tie-break used, flags.")
+    score_published: str | None = Field(
+        default=None,
+        description="The score as published: rounded half-up to two decimals (contracts.published), e.g. '73.01'; always derived from score.",
+    )
+
+    @model_validator(mode="after")
+    def _publish(self) -> RankedRow:
+        self.score_published = score_text(self.score) or None
+        return self
 
 
 class ShortlistView(BaseModel):

@@ -239,6 +239,7 @@ class SubmitLke(Command):
     unit_code: Code
     unit_name: Name | None = None
     agency_code: Code | None = None
+    agency_name: Name | None = Field(default=None, description="The unit's agency, as the results and the certificate name it.")
     threshold_set: Code = "permenpanrb-90-2021"
     lke: Lke
 
@@ -312,6 +313,7 @@ class WbkEvaluated(Event):
     result: WbkResult
     unit_name: str | None = None
     agency_code: Code | None = None
+    agency_name: str | None = None
 
 
 @event(SERVICE, "verification_completed")

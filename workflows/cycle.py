@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.models import (
         PublishEvent,
+        StageAttention,
         StageCloseNow,
         StageDeadline,
         StageInput,
@@ -69,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
     from workflows.stage import JuryStageWorkflow
+    from workflows.timing import sleep_until, wait_for_deadline
 
 BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
 BFEST_STAGE = SearchAttributeKey.for_keyword("BfestStage")
@@ -83,7 +85,6 @@ class CycleWorkflow:
         self.phase = CyclePhase.STARTING
         self.stage: str | None = None
         self.deadlines: dict[str, datetime] = {}
-        self.versions: dict[str, int] = {}
         self.close_now: dict[str, CloseStageNow] = {}
         self.done: set[str] = set()
         self.running: str | None = None
@@ -94,6 +95,8 @@ class CycleWorkflow:
         self.verification_completed = False
         self.child: Any = None
         self.error: str | None = None
+        self.attention: dict[str, str] = {}
+        self.warnings: list[str] = []
 
     # ------------------------------------------------------------------ the year
 
@@ -104,7 +107,6 @@ class CycleWorkflow:
         cfg = self.config = inp.config
         self.deadlines = {CALL: cfg.call.closes, VERIFICATION: cfg.verification.deadline}
         self.deadlines.update({s.key: s.deadline for s in cfg.stages})
-        self.versions = {key: 0 for key in self.deadlines}
         year = cfg.year
         try:
             return await self._run(inp)
@@ -143,7 +145,7 @@ class CycleWorkflow:
         # ---------------------------------------------------------- call for proposals
         if workflow.now() < cfg.call.opens:
             await self._enter(CyclePhase.WAITING_FOR_CALL, None, cfg.call.opens)
-            await workflow.sleep(cfg.call.opens - workflow.now(), summary="until the call for proposals opens")
+            await sleep_until(cfg.call.opens, "until the call for proposals opens")
         call: CallView = await self._command(
             "open_call",
             OpenCall(
@@ -237,7 +239,7 @@ class CycleWorkflow:
         # ---------------------------------------------------------- ceremony
         if workflow.now() < cfg.ceremony.date:
             await self._enter(CyclePhase.WAITING_FOR_CEREMONY, None, cfg.ceremony.date)
-            await workflow.sleep(cfg.ceremony.date - workflow.now(), summary=f"until the ceremony at {cfg.ceremony.venue}")
+            await sleep_until(cfg.ceremony.date, f"until the ceremony at {cfg.ceremony.venue}")
         await self._enter(CyclePhase.CEREMONY, None, None)
         determined: AwardsSummary = await self._command(
             "determine_awards",
@@ -262,6 +264,9 @@ class CycleWorkflow:
             "award_winners", GetResults(request_id=f"{rid}:results", cycle_year=year), dict[str, list[str]]
         )
         self.counts["certificates"] = determined.certificates
+        self.warnings = _award_warnings(cfg, determined, self.awards, self.outcomes)
+        for warning in self.warnings:
+            workflow.logger.warning("cycle %s: %s", year, warning)
         self.phase = CyclePhase.COMPLETED
         self._search(CyclePhase.COMPLETED.value)
         await self._publish(CycleCompleted(**self._event_base("completed"), awards=self.awards, counts=self.counts))
@@ -273,6 +278,7 @@ class CycleWorkflow:
             stages=[self.outcomes[s.key] for s in cfg.stages],
             awards=self.awards,
             announcement_no=announced.announcement_no,
+            warnings=self.warnings,
         )
 
     # ------------------------------------------------------------------ signals, updates, query
@@ -280,6 +286,14 @@ class CycleWorkflow:
     @workflow.signal(name="verification_completed")
     def on_verification_completed(self) -> None:
         self.verification_completed = True
+
+    @workflow.signal(name="stage_attention")
+    def on_stage_attention(self, note: StageAttention) -> None:
+        """A stage waits for the operator (``message``) or goes on again (``None``)."""
+        if note.message:
+            self.attention[note.stage] = note.message
+        else:
+            self.attention.pop(note.stage, None)
 
     @workflow.query(name="status")
     def status(self) -> CycleStatus:
@@ -306,6 +320,8 @@ class CycleWorkflow:
             operator_actions=self.actions,
             cancelled=self.phase == CyclePhase.CANCELLED,
             error=self.error,
+            attention=None if ended else "; ".join(self.attention.values()) or None,
+            warnings=self.warnings,
         )
 
     def _local_now(self) -> datetime:
@@ -330,7 +346,6 @@ class CycleWorkflow:
         # The running stage first: if it cannot be told, the update fails and nothing changes.
         await self._tell_stage(key, JuryStageWorkflow.on_extend, StageDeadline(until=change.until, reason=change.reason, operator=change.operator))
         self.deadlines[key] = change.until
-        self.versions[key] += 1
         self.actions.append(
             {
                 "action": "extend_deadline",
@@ -422,19 +437,7 @@ class CycleWorkflow:
 
     async def _wait(self, key: str, done: Any, summary: str) -> None:
         """Wait until ``done()``, an operator's early close, or the (extendable) deadline."""
-        while not done() and key not in self.close_now:
-            remaining = self.deadlines[key] - workflow.now()
-            if remaining <= timedelta(0):
-                return
-            version = self.versions[key]
-            try:
-                await workflow.wait_condition(
-                    lambda: done() or key in self.close_now or self.versions[key] != version,
-                    timeout=remaining,
-                    timeout_summary=summary,
-                )
-            except TimeoutError:
-                return
+        await wait_for_deadline(lambda: self.deadlines[key], lambda: done() or key in self.close_now, summary)
 
     async def _enter(self, phase: CyclePhase, stage: str | None, deadline: datetime | None) -> None:
         self.phase, self.stage = phase, stage
@@ -491,3 +494,25 @@ class CycleWorkflow:
 
 def _close(close: CloseStageNow) -> StageCloseNow:
     return StageCloseNow(reason=close.reason, operator=close.operator)
+
+
+def _award_warnings(
+    cfg: Any, determined: AwardsSummary, awards: dict[str, list[str]], outcomes: dict[str, StageOutcome]
+) -> list[str]:
+    """Award categories the ceremony leaves empty or short of what their rule asks, each with why,
+    so a year never reads "completed" with a gap nobody was told of."""
+    warnings = []
+    for rule in cfg.awards:
+        got = len(awards.get(rule.key, [])) if rule.key in awards else determined.categories.get(rule.key, 0)
+        wanted = None if rule.per_group else rule.n
+        if got == 0:
+            warnings.append(f"award {rule.key} ({rule.name_id}) has no winner")
+        elif wanted and got < wanted:
+            warnings.append(f"award {rule.key} ({rule.name_id}) has {got} of {wanted} winners")
+    if warnings:
+        notes = [f"{o.stage}: {o.note}" for o in outcomes.values() if o.note]
+        last = outcomes.get(cfg.stages[-1].key) if cfg.stages else None
+        if last is not None:
+            notes.append(f"the final stage {last.stage} shortlisted {last.shortlisted} of {last.entrants}")
+        warnings = [f"{w} ({'; '.join(notes)})" if notes else w for w in warnings]
+    return warnings

@@ -75,3 +75,11 @@ class StageDeadline(BaseModel):
 class StageCloseNow(BaseModel):
     reason: str
     operator: str
+
+
+class StageAttention(BaseModel):
+    """Signal ``stage_attention`` from a stage to its cycle: why it waits for the operator, or
+    ``message=None`` once it goes on."""
+
+    stage: str
+    message: str | None = None

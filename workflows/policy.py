@@ -7,6 +7,11 @@ from temporalio.common import RetryPolicy
 COMMAND_TIMEOUT = timedelta(seconds=60)
 """One NATS command, end to end (a service answers in milliseconds; this covers a slow database)."""
 
+COMMAND_RESEND_AFTER = 5.0
+"""Seconds without an answer after which an activity sends its command again (same request id),
+keeping the first request waiting: a service killed while it held the command answers the copy
+seconds after it is back (see ``CommandClient``)."""
+
 COMMAND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,

@@ -24,10 +24,23 @@ with workflow.unsafe.imports_passed_through():
         OpenStage,
         RemindJurors,
         StageClosedSummary,
+        StageStatus,
+        StageStatusView,
         StageSummary,
     )
-    from workflows.models import StageCloseNow, StageDeadline, StageInput, StageResult, read_input
+    from workflows.models import (
+        StageAttention,
+        StageCloseNow,
+        StageDeadline,
+        StageInput,
+        StageResult,
+        read_input,
+    )
     from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
+    from workflows.timing import sleep_until, wait_for
+
+SHORT_OF_SCORES_WAITS = "a-stage-short-of-scores-waits-for-the-operator"
+NO_REMINDER_BURST = "no-reminders-that-fell-due-before-the-stage-opened"
 
 
 @workflow.defn(name="JuryStageWorkflow")
@@ -39,6 +52,7 @@ class JuryStageWorkflow:
         self.deadline_version = 0
         self.state = "opening"
         self.outcome: StageOutcome | None = None
+        self.attention: str | None = None
 
     # ------------------------------------------------------------------ signals & queries
 
@@ -62,6 +76,7 @@ class JuryStageWorkflow:
             "state": self.state,
             "deadline": self.deadline.isoformat() if self.deadline else None,
             "fully_scored": self.fully_scored,
+            "attention": self.attention,
             "outcome": self.outcome.model_dump(mode="json") if self.outcome else None,
         }
 
@@ -111,8 +126,25 @@ class JuryStageWorkflow:
 
         await self._score_until_closed(inp)
         outcome.closed_early = self.close_now is not None or (self.fully_scored and workflow.now() < self.deadline)
+        # A stage that reaches its deadline without the scores its rule needs does not hand an empty
+        # or short list on: it waits for the operator to extend it, close it anyway, or cancel.
+        while not (self.fully_scored or self.close_now is not None) and workflow.patched(SHORT_OF_SCORES_WAITS):
+            short = await self._short_of_scores(inp)
+            if short is None:
+                break
+            await self._wait_for_operator(inp, short)
+            if self.close_now is not None:
+                outcome.closed_early = False
+                outcome.note = (
+                    f"closed short of scores by {self.close_now.operator}: {self.close_now.reason} ({short})"
+                )
+                break
+            await self._score_until_closed(inp)
+            outcome.closed_early = self.close_now is not None or (self.fully_scored and workflow.now() < self.deadline)
 
         self.state = "ranking"
+        # The service measures the window from when it publishes the shortlist (a close that
+        # succeeds only after retries still gives the public the whole window) and answers it.
         window_until = workflow.now() + timedelta(days=cfg.objection_days) if cfg.objection_days else None
         closed: StageClosedSummary = await workflow.execute_activity(
             "close_stage",
@@ -141,8 +173,7 @@ class JuryStageWorkflow:
             # started again, a reset) waits out what is left of it, not a fresh one.
             if closed.objection_window_until is not None and workflow.patched("the-window-the-stage-was-closed-with"):
                 window_until = closed.objection_window_until
-            if window_until > workflow.now():
-                await workflow.sleep(window_until - workflow.now(), summary=f"{cfg.key}: public objection window")
+            await sleep_until(window_until, f"{cfg.key}: public objection window")
 
         self.state = "finalising"
         final: FinalShortlistSummary = await workflow.execute_activity(
@@ -161,10 +192,15 @@ class JuryStageWorkflow:
 
     async def _score_until_closed(self, inp: StageInput) -> None:
         """Wait for full scoring, the deadline or an early close, sending reminders on the way.
-        Reminders are relative to the current deadline, so an extension moves them too."""
+        Reminders are relative to the current deadline, so an extension moves them too; one whose
+        moment had passed before the stage opened (it opened late) is not sent at all, rather than
+        every juror being reminded at once of a deadline they only just heard of."""
         cfg = inp.stage
         rid = request_prefix()
         sent: set[float] = set()
+        if workflow.patched(NO_REMINDER_BURST):
+            opened = workflow.now()
+            sent = {offset.total_seconds() for offset in cfg.reminders if self.deadline - offset <= opened}
         while True:
             if self.fully_scored or self.close_now is not None:
                 return
@@ -196,11 +232,51 @@ class JuryStageWorkflow:
                 continue
             next_at = min([when for when, _ in due] + [self.deadline])
             version = self.deadline_version
-            try:
-                await workflow.wait_condition(
-                    lambda: self.fully_scored or self.close_now is not None or self.deadline_version != version,
-                    timeout=next_at - now,
-                    timeout_summary=f"{cfg.key}: next reminder or deadline",
-                )
-            except TimeoutError:
-                pass
+            await wait_for(
+                lambda: self.fully_scored or self.close_now is not None or self.deadline_version != version,
+                next_at,
+                f"{cfg.key}: next reminder or deadline",
+            )
+
+    async def _short_of_scores(self, inp: StageInput) -> str | None:
+        """Why the stage cannot rank what its rule needs (too few proposals scored), or None."""
+        cfg = inp.stage
+        view: StageStatusView = await workflow.execute_activity(
+            "stage_status",
+            StageStatus(request_id=f"{request_prefix()}:status:{self.deadline_version}", cycle_year=inp.year, stage=cfg.key),
+            result_type=StageStatusView,
+            start_to_close_timeout=COMMAND_TIMEOUT,
+            retry_policy=COMMAND_RETRY,
+        )
+        if view.state != "open" or view.proposals == 0:
+            return None
+        have = view.proposals_scored if view.proposals_scored is not None else (view.proposals if view.scored else 0)
+        need = min(cfg.advance, view.proposals)
+        if have >= need:
+            return None
+        return (
+            f"{cfg.key} reached its deadline with {have} of {view.proposals} proposal(s) scored "
+            f"({view.scored} of {view.assignments} assignments); ranking its {cfg.advance} needs {need}"
+        )
+
+    async def _wait_for_operator(self, inp: StageInput, why: str) -> None:
+        """Pause, visibly (this stage's and the cycle's status, the cycle's history), until the
+        operator extends the stage or closes it anyway; a cancel of the year ends the wait too."""
+        key = inp.stage.key
+        self.state, self.attention = "waiting_for_operator", why
+        workflow.logger.warning("stage %s waits for the operator: %s", key, why)
+        hint = (
+            f"{why}: extend it (bfest cycle extend --year {inp.year} --stage {key} --until …), close it anyway "
+            f"(bfest cycle close-stage --year {inp.year} --stage {key} --reason …) or cancel the year"
+        )
+        await self._tell_cycle(inp, StageAttention(stage=key, message=hint))
+        version = self.deadline_version
+        await workflow.wait_condition(lambda: self.close_now is not None or self.deadline_version != version)
+        self.state, self.attention = "scoring", None
+        await self._tell_cycle(inp, StageAttention(stage=key, message=None))
+
+    async def _tell_cycle(self, inp: StageInput, note: StageAttention) -> None:
+        try:
+            await workflow.get_external_workflow_handle(inp.parent_id).signal("stage_attention", note)
+        except Exception as exc:  # noqa: BLE001 - a stage started on its own has no cycle to tell
+            workflow.logger.warning("stage %s could not tell its cycle %s: %s", inp.stage.key, inp.parent_id, exc)

@@ -19,7 +19,7 @@ from services.common.settings import Settings, get_settings
 from workflows.activities import CycleActivities
 from workflows.bridge import run_bridge
 from workflows.cycle import CycleWorkflow
-from workflows.policy import COMMAND_TIMEOUT
+from workflows.policy import COMMAND_RESEND_AFTER, COMMAND_TIMEOUT
 from workflows.stage import JuryStageWorkflow
 
 WORKFLOWS = [CycleWorkflow, JuryStageWorkflow]
@@ -43,7 +43,9 @@ async def running_worker(
     nc, js = await connect_jetstream(nats_url, "bfest-worker")
     # A national-scale command (assigning 60,000 reviews, verifying 20,000 proposals) may take
     # tens of seconds: wait for it almost as long as the activity may run.
-    activities = CycleActivities(CommandClient(nc, timeout=COMMAND_TIMEOUT.total_seconds() - 5))
+    activities = CycleActivities(
+        CommandClient(nc, timeout=COMMAND_TIMEOUT.total_seconds() - 5, resend_after=COMMAND_RESEND_AFTER)
+    )
     worker = Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all())
     stop = asyncio.Event()
     tasks = [asyncio.create_task(worker.run())]

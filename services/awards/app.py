@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from contracts import awards as c
 from contracts.scoring import ShortlistFinal
 from contracts.verification import WbkEvaluated
 from services.awards import handlers as h
+from services.awards.signing import load_signer
 from services.awards.store import Base
 from services.common.runtime import ServiceApp
 from services.common.settings import Settings, get_settings
@@ -15,9 +14,12 @@ from services.common.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
+    signer = load_signer(settings)  # no key, no service: refused here in one line, before anything starts
     app = ServiceApp("awards", Base.metadata, settings)
     h.Config.results_dir = settings.results_path()
-    h.Config.secret = os.environ.get("BFEST_AWARDS_SECRET", h.Config.secret)
+    h.Config.signer = signer
+    h.Config.public_url = settings.public_url
+    h.publish_public_key()
     app.on_event(ShortlistFinal)(h.on_shortlist_final)
     app.on_event(WbkEvaluated)(h.on_wbk_evaluated)
     app.command(c.ValidateAwards)(h.validate_awards)

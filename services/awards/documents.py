@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,9 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
+from contracts.published import group_label, published_score, score_text
 from services.awards.domain import tanggal
+from services.common.files import csv_row
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 NAVY = colors.HexColor("#12355b")
@@ -30,6 +33,15 @@ def _fit(c: canvas.Canvas, text: str, font: str, size: float, width: float) -> f
     while size > 8 and c.stringWidth(text, font, size) > width:
         size -= 0.5
     return size
+
+
+def _shorten(c: canvas.Canvas, text: str, font: str, size: float, width: float) -> str:
+    """``text`` cut with an ellipsis to fit ``width`` (a long venue must not run into the signature)."""
+    if c.stringWidth(text, font, size) <= width:
+        return text
+    while text and c.stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
 
 
 def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
@@ -97,6 +109,11 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
         title = f"Inovasi: “{cert['title']}”"
         c.setFont("Times-Italic", _fit(c, title, "Times-Italic", 15, w - 70 * mm))
         c.drawCentredString(w / 2, y, title)
+    if cert.get("score") is not None:
+        y -= 8 * mm
+        c.setFont("Helvetica", 11)
+        label = "Nilai LKE · LKE total" if cert.get("score_kind") == "lke" else "Nilai akhir · final score"
+        c.drawCentredString(w / 2, y, f"{label}: {score_text(cert['score'])}")
     # place, date, signature
     c.setFont("Helvetica", 11)
     c.drawString(w - 120 * mm, 52 * mm, f"{cert['venue_city']}, {cert['date_id']}")
@@ -108,7 +125,7 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
         c.setFont("Helvetica-Bold", 11)
         c.drawString(w - 120 * mm, 25 * mm, cert["signer_name"])
     # verification
-    widget = QrCodeWidget(cert["verify_uri"])
+    widget = QrCodeWidget(cert["verify_url"])
     bx = widget.getBounds()
     side = 27 * mm
     d = Drawing(side, side, transform=[side / (bx[2] - bx[0]), 0, 0, side / (bx[3] - bx[1]), 0, 0])
@@ -116,75 +133,230 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     renderPDF.draw(d, c, 27 * mm, 24 * mm)
     c.setFont("Helvetica", 8.5)
     c.drawString(58 * mm, 42 * mm, "Kode verifikasi · verification code")
-    c.setFont("Courier-Bold", 13)
+    # the code on one line, never broken: shrunk to the space left of the signature block
+    code_room = (w - 120 * mm) - 58 * mm - 6 * mm
+    c.setFont("Courier-Bold", _fit(c, cert["code"], "Courier-Bold", 13, code_room))
     c.drawString(58 * mm, 35 * mm, cert["code"])
     c.setFont("Helvetica", 8)
-    c.drawString(58 * mm, 29 * mm, f"Diserahkan di {cert['venue']}")
-    c.drawString(58 * mm, 25 * mm, "verify: bfest.awards.cmd.verify_certificate")
+    c.drawString(58 * mm, 29 * mm, _shorten(c, f"Diserahkan di {cert['venue']}", "Helvetica", 8, code_room))
+    c.drawString(58 * mm, 25 * mm, "Periksa keaslian · verify at:")
+    c.setFont("Helvetica-Bold", _fit(c, cert["verify_url"], "Helvetica-Bold", 8, code_room))
+    c.drawString(58 * mm, 21 * mm, cert["verify_url"])
+    c.linkURL(cert["verify_url"], (58 * mm, 19 * mm, 58 * mm + code_room, 24 * mm), relative=0)
     c.showPage()
     c.save()
     path.write_bytes(buf.getvalue())
 
 
-def write_results(directory: Path, year: int, ceremony: dict[str, Any] | None, categories: list[dict[str, Any]], rankings: list[dict[str, Any]], announcement: str | None) -> dict[str, str]:
+def write_results(
+    directory: Path,
+    year: int,
+    ceremony: dict[str, Any] | None,
+    categories: list[dict[str, Any]],
+    rankings: list[dict[str, Any]],
+    announcement: str | None,
+    extra_files: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The results page (index.html) and its tables (awards.csv, ranking.csv). Scores are shown
+    as published (contracts.published: half-up, two decimals); CSV text cells cannot start a
+    spreadsheet formula."""
     directory.mkdir(parents=True, exist_ok=True)
     awards_csv = directory / "awards.csv"
     with awards_csv.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["award_key", "award_name_id", "award_name_en", "rank", "unit_code", "unit_name", "agency_code", "proposal_id", "title", "group", "score", "certificate_code"])
+        out.writerow(["award_key", "award_name_id", "award_name_en", "rank", "unit_code", "unit_name", "agency_code", "agency_name", "proposal_id", "title", "group", "score", "certificate_code"])
         for cat in categories:
             for wnr in cat["winners"]:
-                out.writerow([cat["key"], cat["name_id"], cat["name_en"], wnr["rank"], wnr["unit_code"], wnr["unit_name"], wnr.get("agency_code") or "", wnr.get("proposal_id") or "", wnr.get("title") or "", wnr.get("group") or "", wnr.get("score") if wnr.get("score") is not None else "", wnr.get("certificate_code") or ""])
+                out.writerow(
+                    csv_row(
+                        [
+                            cat["key"], cat["name_id"], cat["name_en"], wnr["rank"], wnr["unit_code"], wnr["unit_name"],
+                            wnr.get("agency_code") or "", wnr.get("agency_name") or "", wnr.get("proposal_id") or "",
+                            wnr.get("title") or "", wnr.get("group") or "", _published(wnr.get("score")), wnr.get("certificate_code") or "",
+                        ]
+                    )
+                )
     ranking_csv = directory / "ranking.csv"
     with ranking_csv.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(["rank", "proposal_id", "title", "group", "unit_code", "agency_code", "score", "jurors", "top_criterion_mean", "tie_break", "juror_scores"])
         for r in rankings:
             ex = r.get("explanation") or {}
-            out.writerow([r["rank"], r["proposal_id"], r["title"], r["group"], r["unit_code"], r["agency_code"], r.get("score"), r.get("jurors"), ex.get("top_criterion_mean"), ex.get("tie_break", ""), json.dumps(ex.get("jurors", []), ensure_ascii=False)])
+            out.writerow(
+                csv_row(
+                    [
+                        r["rank"], r["proposal_id"], r["title"], r["group"], r["unit_code"], r["agency_code"], _published(r.get("score")),
+                        r.get("jurors"), ex.get("top_criterion_mean"), ex.get("tie_break", ""), json.dumps(ex.get("jurors", []), ensure_ascii=False),
+                    ]
+                )
+            )
     page = directory / "index.html"
-    page.write_text(_html(year, ceremony, categories, rankings, announcement), encoding="utf-8")
-    return {"html": str(page), "awards_csv": str(awards_csv), "ranking_csv": str(ranking_csv)}
+    page.write_text(_html(year, ceremony, categories, rankings, announcement, extra_files or {}), encoding="utf-8")
+    return {"html": str(page), "awards_csv": str(awards_csv), "ranking_csv": str(ranking_csv), **(extra_files or {})}
 
 
-def _html(year: int, ceremony: dict[str, Any] | None, categories: list[dict[str, Any]], rankings: list[dict[str, Any]], announcement: str | None) -> str:
+def _published(score: Any) -> Decimal | str:
+    """A score cell: the published Decimal (written as 73.01), or empty."""
+    value = published_score(score)
+    return "" if value is None else value
+
+
+METHODS: dict[str, tuple[str, str]] = {
+    "normalised": (
+        "Nilai adalah rata-rata nilai para juri setelah dinormalisasi per juri (skor-z tiap juri dipetakan ke skala tahap), "
+        "sehingga juri yang ketat dan juri yang longgar berbobot sama.",
+        "The score is the mean over jurors of per-juror z-scores mapped to the stage scale, so a harsh and a lenient juror count alike.",
+    ),
+    "raw": (
+        "Nilai adalah rata-rata nilai mentah tertimbang para juri: tidak ada juri yang menilai 2 proposal atau lebih, sehingga tidak dapat dinormalisasi.",
+        "Mean of the jurors' raw weighted totals: none of them scored 2 or more proposals, so none could be normalised.",
+    ),
+    "mixed": (
+        "Rata-rata nilai ternormalisasi; juri yang menilai kurang dari 2 proposal dihitung dengan nilai mentahnya.",
+        "Mean of the normalised scores; jurors with fewer than 2 scores count with their raw totals.",
+    ),
+}
+TIE_RULE = (
+    "Peringkat seri diputuskan berdasarkan rata-rata kriteria berbobot tertinggi, lalu waktu penerusan yang lebih awal, lalu nomor proposal.",
+    "Ties are broken by the mean on the highest-weighted criterion, then the earlier forward, then the proposal id.",
+)
+TIES: dict[str, tuple[str, str]] = {
+    "top_criterion": ("Seri nilai dengan {other}: diputuskan oleh rata-rata kriteria {criterion}", "tie on score with {other}: broken by the mean on {criterion}"),
+    "earlier_forward": ("Seri nilai dengan {other}: diputuskan oleh waktu penerusan yang lebih awal", "tie on score with {other}: broken by the earlier forward"),
+    "proposal_id": ("Seri dengan {other}: diputuskan oleh nomor proposal", "tie with {other}: broken by proposal id"),
+}
+
+
+def _method_code(explanation: dict[str, Any]) -> str | None:
+    code = explanation.get("method_code")
+    if code:
+        return str(code)
+    method = str(explanation.get("method") or "")  # a ranking from before the code was kept
+    if method.startswith("mean of the jurors' raw"):
+        return "raw"
+    if "fewer than 2" in method:
+        return "mixed"
+    return "normalised" if method.startswith("mean over jurors") else None
+
+
+def _bilingual(indonesian: str, english: str) -> str:
+    e = html.escape
+    return f"{e(indonesian)} <span class='en'>({e(english)})</span>" if english.casefold() != indonesian.casefold() else e(indonesian)
+
+
+def _row_note(explanation: dict[str, Any], common_method: str | None) -> str:
+    """What is particular to one ranked row: its ties (naming the proposals tied with), a method
+    other than the one stated above the table, and its flags."""
+    notes = []
+    for tie in explanation.get("ties") or []:
+        forms = TIES.get(tie.get("broken_by", ""))
+        if forms:
+            fill = {"other": tie.get("with", ""), "criterion": tie.get("criterion") or explanation.get("top_criterion", "")}
+            notes.append(_bilingual(forms[0].format(**fill), forms[1].format(**fill)))
+    if not explanation.get("ties") and explanation.get("tie_break"):
+        notes.append(html.escape(str(explanation["tie_break"])))
+    code = _method_code(explanation)
+    if code and code != common_method and code in METHODS:
+        notes.append(_bilingual(*METHODS[code]))
+    if "unscored" in (explanation.get("flags") or []):
+        notes.append(_bilingual("Belum dinilai", "unscored"))
+    return "<br>".join(notes)
+
+
+def _heading(name_id: str, name_en: str, level: str = "h2") -> str:
+    e = html.escape
+    en = "" if name_en.casefold() == name_id.casefold() else f" <span class='en'>{e(name_en)}</span>"
+    return f"<{level}>{e(name_id)}{en}</{level}>"
+
+
+STYLE = (
+    "body{font-family:system-ui,'DejaVu Sans',sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;color:#12355b;line-height:1.4}"
+    "h1{border-bottom:3px solid #b8902f;padding-bottom:.3rem}h2{margin-top:2rem}"
+    ".scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}"
+    "th,td{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}"
+    "th{background:#12355b;color:#fff;font-weight:600}th .en{color:#d7dde6}"
+    "td.num,th.num{text-align:right;white-space:nowrap}"
+    "code.cert{white-space:nowrap;font-size:.9em;background:#f4f1e6;padding:.1rem .3rem;border-radius:3px}"
+    ".en{color:#666;font-style:italic;font-weight:normal}.empty{color:#999}"
+    ".note{background:#f7f7f2;border-left:4px solid #b8902f;padding:.5rem .8rem;margin:.5rem 0}"
+    ".muted{color:#555;font-size:.9em}"
+)
+
+
+def _th(indonesian: str, english: str = "", cls: str = "") -> str:
+    e = html.escape
+    attr = f" class='{cls}'" if cls else ""
+    return f"<th{attr}>{e(indonesian)}" + (f" <span class='en'>{e(english)}</span>" if english else "") + "</th>"
+
+
+def _html(
+    year: int,
+    ceremony: dict[str, Any] | None,
+    categories: list[dict[str, Any]],
+    rankings: list[dict[str, Any]],
+    announcement: str | None,
+    extra_files: dict[str, str],
+) -> str:
     e = html.escape
     parts = [
         "<!doctype html><html lang='id'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>Hasil Bureaucracy Fest {year}</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2rem auto;color:#12355b}"
-        "h1{border-bottom:3px solid #b8902f}table{border-collapse:collapse;width:100%;margin:1rem 0}"
-        "th,td{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}th{background:#12355b;color:#fff}"
-        ".en{color:#666;font-style:italic}.empty{color:#999}</style></head><body>",
-        f"<h1>Bureaucracy Fest {year} — Hasil Penghargaan <span class='en'>(Award results)</span></h1>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Bureaucracy Fest {year} — Hasil Penghargaan <span class='en'>Award results</span></h1>",
     ]
     if ceremony:
         when = ceremony["date"]
-        parts.append(f"<p>Penganugerahan (ceremony): {e(tanggal(when))}, {e(ceremony['venue'])}</p>")
+        parts.append(f"<p>Penganugerahan <span class='en'>(award ceremony)</span>: {e(tanggal(when))}, {e(ceremony['venue'])}</p>")
     if announcement:
-        parts.append(f"<p>Pengumuman No. {e(announcement)}</p>")
+        parts.append(f"<p>Pengumuman <span class='en'>(announcement)</span> No. {e(announcement)}</p>")
     for cat in categories:
-        parts.append(f"<h2>{e(cat['name_id'])} <span class='en'>{e(cat['name_en'])}</span></h2>")
+        parts.append(_heading(cat["name_id"], cat["name_en"]))
         if not cat["winners"]:
-            parts.append(f"<p class='empty'>Tidak ada pemenang (no winner): {e(cat.get('empty_reason') or '')}</p>")
+            parts.append(f"<p class='empty'>Tidak ada pemenang <span class='en'>(no winner)</span>: {e(cat.get('empty_reason') or '')}</p>")
             continue
-        parts.append("<table><tr><th>#</th><th>Unit</th><th>Perangkat daerah (agency)</th><th>Inovasi (innovation)</th><th>Nilai (score)</th><th>Kode piagam</th></tr>")
+        wbk = cat.get("rule") == "layak_wbk"
+        head = [_th("#", cls="num"), _th("Unit"), _th("Perangkat daerah", "Agency")]
+        if not wbk:
+            head += [_th("Inovasi", "Innovation"), _th("Kelompok", "Group")]
+        head += [_th("Nilai LKE" if wbk else "Nilai", "LKE total" if wbk else "Score", cls="num"), _th("Kode piagam", "Certificate code")]
+        parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
         for wnr in cat["winners"]:
-            score = "" if wnr.get("score") is None else f"{wnr['score']:.2f}"
-            parts.append(
-                f"<tr><td>{wnr['rank']}</td><td>{e(wnr['unit_name'])}</td><td>{e(wnr.get('agency_name') or wnr.get('agency_code') or '')}</td>"
-                f"<td>{e(wnr.get('title') or '')}</td><td>{score}</td><td><code>{e(wnr.get('certificate_code') or '')}</code></td></tr>"
-            )
-        parts.append("</table>")
+            cells = [
+                f"<td class='num'>{wnr['rank']}</td>",
+                f"<td>{e(wnr['unit_name'])}</td>",
+                f"<td>{e(wnr.get('agency_name') or wnr.get('agency_code') or '')}</td>",
+            ]
+            if not wbk:
+                cells += [f"<td>{e(wnr.get('title') or '')}</td>", f"<td>{e(group_label(wnr.get('group')))}</td>"]
+            cells += [f"<td class='num'>{score_text(wnr.get('score'))}</td>", f"<td><code class='cert'>{e(wnr.get('certificate_code') or '')}</code></td>"]
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</table></div>")
     if rankings:
-        parts.append("<h2>Peringkat akhir <span class='en'>Final ranking</span></h2><table><tr><th>#</th><th>Inovasi</th><th>Kelompok</th><th>Nilai</th><th>Juri</th><th>Keterangan (explanation)</th></tr>")
+        codes = [_method_code(r.get("explanation") or {}) for r in rankings if r.get("score") is not None]
+        common = max(set(codes), key=codes.count) if codes else None
+        parts.append(_heading("Peringkat akhir", "Final ranking"))
+        note = [_bilingual(*METHODS[common])] if common in METHODS else []
+        note.append(_bilingual(*TIE_RULE))
+        note.append(_bilingual("Nilai dibulatkan setengah ke atas pada dua desimal.", "Scores are rounded half-up to two decimals."))
+        parts.append("<div class='note'>" + "<br>".join(note) + "</div>")
+        head = [_th("#", cls="num"), _th("Inovasi", "Innovation"), _th("Unit"), _th("Kelompok", "Group"), _th("Nilai", "Score", cls="num"), _th("Juri", "Jurors", cls="num"), _th("Catatan", "Note")]
+        parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
         for r in rankings:
             ex = r.get("explanation") or {}
-            score = "" if r.get("score") is None else f"{r['score']:.2f}"
             parts.append(
-                f"<tr><td>{r['rank']}</td><td>{e(r['title'])}</td><td>{e(r['group'])}</td><td>{score}</td>"
-                f"<td>{r.get('jurors', '')}</td><td>{e(ex.get('tie_break', ex.get('method', '')))}</td></tr>"
+                f"<tr><td class='num'>{r['rank']}</td><td>{e(r['title'])}<br><span class='muted'>{e(r['proposal_id'])}</span></td>"
+                f"<td>{e(r.get('unit_name') or r['unit_code'])}</td><td>{e(group_label(r.get('group')))}</td>"
+                f"<td class='num'>{score_text(r.get('score'))}</td><td class='num'>{r.get('jurors', '')}</td><td>{_row_note(ex, common)}</td></tr>"
             )
-        parts.append("</table>")
+        parts.append("</table></div>")
+    links = [("awards.csv", "Pemenang (CSV)", "winners"), ("ranking.csv", "Peringkat (CSV)", "ranking")]
+    if extra_files.get("public_key"):
+        links.append((Path(extra_files["public_key"]).name, "Kunci publik piagam", "certificate public key, Ed25519 PEM"))
+    parts.append(
+        "<p class='muted'>Unduh <span class='en'>(download)</span>: "
+        + " · ".join(f"<a href='{e(href)}'>{e(text)}</a> <span class='en'>({e(en)})</span>" for href, text, en in links)
+        + "</p>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)

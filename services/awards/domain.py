@@ -1,10 +1,7 @@
-"""Awards' rules, free of I/O: validating award rules, choosing winners, certificate codes."""
+"""Awards' rules, free of I/O: validating award rules, choosing winners (certificates are signed in signing.py)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Any
 
 from contracts.awards import AwardRule, CategoryResult, Winner, award_rule_problems
@@ -80,6 +77,7 @@ def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak
                         unit_code=u["unit_code"],
                         unit_name=u.get("unit_name") or u["unit_code"],
                         agency_code=u.get("agency_code"),
+                        agency_name=u.get("agency_name") or u.get("agency_code"),
                         score=u.get("total"),
                     )
                 )
@@ -87,13 +85,6 @@ def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak
                 empty = "no unit was decided layak_wbk"
         out.append(CategoryResult(key=rule.key, name_id=rule.name_id, name_en=rule.name_en, rule=rule.rule, winners=winners, empty_reason=empty))
     return out
-
-
-def certificate_code(secret: str, year: int, award_key: str, recipient: str, proposal_id: str | None) -> str:
-    """An unguessable, checkable code: HMAC of what the certificate says, shortened."""
-    mac = hmac.new(secret.encode(), f"{year}|{award_key}|{recipient}|{proposal_id or ''}".encode(), hashlib.sha256).digest()
-    text = base64.b32encode(mac).decode()[:12]
-    return f"BF{year % 100:02d}-{text[0:4]}-{text[4:8]}-{text[8:12]}"
 
 
 MONTHS_ID = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"]

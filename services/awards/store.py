@@ -26,6 +26,7 @@ class WbkRow(Base, table=True):  # type: ignore[call-arg]
     unit_code: str = Field(primary_key=True, max_length=64)
     unit_name: str | None = None
     agency_code: str | None = None
+    agency_name: str | None = None
     decision: str
     total: float | None = None
 
@@ -50,6 +51,10 @@ class CertificateRow(Base, table=True):  # type: ignore[call-arg]
     recipient: str
     title: str | None = None
     path: str
+    unit_code: str | None = None
+    proposal_id: str | None = None
+    key_id: str | None = None
+    signature: str | None = Field(default=None, description="Ed25519 signature (base64) of the certificate record; none before signing.")
     issued_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 

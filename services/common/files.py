@@ -46,3 +46,21 @@ def truthy(value: str | None, default: bool = True) -> bool:
     if value is None or not value.strip():
         return default
     return value.strip().lower() not in ("false", "0", "no", "tidak")
+
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet may read as the start of a formula (OWASP's CSV-injection list)."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A value made safe for a CSV that people open in a spreadsheet: text starting like a
+    formula gets a leading single quote, so ``=HYPERLINK(…)`` in a title shows as text and runs
+    nothing. Numbers (ints, floats, Decimals) are written as they are: a negative score is data."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def csv_row(values: list[Any]) -> list[Any]:
+    """Every cell of a row through :func:`csv_cell`."""
+    return [csv_cell(v) for v in values]

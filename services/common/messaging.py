@@ -4,6 +4,7 @@ relay, and :class:`CommandClient` (request/reply with the envelope)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -21,6 +22,7 @@ from contracts import subjects
 from contracts.base import Command, ErrorCode, Reply
 from services.common.db import Database
 from services.common.logging import get_logger
+from services.common.settings import Settings, get_settings
 
 DUPLICATE_WINDOW_SECONDS = 2 * 60 * 60
 
@@ -43,16 +45,54 @@ DLQ_STREAM = StreamConfig(
 )
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    """Create the streams, or bring their configuration up to date. Safe to call from every replica."""
-    for config in (EVENTS_STREAM, DLQ_STREAM):
+def stream_limits(settings: Settings) -> dict[str, dict[str, float | int]]:
+    """Each stream's limits from settings, in nats-py's units (seconds, bytes): the event stream's
+    age and size, the dead-letter stream's size, and the largest message both take. 0 in a
+    setting means no limit (JetStream's -1 for sizes, 0 for age)."""
+    size = settings.max_message_bytes if settings.max_message_bytes > 0 else -1
+    total = settings.events_max_bytes if settings.events_max_bytes > 0 else -1
+    return {
+        EVENTS_STREAM.name: {"max_age": max(0.0, settings.events_max_age_days) * 86400, "max_bytes": total, "max_msg_size": size},  # type: ignore[dict-item]
+        DLQ_STREAM.name: {"max_bytes": total, "max_msg_size": size},  # type: ignore[dict-item]
+    }
+
+
+def _unlimited(field: str, value: float | int | None) -> bool:
+    return value is None or (value <= 0 if field == "max_age" else value < 0)
+
+
+def _kept_or_raised(field: str, current: float | int | None, wanted: float | int) -> float | int:
+    """The limit to set: ours, unless the stream's is higher (an operator raised it; a stream
+    with no limit at all predates the limits, so it gets ours)."""
+    if _unlimited(field, current):
+        return wanted
+    if _unlimited(field, wanted):
+        return wanted
+    assert current is not None
+    return max(current, wanted)
+
+
+async def ensure_streams(js: JetStreamContext, settings: Settings | None = None) -> None:
+    """Create the streams with their limits, or bring an existing one's up to ours without ever
+    lowering a limit an operator raised. Safe to call from every replica."""
+    limits = stream_limits(settings or get_settings())
+    for base in (EVENTS_STREAM, DLQ_STREAM):
+        assert base.name is not None
+        wanted = limits[base.name]
         try:
-            await js.add_stream(config)
+            await js.add_stream(dataclasses.replace(base, **wanted))  # type: ignore[arg-type]
+            continue
         except BadRequestError:
-            try:
-                await js.update_stream(config)
-            except BadRequestError:
-                pass  # an operator tuned it (replicas, limits): keep theirs
+            pass  # it exists, created by another replica or an earlier version
+        current = (await js.stream_info(base.name)).config
+        merged = {field: _kept_or_raised(field, getattr(current, field), value) for field, value in wanted.items()}
+        if all(getattr(current, field) == value for field, value in merged.items()):
+            continue
+        try:
+            # The stream as it is (replicas, placement an operator set) with our limits merged in.
+            await js.update_stream(dataclasses.replace(current, **merged))  # type: ignore[arg-type]
+        except BadRequestError as exc:
+            get_logger("nats").warning("stream.limits_not_updated", stream=base.name, limits=merged, error=str(exc))
 
 
 def dumps(value: Any) -> bytes:
@@ -187,11 +227,19 @@ class CommandError(Exception):
 
 
 class CommandClient:
-    """Sends commands to services over NATS request/reply and reads the envelope."""
+    """Sends commands to services over NATS request/reply and reads the envelope.
 
-    def __init__(self, nc: NATS, timeout: float = 10.0) -> None:
+    With ``resend_after`` (the worker's activities), a command that gets no answer within that
+    many seconds is sent again with the same ``request_id`` while the first request keeps
+    waiting, and ``no responders`` (the service is down) is asked again every second: a command
+    lost in flight when its service was killed costs seconds after the service is back, not the
+    whole timeout. The services answer a repeated ``request_id`` once (the first reply), and a copy
+    that arrives while the first is still being handled waits for it."""
+
+    def __init__(self, nc: NATS, timeout: float = 10.0, resend_after: float | None = None) -> None:
         self.nc = nc
         self.timeout = timeout
+        self.resend_after = resend_after
 
     @classmethod
     async def connect(cls, url: str, timeout: float = 10.0, **kwargs: Any) -> CommandClient:
@@ -205,13 +253,52 @@ class CommandClient:
         return await self.request_raw(command.subject(), dumps(command), timeout)
 
     async def request_raw(self, subject: str, payload: bytes, timeout: float | None = None) -> Reply:
+        total = timeout or self.timeout
+        if self.resend_after is None or self.resend_after >= total:
+            try:
+                msg = await self.nc.request(subject, payload, timeout=total)
+            except nats.errors.NoRespondersError:
+                return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
+            except nats.errors.TimeoutError:
+                return Reply.failure("timeout", f"{subject} did not answer within {total:g}s")
+            return Reply.model_validate_json(msg.data)
+        return await self._request_patiently(subject, payload, total, self.resend_after)
+
+    async def _request_patiently(self, subject: str, payload: bytes, total: float, resend_after: float) -> Reply:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + total
+        pending: set[asyncio.Task[Any]] = set()
+        next_send, interval = loop.time(), resend_after
+        nobody_since: float | None = None  # since when every request found no service
         try:
-            msg = await self.nc.request(subject, payload, timeout=timeout or self.timeout)
-        except nats.errors.NoRespondersError:
-            return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
-        except nats.errors.TimeoutError:
-            return Reply.failure("timeout", f"{subject} did not answer within {timeout or self.timeout:g}s")
-        return Reply.model_validate_json(msg.data)
+            while True:
+                now = loop.time()
+                if nobody_since is not None and not pending and now - nobody_since >= resend_after:
+                    # Down before it was asked: the activity's retry (with its backoff) asks again.
+                    return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
+                if now >= end:
+                    return Reply.failure("timeout", f"{subject} did not answer within {total:g}s")
+                if now >= next_send:
+                    pending.add(asyncio.create_task(self.nc.request(subject, payload, timeout=end - now)))
+                    next_send, interval = now + interval, min(interval * 2, 4 * resend_after)
+                wait = max(0.0, min(next_send, end) - loop.time())
+                if not pending:
+                    await asyncio.sleep(wait)
+                    continue
+                done, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        return Reply.model_validate_json(task.result().data)
+                    if isinstance(exc, nats.errors.NoRespondersError):
+                        # Down, perhaps with the command it held: ask again in a second.
+                        nobody_since = loop.time() if nobody_since is None else nobody_since
+                        next_send = min(next_send, loop.time() + 1.0)
+                    elif not isinstance(exc, nats.errors.TimeoutError):
+                        raise exc
+        finally:
+            for task in pending:
+                task.cancel()
 
     async def call(self, command: Command, timeout: float | None = None) -> Any:
         """Send and return ``data``; raise :class:`CommandError` on ``ok: false``."""

@@ -306,6 +306,9 @@ class ServiceApp:
         self._consumers: list[asyncio.Task[None]] = []
         self._batchers: dict[str, _Batcher] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        # Commands being handled, by (name, request_id, payload): a copy the caller sent again
+        # (it heard nothing yet) waits for the first one's reply instead of doing the work again.
+        self._serving: dict[tuple[str, str, str], asyncio.Future[Reply]] = {}
         self._workers: asyncio.Semaphore | None = None
         self._stopping = asyncio.Event()
         self.command(catalogue.COMMANDS[subjects.command(service, "health")].model)(self._health)
@@ -490,8 +493,20 @@ class ServiceApp:
         self, cmd: Command, fn: CommandHandler, answer: Callable[[Reply], Awaitable[None]]
     ) -> None:
         assert self._workers is not None
-        async with self._workers:
-            reply = await self.handle(cmd, fn)
+        key = (cmd.NAME, cmd.request_id, _payload_hash(cmd))
+        first = self._serving.get(key)
+        if first is not None:
+            reply = await asyncio.shield(first)
+        else:
+            self._serving[key] = handled = asyncio.get_running_loop().create_future()
+            try:
+                async with self._workers:
+                    reply = await self.handle(cmd, fn)
+                handled.set_result(reply)
+            finally:
+                del self._serving[key]
+                if not handled.done():
+                    handled.cancel()
         try:
             await answer(reply)
         except Exception as exc:  # noqa: BLE001 - the caller went away; the command stands

@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +24,31 @@ class Settings(BaseSettings):
     command_timeout: float = 10.0
     command_workers: int = 16
     """Commands one service replica handles at once."""
+
+    # --- trust and published results (issue 21 items 4 and 5)
+    profile: str = "development"
+    """``BFEST_PROFILE``: ``production`` refuses development defaults for secrets (a process
+    started without its key says so in one line and stops)."""
+    public_url: str = "http://127.0.0.1:8000"
+    """``BFEST_PUBLIC_URL``: where the public verification page lives (``<url>/verify/<code>``),
+    printed on every certificate and held by its QR code; https in production."""
+    certificate_key_file: Path | None = None
+    """``BFEST_CERTIFICATE_KEY_FILE``: the awards service's Ed25519 signing key (PKCS#8 PEM).
+    In development, without one, a key is generated once under ``var/keys/``."""
+    certificate_key: SecretStr | None = None
+    """``BFEST_CERTIFICATE_KEY``: the same PEM given inline (a secret manager's variable)."""
+    events_max_age_days: float = 730.0
+    """``BFEST_EVENTS_MAX_AGE_DAYS``: how long the event stream keeps an event (0: for ever). Two
+    years: a cycle runs about one, and its services must be able to replay it."""
+    events_max_bytes: int = 10 * 1024**3
+    """``BFEST_EVENTS_MAX_BYTES``: the event stream's size limit (0: none); the oldest go first."""
+    max_message_bytes: int = 1024**2
+    """``BFEST_MAX_MESSAGE_BYTES``: the largest event a stream takes, NATS's own default payload
+    limit (1 MiB); a larger one is refused at publish, not stored."""
+
+    @property
+    def production(self) -> bool:
+        return self.profile.strip().lower() in ("production", "prod")
 
     def database_url(self, service: str) -> str:
         """``BFEST_<SERVICE>_DATABASE_URL``, else a SQLite file under ``var/``."""

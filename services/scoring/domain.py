@@ -237,6 +237,7 @@ def rank(
                 for s in own
             ],
             "method": _method(own, flagged),
+            "method_code": _method_code(own, flagged),
             "top_criterion": top.key,
             "top_criterion_mean": None if not own else round(top_mean, 4),
             "flags": [] if own else ["unscored"],
@@ -255,14 +256,30 @@ def rank(
         prev_e, prev, prev_top = rows[i - 1]
         if row.score is not None and prev.score is not None and row.score == prev.score:
             if top_mean != prev_top:
-                used = f"tie on score with {prev.proposal}: broken by the mean on {top.key}"
+                by, phrase = "top_criterion", "tie on score with {other}: broken by the mean on " + top.key
             elif _instant(e.forwarded_at) != _instant(prev_e.forwarded_at):
-                used = f"tie on score and {top.key} with {prev.proposal}: broken by the earlier forward"
+                by, phrase = "earlier_forward", "tie on score and " + top.key + " with {other}: broken by the earlier forward"
             else:
-                used = f"tie with {prev.proposal}: broken by proposal id"
-            row.explanation["tie_break"] = used
-            prev.explanation.setdefault("tie_break", used)
+                by, phrase = "proposal_id", "tie with {other}: broken by proposal id"
+            # Each side of a tie names the other: the one ranked ahead and the one ranked behind.
+            _note_tie(prev, row.proposal, by, "ahead", phrase, top.key)
+            _note_tie(row, prev.proposal, by, "behind", phrase, top.key)
     return ordered
+
+
+def _note_tie(row: Row, other: str, by: str, ranked: str, phrase: str, criterion: str) -> None:
+    """Record a tie on ``row``'s explanation: ``ties`` (structured, one entry per proposal it tied
+    with) and ``tie_break`` (the same in words; a row tied above and below names both)."""
+    ties = row.explanation.setdefault("ties", [])
+    ties.append({"with": other, "broken_by": by, "ranked": ranked, "criterion": criterion if by == "top_criterion" else None})
+    text = phrase.format(other=other)
+    row.explanation["tie_break"] = f"{row.explanation['tie_break']}; {text}" if "tie_break" in row.explanation else text
+
+
+def _method_code(own: Sequence[Score], flagged: set[str]) -> str:
+    """``_method`` as a key a results page can show in its own words: normalised, raw or mixed."""
+    raw = sum(1 for s in own if s.juror in flagged)
+    return "normalised" if not own or raw == 0 else "raw" if raw == len(own) else "mixed"
 
 
 def _method(own: Sequence[Score], flagged: set[str]) -> str:
@@ -311,3 +328,12 @@ def shortlist(rows: Sequence[Row], groups: dict[str, str], advance: int, proport
 
 def rng_for(seed: int) -> random.Random:
     return random.Random(seed)
+
+
+def objection_window(closed_at: dt.datetime, until: dt.datetime | None, published_at: dt.datetime) -> dt.datetime | None:
+    """The public's objection window, measured from when the shortlist is actually published: a
+    close asked for at ``closed_at`` with a window ``until`` that the service only gets to later
+    (it was down, the command was retried) still gives the whole window from its publication."""
+    if until is None:
+        return None
+    return max(until, published_at + (until - closed_at))

@@ -437,6 +437,7 @@ async def stage_status(cmd: StageStatus, uow: UnitOfWork) -> StageStatusView:
     return StageStatusView(
         **_summary(stage, len(assigned), done, len(per)).model_dump(),
         fully_scored=bool(assigned) and done == len(assigned),
+        proposals_scored=len({a.proposal_id for a in assigned if (a.juror_id, a.proposal_id) in scored}),
         per_juror=sorted(per.values(), key=lambda p: p.juror_id) if cmd.per_juror else [],
     )
 
@@ -516,6 +517,7 @@ async def close_stage(cmd: CloseStage, uow: UnitOfWork) -> StageClosedSummary:
     ]
     ranked = domain.rank([_entrant(copies[p]) for p in stage.proposals], scores, criteria)
     rows = _rows(ranked, copies)
+    window_until = domain.objection_window(cmd.at, cmd.objection_window_until, uow.now)
     groups = {p: copies[p]["group"] for p in stage.proposals}
     chosen = domain.shortlist(ranked, groups, stage.config["advance"], stage.config.get("group_proportions"))
     number = await _next(uow, cmd.cycle_year, "announcement")
@@ -531,10 +533,10 @@ async def close_stage(cmd: CloseStage, uow: UnitOfWork) -> StageClosedSummary:
         announcement_no=announcement,
         assignments=len((await _progress(uow, stage))[0]),
         scores=len(scores),
-        objection_window_until=cmd.objection_window_until,
+        objection_window_until=window_until,
     )
     stage.state, stage.ranking, stage.shortlist, stage.announcement_no = "closed", rows, chosen, announcement
-    stage.window_until, stage.closed_summary = cmd.objection_window_until, summary.model_dump(mode="json")
+    stage.window_until, stage.closed_summary = window_until, summary.model_dump(mode="json")
     stage.config = {**stage.config, "initial_shortlist": chosen}
     uow.emit(StageClosed(cycle_year=cmd.cycle_year, summary=summary))
     uow.emit(
@@ -543,7 +545,7 @@ async def close_stage(cmd: CloseStage, uow: UnitOfWork) -> StageClosedSummary:
             stage=cmd.stage,
             announcement_no=announcement,
             rows=[RankedRow.model_validate(r) for r in short_rows],
-            objection_window_until=cmd.objection_window_until,
+            objection_window_until=window_until,
         )
     )
     return summary

@@ -317,11 +317,13 @@ async def submit_lke(cmd: SubmitLke, uow: UnitOfWork) -> WbkResult:
     data = result.model_dump(mode="json")
     if row is None:
         uow.session.add(
-            WbkRow(cycle_year=cmd.cycle_year, unit_code=cmd.unit_code, unit_name=cmd.unit_name, agency_code=cmd.agency_code, result=data)
+            WbkRow(
+                cycle_year=cmd.cycle_year, unit_code=cmd.unit_code, unit_name=cmd.unit_name, agency_code=cmd.agency_code, agency_name=cmd.agency_name, result=data
+            )
         )
     else:
-        row.result, row.overrides, row.unit_name, row.agency_code = data, [], cmd.unit_name, cmd.agency_code
-    uow.emit(WbkEvaluated(cycle_year=cmd.cycle_year, result=result, unit_name=cmd.unit_name, agency_code=cmd.agency_code))
+        row.result, row.overrides, row.unit_name, row.agency_code, row.agency_name = data, [], cmd.unit_name, cmd.agency_code, cmd.agency_name
+    uow.emit(WbkEvaluated(cycle_year=cmd.cycle_year, result=result, unit_name=cmd.unit_name, agency_code=cmd.agency_code, agency_name=cmd.agency_name))
     return result
 
 
@@ -345,7 +347,7 @@ async def override_wbk(cmd: OverrideWbk, uow: UnitOfWork) -> WbkResult:
             verifier_id=cmd.verifier_id,
         )
     )
-    uow.emit(WbkEvaluated(cycle_year=cmd.cycle_year, result=result, unit_name=row.unit_name, agency_code=row.agency_code))
+    uow.emit(WbkEvaluated(cycle_year=cmd.cycle_year, result=result, unit_name=row.unit_name, agency_code=row.agency_code, agency_name=row.agency_name))
     return result
 
 

@@ -46,5 +46,6 @@ class WbkRow(Base, table=True):  # type: ignore[call-arg]
     unit_code: str = Field(primary_key=True, max_length=64)
     unit_name: str | None = None
     agency_code: str | None = None
+    agency_name: str | None = None
     result: dict = Field(sa_column=Column(JSON, nullable=False))
     overrides: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -132,6 +132,28 @@ def test_ties_break_by_top_criterion_then_earlier_forward_then_id():
     assert "proposal id" in rows[3].explanation["tie_break"]
 
 
+def test_each_side_of_a_tie_names_the_proposal_it_tied_with_never_itself():
+    entrants = [Entrant(p, "A", "umum", "x", "2026-04-02T00:00:00+07:00") for p in ("P1", "P2", "P3")]
+    scores = [
+        Score("J1", "P1", 7.0, {"mutu": 7, "dampak": 7}),
+        Score("J1", "P2", 7.0, {"mutu": 8, "dampak": 5.5}),
+        Score("J1", "P3", 7.0, {"mutu": 7, "dampak": 7}),
+        Score("J2", "P1", 6.0, {"mutu": 6, "dampak": 6}),
+        Score("J2", "P2", 6.0, {"mutu": 6, "dampak": 6}),
+        Score("J2", "P3", 6.0, {"mutu": 6, "dampak": 6}),
+    ]
+    rows = domain.rank(entrants, scores, CRIT)
+    assert [r.proposal for r in rows] == ["P2", "P1", "P3"]
+    winner, middle, last = (r.explanation for r in rows)
+    assert winner["tie_break"] == "tie on score with P1: broken by the mean on mutu"
+    assert "P2" not in winner["tie_break"]
+    assert winner["ties"] == [{"with": "P1", "broken_by": "top_criterion", "ranked": "ahead", "criterion": "mutu"}]
+    # tied above and below: both named, never itself
+    assert middle["tie_break"] == "tie on score with P2: broken by the mean on mutu; tie with P3: broken by proposal id"
+    assert [t["with"] for t in middle["ties"]] == ["P2", "P3"] and "P1" not in middle["tie_break"]
+    assert last["tie_break"] == "tie with P1: broken by proposal id" and last["ties"][0]["ranked"] == "behind"
+
+
 def test_proportional_shortlist_and_unused_seats():
     rows = [domain.Row(f"P{i}", 10 - i, 1) for i in range(10)]
     groups = {f"P{i}": ("umum" if i < 7 else "replikasi") for i in range(10)}
@@ -206,3 +228,13 @@ def test_rebalancing_tries_every_less_busy_juror_when_the_idlest_is_barred():
     loads = {j.id: sum(j.id in js for js in plan.values()) for j in jurors}
     assert max(loads.values()) == 3, loads  # 10 assignments; j1 can take at most 1 (P1 is its own agency's)
     assert all(domain.may_judge(next(j for j in jurors if j.id == jid), next(e for e in entrants if e.id == pid)) for pid, js in plan.items() for jid in js)
+
+
+def test_the_objection_window_runs_from_the_shortlist_publication():
+    import datetime as dt
+
+    at = dt.datetime(2033, 6, 1, 8, tzinfo=dt.UTC)
+    until = at + dt.timedelta(days=5)
+    assert domain.objection_window(at, until, at - dt.timedelta(hours=1)) == until  # a clock behind (time-skipped): as asked
+    assert domain.objection_window(at, until, at + dt.timedelta(seconds=12)) == until + dt.timedelta(seconds=12)
+    assert domain.objection_window(at, None, at + dt.timedelta(days=1)) is None

@@ -376,3 +376,22 @@ async def test_a_cancelled_cycle_takes_no_objections_until_the_year_starts_again
         assert (await request(nc, cmd("open_stage"), {**open_body(), "request_id": "open-again", "divergence_threshold": 9.5}))["ok"]
         again = await request(nc, cmd("file_objection"), {**body, "request_id": "o-again"})
         assert again["error"]["code"] == "not_on_shortlist", again  # the window takes objections again (P1 was not shortlisted)
+
+
+async def test_a_close_the_service_gets_late_still_gives_the_whole_objection_window(nats_url, nc, js, sqlite_db):
+    """close_stage asked for at 08:00 with a five-day window, handled at 08:10 (scoring was down
+    and the command was retried): the public gets five days from the publication, and the
+    shortlist event, the stored window and finalize_shortlist all agree."""
+    app = create_app()
+    async with running(app, nats_url, sqlite_db):
+        await open_desk_stage(nc, js)
+        app.clock = lambda: dt_.fromisoformat("2033-06-01T08:10:00+07:00")
+        closed = await request(nc, cmd("close_stage"), {"request_id": "close", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-01T08:00:00+07:00", "objection_window_until": "2033-06-06T08:00:00+07:00"})
+        assert closed["ok"], closed
+        assert dt_.fromisoformat(closed["data"]["objection_window_until"]) == dt_.fromisoformat("2033-06-06T08:10:00+07:00")
+        published = await eventually(lambda: stream_messages(js, subjects.event("scoring", "shortlist_published", 1)))
+        assert dt_.fromisoformat(json.loads(published[-1].data)["objection_window_until"]) == dt_.fromisoformat("2033-06-06T08:10:00+07:00")
+        early = await request(nc, cmd("finalize_shortlist"), {"request_id": "f-early", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-06T08:05:00+07:00"})
+        assert early["error"]["code"] == "objection_window_open", early
+        again = await request(nc, cmd("close_stage"), {"request_id": "close", "cycle_year": YEAR, "stage": "desk", "at": "2033-06-01T08:00:00+07:00", "objection_window_until": "2033-06-06T08:00:00+07:00"})
+        assert again["data"]["objection_window_until"] == closed["data"]["objection_window_until"]  # a retry answers as it ended

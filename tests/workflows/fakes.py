@@ -4,6 +4,7 @@ four real services is in test_full_year.py."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,11 @@ class Script:
     verification_behind: bool = False  # start_verification answers not_ready (retried) until cleared
     call_state: str = "open"  # what open_call answers ("closed": a year started again after its call)
     window_passed: bool = False  # close_stage answers a stage closed before, its objection window over
+    unscored: set[str] = field(default_factory=set)  # stages whose jurors score nothing by the deadline
+    close_fails: dict[str, int] = field(default_factory=dict)  # close_stage of a stage fails this many times first
+    clock: Any = None  # async () -> now: the services' clock (the test server's), where a fake needs it
+    winners: dict[str, list[str]] = field(default_factory=lambda: {"top": ["field0", "field1", "field2"]})
+    slow: dict[str, float] = field(default_factory=dict)  # an activity (or a phase's publish) takes these real seconds
 
     def names(self) -> list[str]:
         return [n for n, _ in self.calls]
@@ -125,6 +131,7 @@ class Script:
         @activity.defn(name="open_stage")
         async def open_stage(cmd: OpenStage) -> StageSummary:
             s.calls.append(("open_stage", cmd))
+            await asyncio.sleep(s.slow.get("open_stage", 0))
             if s.refuse_stage == cmd.stage:
                 raise ApplicationError("3 proposal(s) cannot get 3 jurors without a conflict: P1, P2, P3", type="infeasible_assignment", non_retryable=True)
             return StageSummary(
@@ -140,7 +147,21 @@ class Script:
 
         @activity.defn(name="stage_status")
         async def stage_status(cmd: StageStatus) -> StageStatusView:
-            raise AssertionError("not used by the workflow")
+            s.calls.append(("stage_status", cmd))
+            opened = next(c for n, c in reversed(s.calls) if n == "open_stage" and c.stage == cmd.stage)
+            n = opened.entrants.expected.count
+            scored = 0 if cmd.stage in s.unscored else n
+            return StageStatusView(
+                cycle_year=cmd.cycle_year,
+                stage=cmd.stage,
+                state="open",
+                proposals=n,
+                jurors=6,
+                assignments=n * opened.jurors_per_proposal,
+                scored=scored * opened.jurors_per_proposal,
+                fully_scored=False,
+                proposals_scored=scored,
+            )
 
         @activity.defn(name="remind_jurors")
         async def remind_jurors(cmd: RemindJurors) -> int:
@@ -149,7 +170,14 @@ class Script:
 
         @activity.defn(name="close_stage")
         async def close_stage(cmd: CloseStage) -> StageClosedSummary:
+            if s.close_fails.get(cmd.stage, 0) > 0:  # the service is down: the attempt times out
+                s.close_fails[cmd.stage] -= 1
+                raise RuntimeError("timeout: bfest.scoring.cmd.close_stage did not answer")
             s.calls.append(("close_stage", cmd))
+            window = cmd.objection_window_until
+            if window is not None:  # like the scoring service: the window runs from the publication
+                published = await s.clock() if s.clock else cmd.at
+                window = max(window, published + (window - cmd.at))
             n = {"desk": 10, "interview": 5, "field": 3}.get(cmd.stage, 3)
             return StageClosedSummary(
                 cycle_year=cmd.cycle_year,
@@ -158,7 +186,7 @@ class Script:
                 unscored=0,
                 shortlist=ref(n, cmd.stage),
                 announcement_no=f"00{len(s.calls)}/PANSEL/{cmd.cycle_year}",
-                objection_window_until=cmd.at - dt.timedelta(days=1) if s.window_passed else cmd.objection_window_until,
+                objection_window_until=cmd.at - dt.timedelta(days=1) if s.window_passed else window,
             )
 
         @activity.defn(name="finalize_shortlist")
@@ -187,11 +215,12 @@ class Script:
         @activity.defn(name="award_winners")
         async def award_winners(cmd: GetResults) -> dict[str, list[str]]:
             s.calls.append(("award_winners", cmd))
-            return {"top": ["field0", "field1", "field2"]}
+            return s.winners
 
         @activity.defn(name="publish_cycle_event")
         async def publish_cycle_event(cmd: PublishEvent) -> None:
             s.events.append(cmd.subject.split(".")[3])
+            await asyncio.sleep(next((t for key, t in s.slow.items() if cmd.event_id.endswith(f":{key}")), 0))
 
         return [
             validate_awards,
