@@ -19,7 +19,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import nats
 from rich.console import Console
 from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bfest import operator as ops
+from bfest import security
 from bfest.operator import bfest_command
 from bfest.simulation import Simulator, demo_jurors
 from contracts import subjects
@@ -35,6 +35,7 @@ from contracts.base import CyclePhase
 from contracts.cycle import CycleConfig, stage_workflow_id
 from contracts.published import score_text
 from contracts.scoring import ReminderDue, StageStatus
+from services.common.authz import AUDITOR, PORTAL
 from services.common.logging import configure_logging
 from services.common.messaging import CommandClient, CommandError
 from services.common.settings import get_settings
@@ -200,7 +201,8 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
     from services.registration.participants_io import load_default_participants
 
     nats_url = getattr(info, "nats_url", settings.nats_url)
-    client = await CommandClient.connect(nats_url, timeout=30)
+    client = await CommandClient.connect(nats_url, timeout=30, identity=PORTAL)  # the simulated people
+    operator = await CommandClient.connect(nats_url, timeout=30)
     temporal = await ops.client_for(settings)
     try:
         healthy = await _healthy(client)
@@ -209,7 +211,8 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
             raise ops.OperatorError(f"services not answering on {nats_url}: {', '.join(missing)} (see var/logs/)")
         year = year or await _free_year(temporal, dt.date.today().year)
         # Indented as a block, so a long line wraps under itself in a narrow terminal.
-        sim = Simulator(client, year, seed, log=lambda text: console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2))))
+        log = lambda text: console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2)))  # noqa: E731
+        sim = Simulator(client, year, seed, log=log, operator=operator)
         participants = load_default_participants()
         with console.status("loading participants and jurors…"):
             await sim.load_participants(participants)
@@ -234,6 +237,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         results = await client.call(GetResults(cycle_year=year))
     finally:
         await client.close()
+        await operator.close()
     _print_results(results, settings)
     summary = {
         "year": year,
@@ -253,7 +257,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
 async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, nats_url: str) -> None:
     done: set[str] = set()
     reminded: set[str] = set()
-    nc = await nats.connect(nats_url)
+    nc = await security.connect(nats_url, AUDITOR)  # watches the reminders, changes nothing
 
     async def on_reminder(msg: Any) -> None:
         with contextlib.suppress(Exception):

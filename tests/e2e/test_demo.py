@@ -25,9 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nats
-
-from tests.support import eventually, free_port, nats_server_process
+from tests.support import HARNESS, connect_as, eventually, free_port, nats_server_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BFEST = str(Path(sys.executable).parent / "bfest")
@@ -153,7 +151,7 @@ async def walk_the_first_hour(env: dict[str, str]) -> dict[str, Any]:
 
 
 async def bfest_streams(url: str) -> dict[str, list[str]]:
-    nc = await nats.connect(url)
+    nc = await connect_as(url, HARNESS)
     try:
         js = nc.jetstream()
         return {s.config.name: sorted(c.name for c in await js.consumers_info(s.config.name)) for s in await js.streams_info()}
@@ -176,7 +174,7 @@ async def test_first_hour_then_the_same_seed_in_another_year_on_a_reused_nats(tm
 
     # 2. Someone else's NATS, named on purpose; `bfest dev up` reuses it, the demo runs on that stack.
     with nats_server_process() as theirs:
-        nc = await nats.connect(theirs)
+        nc = await connect_as(theirs, HARNESS)
         js = nc.jetstream()
         await js.add_stream(name="THEIRS", subjects=["theirs.>"])
         await js.add_consumer("THEIRS", durable_name="their-reader")

@@ -7,16 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 
-import nats
-
 from bfest.devstack import DevStack, StackInfo, _listening
 from services.common.messaging import ensure_streams
 from services.common.settings import Settings
-from tests.support import nats_server_process
+from tests.support import HARNESS, connect_as, nats_server_process
 
 
 async def inventory(url: str) -> dict[str, list[str]]:
-    nc = await nats.connect(url)
+    nc = await connect_as(url, HARNESS)
     try:
         js = nc.jetstream()
         return {s.config.name: sorted(c.name for c in await js.consumers_info(s.config.name)) for s in await js.streams_info()}
@@ -46,7 +44,7 @@ def test_a_nats_on_the_default_address_is_left_alone(tmp_path):
 
 async def test_a_named_nats_is_reused_and_what_the_stack_added_is_removed(tmp_path):
     with nats_server_process() as theirs:
-        nc = await nats.connect(theirs)
+        nc = await connect_as(theirs, HARNESS)
         js = nc.jetstream()
         await js.add_stream(name="THEIRS", subjects=["theirs.>"])
         await js.add_consumer("THEIRS", durable_name="their-reader")
