@@ -198,7 +198,7 @@ async def _say_what_next(settings: Any, year: int, stays: bool, info: Any) -> No
 
 
 async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: float, as_json: bool) -> dict[str, Any]:
-    from services.registration.participants_io import load_default_participants
+    from bfest.files.participants import load_default_participants
 
     nats_url = getattr(info, "nats_url", settings.nats_url)
     client = await CommandClient.connect(nats_url, timeout=30, identity=PORTAL)  # the simulated people

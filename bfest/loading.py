@@ -23,7 +23,7 @@ async def _client() -> CommandClient:
 
 
 async def import_participants(path: Path | None) -> int:
-    from services.registration.participants_io import load_default_participants, read_participants_file
+    from bfest.files.participants import load_default_participants, read_participants_file
 
     try:
         participants = read_participants_file(path) if path else load_default_participants()
@@ -46,7 +46,7 @@ async def import_participants(path: Path | None) -> int:
 
 
 async def import_jurors(path: Path) -> int:
-    from services.scoring.jurors_io import read_jurors_file
+    from bfest.files.jurors import read_jurors_file
 
     try:
         jurors = read_jurors_file(path)
