@@ -23,6 +23,7 @@ from contracts import subjects
 from contracts.cycle import stage_workflow_id, workflow_id
 from contracts.scoring import StageFullyScored
 from contracts.verification import VerificationCompleted
+from services.common import telemetry
 from services.common.logging import get_logger
 
 log = get_logger("bridge")
@@ -39,6 +40,13 @@ ROUTES: dict[str, tuple[type, Any]] = {
 }
 
 
+def durable_name(subject: str) -> str:
+    return "bridge--" + subject.replace(".", "_")
+
+
+DURABLES = [durable_name(subject) for subject in ROUTES]
+
+
 async def signal_for(client: Client, subject: str, data: bytes) -> str:
     """Deliver one event as a signal; returns what happened (for logs and tests)."""
     model, route = ROUTES[subject]
@@ -48,6 +56,7 @@ async def signal_for(client: Client, subject: str, data: bytes) -> str:
         log.warning("bridge.malformed_event", subject=subject, error=str(exc)[:300])
         return "malformed"
     wid, signal = route(event)
+    telemetry.annotate(telemetry.attributes_of(event))
     try:
         await client.get_workflow_handle(wid).signal(signal)
     except RPCError as exc:
@@ -63,7 +72,7 @@ async def run_bridge(client: Client, js: JetStreamContext, stop: asyncio.Event) 
     """One durable pull consumer per routed subject, until ``stop`` is set."""
 
     async def consume(subject: str) -> None:
-        durable = "bridge--" + subject.replace(".", "_")
+        durable = durable_name(subject)
         sub = await js.pull_subscribe(
             subject,
             durable=durable,
@@ -80,11 +89,20 @@ async def run_bridge(client: Client, js: JetStreamContext, stop: asyncio.Event) 
                 await asyncio.sleep(1)
                 continue
             for msg in msgs:
-                try:
-                    await signal_for(client, msg.subject, msg.data)
-                    await msg.ack()
-                except Exception as exc:  # noqa: BLE001 - Temporal unreachable: redeliver later
-                    log.warning("bridge.signal_failed", subject=msg.subject, error=str(exc))
-                    await msg.nak(delay=2)
+                # The event's trace goes on into the signal (Temporal's tracing interceptor).
+                with telemetry.span(
+                    f"bridge {msg.subject}",
+                    parent=telemetry.extract(msg.headers),
+                    kind=telemetry.SpanKind.CONSUMER,
+                    attributes={telemetry.SERVICE: "worker", telemetry.SUBJECT: msg.subject},
+                ) as span:
+                    try:
+                        outcome = await signal_for(client, msg.subject, msg.data)
+                        telemetry.mark(span, "malformed" if outcome == "malformed" else "ok")
+                        await msg.ack()
+                    except Exception as exc:  # noqa: BLE001 - Temporal unreachable: redeliver later
+                        telemetry.mark(span, "signal_failed", str(exc))
+                        log.warning("bridge.signal_failed", subject=msg.subject, error=str(exc))
+                        await msg.nak(delay=2)
 
     await asyncio.gather(*(consume(s) for s in ROUTES))
