@@ -39,6 +39,7 @@ class Component:
     address: str
     log: str = ""
     pid: int | None = None
+    http: str = ""  # /livez, /readyz, /metrics
 
 
 @dataclass
@@ -65,6 +66,12 @@ def _host_port(address: str, default_port: int) -> tuple[str, int]:
         address = "tcp://" + address
     u = urlparse(address)
     return u.hostname or "127.0.0.1", u.port or default_port
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _listening(host: str, port: int) -> bool:
@@ -138,14 +145,17 @@ class DevStack:
     def state_file(self) -> Path:
         return self.var / "dev" / "stack.json"
 
-    def _spawn(self, name: str, args: list[str], address: str, env: dict[str, str] | None = None) -> tuple[Component, subprocess.Popen[bytes]]:
+    def _spawn(self, name: str, args: list[str], address: str, env: dict[str, str] | None = None, http: bool = False) -> tuple[Component, subprocess.Popen[bytes]]:
+        if http:  # its own HTTP port (BFEST_<NAME>_HTTP_PORT if set, else a free one)
+            port = int(os.environ.get(f"BFEST_{name.upper()}_HTTP_PORT") or 0) or _free_port()
+            env = {**(env or {}), f"BFEST_{name.upper()}_HTTP_PORT": str(port)}
         logs = self.var / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
         out = log.open("ab")
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
         out.close()
-        comp = Component(name, "started", address, str(log), proc.pid)
+        comp = Component(name, "started", address, str(log), proc.pid, f"http://{self.settings.http_host}:{port}" if http else "")
         self.procs.append((comp, proc))
         self._save()
         return comp, proc
@@ -168,7 +178,7 @@ class DevStack:
                     if asyncio.run(_healthy(info.nats_url, name)):
                         info.components.append(Component(name, "reused", f"{subjects.command(name, 'health')}"))
                         continue
-                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), env)
+                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), env, http=True)
                     info.components.append(comp)
                 for comp, proc in self.procs:
                     if comp.name in subjects.SERVICES:
@@ -186,7 +196,7 @@ class DevStack:
     def start_worker(self) -> None:
         """The Temporal worker (and the event→signal bridge), as its own process."""
         assert self.info is not None, "start the stack first"
-        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", self._env(self.info))
+        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", self._env(self.info), http=True)
         self.info.components.append(comp)
 
     def _start_nats(self, info: StackInfo) -> None:
@@ -261,11 +271,11 @@ def _kill(pid: int) -> None:
 
 def print_table(info: StackInfo) -> None:
     table = Table(title="Bureaucracy Fest — dev stack")
-    for col in ("component", "state", "address", "log"):
+    for col in ("component", "state", "address", "http (/livez /readyz /metrics)", "log"):
         table.add_column(col)
     colour = {"started": "green", "reused": "cyan", "failed": "red"}
     for c in info.components:
-        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.log)
+        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.http, c.log)
     console.print(table)
     console.print(f"Temporal UI: [bold underline]{info.temporal_ui_url}[/]")
 

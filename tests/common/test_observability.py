@@ -242,3 +242,25 @@ async def test_readiness_names_dead_letters_and_a_lagging_consumer(nats_url, nc,
     probe = health.Probe("lagging", [health.consumers(lambda: js, "lagging", lambda: ["idle"], max_pending=2)])
     state = await probe.readiness()
     assert not state.ready and state.reasons == ["consumer idle: 4 event(s) behind (limit 2)"]
+
+
+async def test_cycle_status_warns_of_a_service_that_is_not_ready(nats_url, nc, tmp_path):
+    from bfest.observe import readiness_warnings
+
+    app = registration_app(Settings(ready_outbox_max_age=0.2))
+    await start_with_relay_down(app, nats_url, sqlite_url(tmp_path, "reg"))
+    try:
+        await setup_call(nc)
+
+        async def warned() -> list[str]:
+            return [w for w in await readiness_warnings(nats_url) if w.startswith("registration is not ready: outbox:")]
+
+        assert await eventually(warned)
+        lines = await readiness_warnings(nats_url)
+        assert "verification is not running (no service answers bfest.verification.cmd.health)" in lines
+        assert app.relay is not None
+        await app.relay.flush()
+        assert not [w for w in await readiness_warnings(nats_url) if w.startswith("registration")]
+    finally:
+        await app.stop()
+    assert await readiness_warnings("nats://127.0.0.1:1") == []
