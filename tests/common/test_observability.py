@@ -264,3 +264,69 @@ async def test_cycle_status_warns_of_a_service_that_is_not_ready(nats_url, nc, t
     finally:
         await app.stop()
     assert await readiness_warnings("nats://127.0.0.1:1") == []
+
+
+def test_bfest_trace_lists_a_proposals_path_from_the_trace_backend():
+    """Against a stub of the Jaeger query API (the shape Jaeger and Tempo's Jaeger query answer)."""
+    import http.server
+    import threading
+    from urllib.parse import parse_qs, urlparse
+
+    from typer.testing import CliRunner
+
+    from bfest.cli import app
+
+    def span(sid: str, name: str, start: int, service: str, **tags: str) -> dict:
+        return {
+            "traceID": "abc123",
+            "spanID": sid,
+            "operationName": name,
+            "startTime": start,
+            "duration": 1500,
+            "processID": "p1",
+            "tags": [{"key": "bfest.service", "value": service}, *({"key": k.replace("_", ".", 1), "value": v} for k, v in tags.items())],
+        }
+
+    trace_ = {
+        "traceID": "abc123",
+        "processes": {"p1": {"serviceName": "bfest-registration"}},
+        "spans": [
+            span("2", "consume bfest.evt.registration.proposal_forwarded.v1", 1_780_000_000_200_000, "verification"),
+            span("1", "command forward_proposal", 1_780_000_000_000_000, "registration", bfest_proposal_id="P2026-00020", bfest_outcome="ok"),
+        ],
+    }
+    asked: list[dict] = []
+
+    class Jaeger(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            url = urlparse(self.path)
+            if url.path == "/api/services":
+                body = {"data": ["bfest-registration", "bfest-verification", "other"]}
+            else:
+                q = parse_qs(url.query)
+                asked.append({"service": q["service"][0], "tags": json.loads(q["tags"][0])})
+                body = {"data": [trace_] if q["service"][0] == "bfest-registration" else []}
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jaeger)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = CliRunner().invoke(app, ["trace", "--proposal", "P2026-00020", "--query-url", url])
+        assert result.exit_code == 0, result.output
+        lines = result.output.strip().splitlines()
+        assert "registration" in lines[0] and "command forward_proposal" in lines[0] and "ok" in lines[0]
+        assert "verification" in lines[1] and "proposal_forwarded" in lines[1]
+        assert lines[0].startswith("29 May 2026 ") and " WIB " in lines[0]
+        assert asked == [{"service": s, "tags": {"bfest.proposal_id": "P2026-00020"}} for s in ("bfest-registration", "bfest-verification")]
+    finally:
+        server.shutdown()
+    down = CliRunner().invoke(app, ["trace", "--proposal", "P1", "--query-url", "http://127.0.0.1:1"])
+    assert down.exit_code == 1 and "did not answer" in down.output
