@@ -330,3 +330,42 @@ def test_bfest_trace_lists_a_proposals_path_from_the_trace_backend():
         server.shutdown()
     down = CliRunner().invoke(app, ["trace", "--proposal", "P1", "--query-url", "http://127.0.0.1:1"])
     assert down.exit_code == 1 and "did not answer" in down.output
+
+
+async def test_the_worker_serves_readiness_and_temporals_metrics(nats_url, temporal_env):
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from workflows.worker import _temporal_metrics_runtime, running_worker
+
+    runtime, temporal_metrics = _temporal_metrics_runtime()
+    client = await Client.connect(
+        temporal_env.client.service_client.config.target_host, runtime=runtime, data_converter=pydantic_data_converter
+    )
+    async with running_worker(client, nats_url, task_queue=f"health-{uuid.uuid4().hex[:6]}", http_port=0, extra_metrics=temporal_metrics) as worker:
+        address = worker.health_address  # type: ignore[attr-defined]
+        host, port = address.removeprefix("http://").split(":")
+        ready = json.loads(await fetch_text(host, int(port), "/readyz"))
+        assert ready == {"process": "worker", "ready": True, "reasons": []}
+
+        async def temporal_series() -> str | None:
+            text = (await fetch_text(host, int(port))).decode()
+            return text if "temporal_" in text else None
+
+        text = await eventually(temporal_series)
+        assert 'bfest_ready{service="worker"} 1.0' in text
+
+
+def test_the_dashboard_shows_only_metrics_the_processes_serve():
+    import re
+    from pathlib import Path
+
+    from prometheus_client import REGISTRY
+
+    import services.common.metrics  # noqa: F401 - registers the bfest_ metrics
+
+    dashboard = json.loads((Path(__file__).parents[2] / "deploy" / "grafana" / "bfest-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"], "gauge": [""]}
+    served = {m.name + suffix for m in REGISTRY.collect() for suffix in suffixes.get(m.type, [""])}
+    used = {name for e in exprs for name in re.findall(r"\b(bfest_[a-z_]+)", e)}
+    assert used and used <= served, used - served
