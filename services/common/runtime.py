@@ -513,7 +513,7 @@ class ServiceApp:
         # FastStream hands it over as it came: no decoding, no dependency injection per message.
         broker = NatsBroker(
             nats_url,
-            middlewares=[*telemetry.broker_middlewares(), *metrics.broker_middlewares(self.service), EnvelopeMiddleware],
+            middlewares=[*telemetry.broker_middlewares(), EnvelopeMiddleware],
             logger=None,
             name=f"bfest-{self.service}-cmd",
             apply_types=False,
@@ -542,10 +542,11 @@ class ServiceApp:
             async def answer(reply: Reply) -> None:
                 await respond(raw, reply)
 
+            parent = telemetry.received(raw.headers)
             if batcher is not None:
-                batcher.queue.put_nowait(_Pending(cmd, answer, received=time.perf_counter(), context=telemetry.current()))
+                batcher.queue.put_nowait(_Pending(cmd, answer, received=time.perf_counter(), context=parent))
             else:
-                task = asyncio.create_task(self._serve(cmd, fn, answer))
+                task = asyncio.create_task(self._serve(cmd, fn, answer, parent))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
 
@@ -553,7 +554,7 @@ class ServiceApp:
         return intake
 
     async def _serve(
-        self, cmd: Command, fn: CommandHandler, answer: Callable[[Reply], Awaitable[None]]
+        self, cmd: Command, fn: CommandHandler, answer: Callable[[Reply], Awaitable[None]], parent: Any = None
     ) -> None:
         assert self._workers is not None
         key = (cmd.NAME, cmd.request_id, _payload_hash(cmd))
@@ -564,7 +565,7 @@ class ServiceApp:
             self._serving[key] = handled = asyncio.get_running_loop().create_future()
             try:
                 async with self._workers:
-                    reply = await self.handle(cmd, fn)
+                    reply = await self.handle(cmd, fn, parent)
                 handled.set_result(reply)
             finally:
                 del self._serving[key]
@@ -582,10 +583,10 @@ class ServiceApp:
         _, fn = self._commands[cmd.subject()]
         return await self.handle(cmd, fn)
 
-    async def handle(self, cmd: Command, fn: CommandHandler) -> Reply:
+    async def handle(self, cmd: Command, fn: CommandHandler, parent: Any = None) -> Reply:
         started = time.perf_counter()
         with telemetry.span(
-            f"command {cmd.NAME}", kind=telemetry.SpanKind.SERVER, attributes=self._span_attributes(cmd)
+            f"command {cmd.NAME}", parent=parent, kind=telemetry.SpanKind.SERVER, attributes=self._span_attributes(cmd)
         ) as span:
             reply = await self._reply(cmd, fn)
             self._observe(cmd, reply, started, span)

@@ -33,13 +33,14 @@ from workflows.activities import CycleActivities
 from workflows.worker import _tracing_for_worker
 
 
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on, every span kept in memory, for this test only."""
+@pytest.fixture(params=["faststream", "runtime"])
+def spans(request: pytest.FixtureRequest) -> Iterator[InMemorySpanExporter]:
+    """Tracing on, every span kept in memory, for this test only; a command's trace context read
+    by FastStream's telemetry middleware, or by the runtime itself."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    telemetry.use(provider)
+    telemetry.use(provider, faststream=request.param == "faststream")
     try:
         yield exporter
     finally:
