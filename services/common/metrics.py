@@ -5,8 +5,6 @@ by the readiness check (:mod:`services.common.health`) that runs on each scrape.
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 COMMAND_SECONDS = Histogram(
@@ -44,11 +42,3 @@ def observe_command(service: str, subject: str, outcome: str, seconds: float) ->
 
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
-
-
-def broker_middlewares(service: str) -> list[Any]:
-    """FastStream's Prometheus middleware (received/processed message counts and sizes per
-    subject) on the same registry."""
-    from faststream.nats.prometheus import NatsPrometheusMiddleware
-
-    return [NatsPrometheusMiddleware(registry=REGISTRY, app_name=f"bfest-{service}")]
