@@ -9,6 +9,7 @@ from typing import Any
 
 import nats
 
+from bfest import security
 from contracts import subjects
 
 
@@ -17,7 +18,7 @@ async def readiness_warnings(nats_url: str, timeout: float = 2.0) -> list[str]:
     command; nothing when NATS itself is out of reach (the status panel does not depend on it)."""
     try:
         nc = await asyncio.wait_for(
-            nats.connect(nats_url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False), timeout
+            security.connect(nats_url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False), timeout
         )
     except Exception:  # noqa: BLE001
         return []

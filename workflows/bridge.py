@@ -20,15 +20,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import subjects
+from contracts.base import Event
 from contracts.cycle import stage_workflow_id, workflow_id
 from contracts.scoring import StageFullyScored
 from contracts.verification import VerificationCompleted
-from services.common import telemetry
+from services.common import authz, telemetry
 from services.common.logging import get_logger
 
 log = get_logger("bridge")
 
-ROUTES: dict[str, tuple[type, Any]] = {
+ROUTES: dict[str, tuple[type[Event], Any]] = {
     VerificationCompleted.subject(): (
         VerificationCompleted,
         lambda e: (workflow_id(e.cycle_year), "verification_completed"),
@@ -40,11 +41,7 @@ ROUTES: dict[str, tuple[type, Any]] = {
 }
 
 
-def durable_name(subject: str) -> str:
-    return "bridge--" + subject.replace(".", "_")
-
-
-DURABLES = [durable_name(subject) for subject in ROUTES]
+DURABLES = [authz.bridge_durable(subject) for subject in ROUTES]
 
 
 async def signal_for(client: Client, subject: str, data: bytes) -> str:
@@ -72,7 +69,7 @@ async def run_bridge(client: Client, js: JetStreamContext, stop: asyncio.Event) 
     """One durable pull consumer per routed subject, until ``stop`` is set."""
 
     async def consume(subject: str) -> None:
-        durable = durable_name(subject)
+        durable = authz.bridge_durable(subject)
         sub = await js.pull_subscribe(
             subject,
             durable=durable,

@@ -14,7 +14,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from contracts.cycle import TASK_QUEUE
-from services.common import health, telemetry
+from services.common import authz, health, telemetry
+from services.common.credentials import temporal_options
 from services.common.http import HealthServer, fetch_text
 from services.common.logging import configure_logging, get_logger
 from services.common.messaging import CommandClient, connect_jetstream
@@ -37,6 +38,7 @@ async def connect_temporal(settings: Settings | None = None, runtime: Any = None
             data_converter=pydantic_data_converter,
             interceptors=telemetry.temporal_interceptors(),
             runtime=runtime,
+            **temporal_options(settings),
         )
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator
         raise RuntimeError(f"Temporal is not reachable at {settings.temporal_address}: {exc}") from None
@@ -53,7 +55,7 @@ async def running_worker(
 ) -> AsyncIterator[Worker]:
     """A worker (and the bridge) running in this process until the block ends; with ``http_port``
     (0: a free one) it serves /livez, /readyz and /metrics (``worker.health_address``)."""
-    nc, js = await connect_jetstream(nats_url, "bfest-worker")
+    nc, js = await connect_jetstream(nats_url, "bfest-worker", identity=authz.WORKER)
     # A national-scale command (assigning 60,000 reviews, verifying 20,000 proposals) may take
     # tens of seconds: wait for it almost as long as the activity may run.
     activities = CycleActivities(

@@ -20,6 +20,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from contracts.base import Actor
 from contracts.registration import ForwardProposal, OpenCall, ProposalForwarded
 from services.common import telemetry
 from services.common.http import fetch_text
@@ -31,6 +32,8 @@ from tests.registration.test_service import YEAR, forward, setup_call, submit
 from tests.support import eventually, running, sqlite_url, start_with_relay_down
 from workflows.activities import CycleActivities
 from workflows.worker import _tracing_for_worker
+
+AGENCY = Actor(id="KAB-MALANG", role="agency")
 
 
 @pytest.fixture(params=["faststream", "runtime"])
@@ -66,7 +69,7 @@ async def test_one_trace_from_a_forward_to_the_verification_consumer(nats_url, n
         client = CommandClient(nc)
         tracer = telemetry.provider().get_tracer("test")  # type: ignore[union-attr]
         with tracer.start_as_current_span("operator forwards") as root:
-            data = await client.call(ForwardProposal(cycle_year=YEAR, agency_code="KAB-MALANG", proposal_id=pid))
+            data = await client.call(ForwardProposal(cycle_year=YEAR, agency_code="KAB-MALANG", proposal_id=pid), actor=AGENCY)
         assert data["id"] == pid
         trace_id = root.get_span_context().trace_id
 
@@ -100,7 +103,9 @@ async def test_one_trace_from_a_forward_to_the_verification_consumer(nats_url, n
 
         # A refused command's span carries the error code.
         with tracer.start_as_current_span("operator forwards an unknown proposal") as again:
-            reply = await client.request(ForwardProposal(cycle_year=YEAR, agency_code="KAB-MALANG", proposal_id="P2031-99999"))
+            reply = await client.request(
+                ForwardProposal(cycle_year=YEAR, agency_code="KAB-MALANG", proposal_id="P2031-99999"), actor=AGENCY
+            )
         assert reply.error is not None and reply.error.code == "not_found"
         [refused] = named(trace_of(spans, again.get_span_context().trace_id), "command forward_proposal")
         assert (refused.attributes or {})[telemetry.OUTCOME] == "not_found"
