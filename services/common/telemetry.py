@@ -111,14 +111,36 @@ def headers(base: dict[str, str] | None = None) -> dict[str, str] | None:
 
 def extract(carrier: Mapping[str, str] | None) -> otel_context.Context | None:
     """The remote parent named by a message's headers (``None`` when it names none)."""
-    if _tracer is None or not carrier or TRACEPARENT not in carrier:
+    if _tracer is None or not carrier:
         return None
-    return _propagator.extract(carrier)
+    value = carrier.get(TRACEPARENT)
+    if not value:
+        return None
+    if "tracestate" in carrier:  # a vendor's state rides along: the propagator keeps it
+        return _propagator.extract(carrier)
+    return _parse(value) or _propagator.extract(carrier)
 
 
 def parent_of(value: str | None) -> otel_context.Context | None:
     """The context a stored ``traceparent`` names."""
-    return extract({TRACEPARENT: value}) if value else None
+    if _tracer is None or not value:
+        return None
+    return _parse(value) or _propagator.extract({TRACEPARENT: value})
+
+
+def _parse(value: str) -> otel_context.Context | None:
+    """The common case read directly (version 00, as we write it): the propagator's general
+    parser costs more than the span it parents. Anything else goes to the propagator."""
+    if len(value) != 55 or not value.startswith("00-"):
+        return None
+    try:
+        trace_id, span_id, flags = int(value[3:35], 16), int(value[36:52], 16), int(value[53:55], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id or value[35] != "-" or value[52] != "-":
+        return None
+    parent = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(flags))
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent))
 
 
 def current() -> otel_context.Context | None:
