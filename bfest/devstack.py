@@ -290,6 +290,9 @@ def print_table(info: StackInfo) -> None:
     for c in info.components:
         table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.http, c.log)
     console.print(table)
+    for c in info.components:  # whole, whatever the terminal's width
+        if c.http:
+            console.print(f"{c.name} HTTP: {c.http}  (/livez /readyz /metrics)", highlight=False, soft_wrap=True)
     console.print(f"Temporal UI: [bold underline]{info.temporal_ui_url}[/]")
 
 

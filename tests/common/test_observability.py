@@ -375,3 +375,45 @@ def test_the_dashboard_shows_only_metrics_the_processes_serve():
     served = {m.name + suffix for m in REGISTRY.collect() for suffix in suffixes.get(m.type, [""])}
     used = {name for e in exprs for name in re.findall(r"\b(bfest_[a-z_]+)", e)}
     assert used and used <= served, used - served
+
+
+def test_spans_go_to_the_collector_named_by_the_standard_variable(monkeypatch):
+    """OTEL_EXPORTER_OTLP_ENDPOINT set: spans are exported by OTLP/HTTP; unset: tracing stays off."""
+    import http.server
+    import threading
+
+    from opentelemetry import trace as otel_trace
+
+    telemetry.use(None)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert telemetry.configure_from_env("registration") is False and not telemetry.enabled()
+    assert telemetry.headers({"a": "b"}) == {"a": "b"} and telemetry.traceparent() is None
+
+    received: list[tuple[str, str]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        assert telemetry.configure_from_env("registration") is True
+        provider = telemetry.provider()
+        with telemetry.span("command forward_proposal") as span:
+            assert span is not None and telemetry.traceparent() == telemetry.span_traceparent(span)
+        provider.force_flush()  # type: ignore[union-attr]
+        assert received == [("/v1/traces", "application/x-protobuf")]
+        assert otel_trace.get_tracer_provider() is provider
+    finally:
+        server.shutdown()
+        telemetry.use(None)
