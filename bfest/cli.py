@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer._click import exceptions as click_errors  # typer's own copy of click's (typer ≥ 0.23)
 
 from contracts import subjects
 
@@ -139,6 +141,25 @@ from bfest.commands import register  # noqa: E402  (the cycle/participants/juror
 register(cycle_app, participants_app, jurors_app, app)
 
 
+def _use_running_stack() -> None:
+    """Point the command at the running dev stack (``var/dev/stack.json``) unless the environment
+    names the servers: the stack may have started NATS or Temporal on a free port."""
+    from bfest.devstack import running_stack_env
+    from services.common.settings import Settings
+
+    explicit = Settings().model_fields_set
+    for key, value in running_stack_env(Settings().var_dir).items():
+        if key.removeprefix("BFEST_").lower() not in explicit:
+            os.environ[key] = value
+
+
+def _usage_error(exc: click_errors.UsageError) -> None:
+    """A usage error as one line (typer would draw a box around it)."""
+    ctx = exc.ctx
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    err.print(f"[bold red]error:[/] {escape(exc.format_message())}{where}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """The ``bfest`` entry point. It leaves with ``os._exit`` once the command is done: the Temporal
     client's Rust threads can outlive the event loop, and the interpreter's teardown then sometimes
@@ -146,9 +167,22 @@ def main() -> None:
     printed its answer (temporalio/sdk-python#300)."""
     code: int | str | None = 0
     try:
-        app()
+        _use_running_stack()
+        rv = app(standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
     except SystemExit as exc:
         code = exc.code
+    except click_errors.NoArgsIsHelpError as exc:  # `bfest cycle`: typer has printed the help
+        code = exc.exit_code
+    except click_errors.UsageError as exc:
+        _usage_error(exc)
+        code = exc.exit_code
+    except click_errors.ClickException as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        code = 1
     except CliError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         code = 1
