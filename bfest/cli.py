@@ -135,6 +135,44 @@ def contracts_asyncapi(
     console.print(f"wrote {output}")
 
 
+@app.command("trace")
+def trace(
+    proposal: str = typer.Option(..., "--proposal", help="A proposal id, e.g. P2026-00020"),
+    query_url: str = typer.Option(
+        os.environ.get("BFEST_TRACE_QUERY_URL", "http://127.0.0.1:16686"),
+        "--query-url",
+        help="The trace backend's Jaeger query API (BFEST_TRACE_QUERY_URL)",
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The path of one proposal's commands and events in time order, from the trace backend."""
+    import json as json_
+
+    from bfest.observe import proposal_path
+
+    try:
+        rows = proposal_path(proposal, query_url)
+    except OSError as exc:
+        fail(f"the trace backend at {query_url} did not answer ({exc}); set --query-url or BFEST_TRACE_QUERY_URL")
+    if as_json:
+        print(json_.dumps(rows, default=str))
+        return
+    if not rows:
+        console.print(f"no trace mentions {proposal} (is OTEL_EXPORTER_OTLP_ENDPOINT set for the services?)")
+        return
+    from zoneinfo import ZoneInfo
+
+    wib = ZoneInfo("Asia/Jakarta")
+    for r in rows:
+        when = r["at"].astimezone(wib)
+        console.print(
+            f"{when:%d %b %Y %H:%M:%S}.{when.microsecond // 1000:03d} WIB  {r['service']:<13} {r['span']:<60} "
+            f"{r['outcome'] or '':<14} {r['duration_ms']:8.1f} ms  trace {r['trace_id'][:12]}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 from bfest.commands import register  # noqa: E402  (the cycle/participants/jurors/demo commands)
 
 register(cycle_app, participants_app, jurors_app, app)

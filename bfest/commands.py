@@ -194,13 +194,18 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         """The cycle's current stage, deadline, counts and jury-stage progress."""
 
         async def go() -> Any:
-            st = await ops.status(await ops.client_for(), year)
-            return st, await _live_progress(year, [s.key for s in st.stages if s.state == "running"])
+            from bfest.observe import readiness_warnings
 
-        st, live = run(go())
+            st = await ops.status(await ops.client_for(), year)
+            running_ = [s.key for s in st.stages if s.state == "running"]
+            live, unready = await asyncio.gather(_live_progress(year, running_), readiness_warnings(get_settings().nats_url))
+            return st, live, unready
+
+        st, live, unready = run(go())
         if as_json:
             data = st.model_dump(mode="json")
             data["live"] = live
+            data["services_not_ready"] = unready
             print(json.dumps(data))
             return
         now = dt.datetime.now(dt.UTC)
@@ -242,7 +247,7 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         console.print(table)
         if st.attention:
             console.print(Text.from_markup(f"[bold yellow]waiting for the operator:[/] {escape(st.attention)}"))
-        for warning in st.warnings:
+        for warning in [*st.warnings, *unready]:
             console.print(Text.from_markup(f"[yellow]warning:[/] {escape(warning)}"))
         if notes:
             console.print(_hanging(notes))

@@ -47,6 +47,7 @@ class Component:
     address: str
     log: str = ""
     pid: int | None = None
+    http: str = ""  # /livez, /readyz, /metrics
     note: str = ""
 
 
@@ -261,14 +262,17 @@ class DevStack:
     def state_file(self) -> Path:
         return self.var / "dev" / "stack.json"
 
-    def _spawn(self, name: str, args: list[str], address: str, env: dict[str, str] | None = None) -> tuple[Component, subprocess.Popen[bytes]]:
+    def _spawn(self, name: str, args: list[str], address: str, env: dict[str, str] | None = None, http: bool = False) -> tuple[Component, subprocess.Popen[bytes]]:
+        if http:  # its own HTTP port (BFEST_<NAME>_HTTP_PORT if set, else a free one)
+            port = int(os.environ.get(f"BFEST_{name.upper()}_HTTP_PORT") or 0) or _free_port(self.settings.http_host)
+            env = {**(env or {}), f"BFEST_{name.upper()}_HTTP_PORT": str(port)}
         logs = self.var / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
         out = log.open("ab")
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
         out.close()
-        comp = Component(name, "started", address, str(log), proc.pid)
+        comp = Component(name, "started", address, str(log), proc.pid, f"http://{self.settings.http_host}:{port}" if http else "")
         self.procs.append((comp, proc))
         self._save()
         return comp, proc
@@ -319,7 +323,7 @@ class DevStack:
                     if asyncio.run(_healthy(info.nats_url, name)):
                         info.components.append(Component(name, "reused", f"{subjects.command(name, 'health')}"))
                         continue
-                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), {**env, **security.identity_env(s, name)})
+                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), {**env, **security.identity_env(s, name)}, http=True)
                     info.components.append(comp)
                 for comp, proc in self.procs:
                     if comp.name in subjects.SERVICES:
@@ -370,7 +374,7 @@ class DevStack:
         """The Temporal worker (and the event→signal bridge), as its own process."""
         assert self.info is not None, "start the stack first"
         env = {**self._env(self.info), **security.identity_env(self.settings, "worker")}
-        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", env)
+        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", env, http=True)
         self.info.components.append(comp)
         self._save()
 
@@ -487,11 +491,11 @@ def _kill(pid: int) -> None:
 
 def print_table(info: StackInfo, var: Path | None = None) -> None:
     table = Table(title="Bureaucracy Fest — dev stack", box=None, pad_edge=False)
-    for col in ("component", "state", "address"):
+    for col in ("component", "state", "address", "http (/livez /readyz /metrics)"):
         table.add_column(col, no_wrap=True)
     colour = {"started": "green", "reused": "cyan", "failed": "red"}
     for c in info.components:
-        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address)
+        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.http)
     console.print(table)
     for c in info.reused:
         if c.note:
