@@ -367,6 +367,7 @@ class DevStack:
         info.portal_url = f"http://{host}:{port}"
         env = {**self._env(info), **security.identity_env(self.settings, "portal"), "BFEST_PORTAL_PORT": str(port)}
         comp, proc = self._spawn("portal", [binary("bfest"), "portal", "run"], info.portal_url, env)
+        comp.http = info.portal_url  # /livez /readyz on its own port
         info.components.append(comp)
         _wait(lambda: _listening(host, port), 60, "the portal", proc, Path(comp.log))
 

@@ -97,6 +97,23 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "database": await db.ping()}
 
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        """Ready when its database answers and its NATS connection is up (what a load balancer
+        asks before sending people here). The portal serves the public, so it publishes no
+        /metrics page here."""
+        reasons = []
+        if (database := await db.ping()) != "ok":
+            reasons.append(f"database: {database}")
+        connection = getattr(broker_router.broker, "_connection", None)
+        if connection is None or not connection.is_connected:
+            reasons.append("nats: not connected")
+        return JSONResponse({"ready": not reasons, "reasons": reasons}, status_code=503 if reasons else 200)
+
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if is_api(request):

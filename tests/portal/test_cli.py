@@ -53,6 +53,8 @@ async def test_the_portal_runs_as_its_own_process_and_refuses_production_without
                     return False
 
             await eventually(up, timeout=30)
+            assert (await c.get("/livez")).json() == {"live": True}
+            assert (await c.get("/readyz")).json() == {"ready": True, "reasons": []}
             page = await c.get("/verify")
             assert page.status_code == 200 and "Cek keaslian piagam" in page.text
             assert "httponly" in page.headers["set-cookie"].lower()
