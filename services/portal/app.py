@@ -15,7 +15,7 @@ from faststream.nats.fastapi import NatsRouter
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
-from services.common import authz
+from services.common import authz, telemetry
 from services.common.credentials import nats_options as identity_options
 from services.common.db import Database
 from services.common.settings import Settings, get_settings
@@ -37,6 +37,7 @@ def create_app(
     nats_options: dict[str, Any] | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    telemetry.configure_from_env(SERVICE)  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT names a collector
     portal = portal or PortalSettings()
     secret = session_secret(portal, settings)  # refuses a production start without one
     db = Database(database_url or settings.database_url(SERVICE), Base.metadata, SERVICE)
@@ -88,6 +89,10 @@ def create_app(
         https_only=settings.production,
     )
     app.include_router(broker_router)  # the broker's lifespan (connect, close) joins the app's
+    if telemetry.enabled():  # a click's trace: the HTTP request's span, then its command's
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.provider(), excluded_urls="livez,readyz,healthz,static")
     for module in (public, objections, auth, juror, unit, agency, verifier, operator):
         app.include_router(module.router)
         if hasattr(module, "api"):

@@ -12,6 +12,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from contracts.base import ACTOR_HEADER, Actor, Command, Reply
+from services.common import telemetry
 from services.common.messaging import dumps
 
 
@@ -24,7 +25,8 @@ class Gateway:
         """Send ``command`` for ``actor`` (the ``Bfest-Actor`` header, which only the portal's and
         the operator's identities may send); a service that does not answer is an error reply
         (``unavailable``), never an exception the page has to catch."""
-        headers = {ACTOR_HEADER: actor.model_dump_json()} if actor else None
+        # The trace of the person's click (the portal's HTTP span) goes on in the service.
+        headers = telemetry.headers({ACTOR_HEADER: actor.model_dump_json()} if actor else None)
         try:
             msg = await self.broker.request(dumps(command), command.subject(), headers=headers, timeout=self.timeout)
         except (TimeoutError, NatsTimeout, NoRespondersError) as exc:

@@ -215,3 +215,37 @@ async def test_the_public_objects_during_the_window_with_a_spam_guard(nats_url, 
             assert limited.status_code == 429 and "Terlalu banyak sanggahan" in limited.text
         status = (await request(nc, scoring_cmd("objections_status"), {"cycle_year": SCORING_YEAR, "stage": "desk"}))["data"]
         assert status["filed"] == 2  # the robot's and the over-limit ones never reached scoring
+
+
+async def test_a_click_on_the_portal_and_the_command_it_sends_are_one_trace(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    """Tracing on (an in-memory exporter): the public certificate check's HTTP span in the portal
+    is the parent of the awards service's span for the verify_certificate command it sent."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from services.common import telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.use(provider)
+    try:
+        settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results", public_url="http://portal.test")
+        async with running(awards_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"):
+            results = await ceremony(nc, js)
+            code = next(c for c in results["categories"] if c["key"] == "top")["winners"][0]["certificate_code"]
+            async with portal(nats_url, tmp_path, AWARDS_YEAR) as app, client(app) as c:
+                assert (await c.get(f"/verify/{code}")).status_code == 200
+    finally:
+        telemetry.use(None)
+        provider.shutdown()
+    spans = exporter.get_finished_spans()
+    handled = next(s for s in spans if s.name == "command verify_certificate")
+    server = next(s for s in spans if s.kind.name == "SERVER" and "/verify/" in s.name)
+    assert handled.context.trace_id == server.context.trace_id
+    ancestors = {s.context.span_id: s for s in spans}
+    parent = handled.parent
+    while parent is not None and parent.span_id != server.context.span_id:
+        parent = ancestors[parent.span_id].parent if parent.span_id in ancestors else None
+    assert parent is not None, [(s.name, s.parent) for s in spans]
