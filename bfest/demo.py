@@ -33,7 +33,7 @@ from contracts.published import score_text
 from contracts.scoring import ReminderDue, StageStatus
 from services.common.logging import configure_logging
 from services.common.messaging import CommandClient, CommandError
-from services.common.settings import get_settings
+from services.common.settings import get_settings, nats_servers
 from workflows.cycle import CycleWorkflow
 from workflows.stage import JuryStageWorkflow
 from workflows.worker import running_worker
@@ -188,7 +188,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
 async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, nats_url: str) -> None:
     done: set[str] = set()
     reminded: set[str] = set()
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(servers=nats_servers(nats_url))
 
     async def on_reminder(msg: Any) -> None:
         with contextlib.suppress(Exception):

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from bfest.operator import OperatorError
 from contracts import subjects
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, get_settings, nats_servers
 
 console = Console()
 
@@ -87,7 +87,7 @@ def _wait(pred: Any, timeout: float, what: str, proc: subprocess.Popen[bytes] | 
 
 async def _nats_ok(url: str) -> bool:
     try:
-        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
+        nc = await nats.connect(servers=nats_servers(url), connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
     except Exception:  # noqa: BLE001
         return False
     try:
@@ -115,7 +115,7 @@ async def _temporal_ok(address: str) -> bool:
 
 async def _healthy(url: str, service: str) -> bool:
     try:
-        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
+        nc = await nats.connect(servers=nats_servers(url), connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
     except Exception:  # noqa: BLE001
         return False
     try:
@@ -190,7 +190,7 @@ class DevStack:
         self.info.components.append(comp)
 
     def _start_nats(self, info: StackInfo) -> None:
-        host, port = _host_port(info.nats_url, 4222)
+        host, port = _host_port(nats_servers(info.nats_url)[0], 4222)  # a local server on the first
         if _listening(host, port):
             if asyncio.run(_nats_ok(info.nats_url)):
                 info.components.append(Component("nats", "reused", info.nats_url))

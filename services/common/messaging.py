@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import nats
@@ -22,7 +23,7 @@ from contracts import subjects
 from contracts.base import Command, ErrorCode, Reply
 from services.common.db import Database
 from services.common.logging import get_logger
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, get_settings, nats_servers
 
 DUPLICATE_WINDOW_SECONDS = 2 * 60 * 60
 
@@ -242,8 +243,8 @@ class CommandClient:
         self.resend_after = resend_after
 
     @classmethod
-    async def connect(cls, url: str, timeout: float = 10.0, **kwargs: Any) -> CommandClient:
-        nc = await nats.connect(url, name="bfest-client", connect_timeout=3, max_reconnect_attempts=3, **kwargs)
+    async def connect(cls, url: str | Sequence[str], timeout: float = 10.0, **kwargs: Any) -> CommandClient:
+        nc = await nats.connect(servers=nats_servers(url), name="bfest-client", connect_timeout=3, max_reconnect_attempts=3, **kwargs)
         return cls(nc, timeout)
 
     async def close(self) -> None:
@@ -309,7 +310,7 @@ class CommandClient:
         return reply.data
 
 
-async def connect_jetstream(url: str, name: str, timeout: float = 10.0) -> tuple[NATS, JetStreamContext]:
+async def connect_jetstream(url: str | Sequence[str], name: str, timeout: float = 10.0) -> tuple[NATS, JetStreamContext]:
     """Connect (reconnecting forever once connected), failing with one clear error when no server
     answers at first."""
     log = get_logger("nats", client=name)
@@ -319,7 +320,7 @@ async def connect_jetstream(url: str, name: str, timeout: float = 10.0) -> tuple
 
     try:
         nc = await asyncio.wait_for(
-            nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error),
+            nats.connect(servers=nats_servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error),
             timeout,
         )
     except (TimeoutError, OSError, nats.errors.NoServersError) as exc:

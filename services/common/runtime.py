@@ -58,7 +58,7 @@ from services.common.db import Database
 from services.common.errors import DomainError
 from services.common.logging import configure_logging, get_logger
 from services.common.messaging import OutboxRelay, connect_jetstream, dumps
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, get_settings, nats_servers
 
 Clock = Callable[[], dt.datetime]
 
@@ -449,7 +449,7 @@ class ServiceApp:
         # The intake reads the body itself (one pass of pydantic's JSON parser, see _intake), so
         # FastStream hands it over as it came: no decoding, no dependency injection per message.
         broker = NatsBroker(
-            nats_url,
+            nats_servers(nats_url),
             middlewares=[EnvelopeMiddleware],
             logger=None,
             name=f"bfest-{self.service}-cmd",
