@@ -164,6 +164,7 @@ class DevStack:
             env = self._env(info)
             bfest = binary("bfest")
             if services:
+                self._upgrade_databases(bfest, env)
                 for name in subjects.SERVICES:
                     if asyncio.run(_healthy(info.nats_url, name)):
                         info.components.append(Component(name, "reused", f"{subjects.command(name, 'health')}"))
@@ -179,6 +180,16 @@ class DevStack:
             self.stop()
             raise
         return info
+
+    def _upgrade_databases(self, bfest: str, env: dict[str, str]) -> None:
+        """`bfest db upgrade` before the services start: they refuse a schema older than their code."""
+        logs = self.var / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = subprocess.run([bfest, "db", "upgrade"], env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        with (logs / "db-upgrade.log").open("a") as log:
+            log.write(out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise OperatorError((out.stderr.strip() or out.stdout.strip() or "bfest db upgrade failed").splitlines()[-1].removeprefix("error: "))
 
     def _env(self, info: StackInfo) -> dict[str, str]:
         return {"BFEST_NATS_URL": info.nats_url, "BFEST_TEMPORAL_ADDRESS": info.temporal_address, "BFEST_VAR_DIR": str(self.var)}

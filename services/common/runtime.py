@@ -58,6 +58,7 @@ from services.common.db import Database
 from services.common.errors import DomainError
 from services.common.logging import configure_logging, get_logger
 from services.common.messaging import OutboxRelay, connect_jetstream, dumps
+from services.common.migrations import require_current
 from services.common.settings import Settings, get_settings, nats_servers
 
 Clock = Callable[[], dt.datetime]
@@ -286,13 +287,18 @@ class ServiceApp:
         metadata: sa.MetaData,
         settings: Settings | None = None,
         version: str = "1",
+        migrations: bool = True,
     ) -> None:
+        """``migrations``: the schema comes from the service's migration history, which must be
+        at head before it starts (``bfest db upgrade``); False only for a test's own tables,
+        created at start."""
         if service not in subjects.SERVICES:
             raise ValueError(f"unknown service {service!r}")
         self.service = service
         self.metadata = metadata
         self.settings = settings or get_settings()
         self.version = version
+        self.migrations = migrations
         self.clock: Clock = utcnow
         self.log = get_logger("service", service=service)
         self._commands: dict[str, tuple[type[Command], CommandHandler]] = {}
@@ -374,7 +380,11 @@ class ServiceApp:
         self.db = Database(
             database_url or self.settings.database_url(self.service), self.metadata, self.service
         )
-        await self.db.create_all()
+        if self.migrations:
+            db = self.db
+            await db.retrying(lambda: require_current(db.engine, self.service))
+        else:
+            await self.db.create_all()
         self.nc, self.js = await connect_jetstream(nats_url, f"bfest-{self.service}")
         self.relay = OutboxRelay(self.db, self.js)
         self.relay.start()
