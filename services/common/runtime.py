@@ -382,7 +382,11 @@ class ServiceApp:
         )
         if self.migrations:
             db = self.db
-            await db.retrying(lambda: require_current(db.engine, self.service))
+            try:
+                await db.retrying(lambda: require_current(db.engine, self.service))
+            except BaseException:
+                await db.dispose()
+                raise
         else:
             await self.db.create_all()
         self.nc, self.js = await connect_jetstream(nats_url, f"bfest-{self.service}")

@@ -169,7 +169,6 @@ async def test_a_service_refuses_a_schema_older_than_its_code_in_one_line(tmp_pa
     app = create_app(Settings(var_dir=tmp_path))
     with pytest.raises(SchemaBehind) as refused:
         await app.start(nats_url="nats://127.0.0.1:1", database_url=url)
-    await app.db.dispose()
     message = str(refused.value)
     assert "\n" not in message and "has no schema yet" in message and "run `bfest db upgrade --service registration`" in message
 
