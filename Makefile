@@ -22,14 +22,14 @@ demo: install
 up: install
 	$(BIN)/bfest dev up
 
-## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts and the test support), then pytest.
+## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts, workflows and the test support), then pytest.
 test: install lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check contracts services workflows bfest tests
 	$(BIN)/lint-imports
-	$(BIN)/mypy contracts tests/support.py
+	$(BIN)/mypy contracts workflows tests/support.py
 
 ## Benchmarks: print figures and ratios to a baseline measured in the same run.
 bench: install

@@ -314,7 +314,9 @@ async def _history_of(client: Client, wid: str, label: str) -> list[Entry]:
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
             add("cancel_requested", "cancellation requested")
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-            add("completed", f"{wid} completed")
+            results = _decode(client, ev.workflow_execution_completed_event_attributes.result.payloads)
+            warnings = [w for r in results if isinstance(r, dict) for w in r.get("warnings") or []]
+            add("completed", f"{wid} completed" + "".join(f"; warning: {w}" for w in warnings), warnings=warnings)
         elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             a = ev.workflow_execution_failed_event_attributes
             add("failed", f"{wid} failed: {a.failure.message}", error=a.failure.message)

@@ -50,7 +50,6 @@ from contracts.verification import (
     StartVerification,
     VerificationClosedSummary,
     VerificationCounts,
-    VerificationStatus,
 )
 from services.common.messaging import CommandClient, CommandError, dumps
 from workflows.models import PublishEvent
@@ -103,10 +102,6 @@ class CycleActivities:
 
     @activity.defn(name="start_verification")
     async def start_verification(self, cmd: StartVerification) -> VerificationCounts:
-        return await self._typed(cmd, VerificationCounts)
-
-    @activity.defn(name="verification_status")
-    async def verification_status(self, cmd: VerificationStatus) -> VerificationCounts:
         return await self._typed(cmd, VerificationCounts)
 
     @activity.defn(name="close_verification")
@@ -177,7 +172,6 @@ class CycleActivities:
             self.open_call,
             self.close_call,
             self.start_verification,
-            self.verification_status,
             self.close_verification,
             self.open_stage,
             self.stage_status,

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import subjects
+from contracts.base import Event
 from contracts.cycle import stage_workflow_id, workflow_id
 from contracts.scoring import StageFullyScored
 from contracts.verification import VerificationCompleted
@@ -27,7 +28,7 @@ from services.common.logging import get_logger
 
 log = get_logger("bridge")
 
-ROUTES: dict[str, tuple[type, Any]] = {
+ROUTES: dict[str, tuple[type[Event], Any]] = {
     VerificationCompleted.subject(): (
         VerificationCompleted,
         lambda e: (workflow_id(e.cycle_year), "verification_completed"),

@@ -8,8 +8,9 @@ the bridge), the deadline, or an operator's early close → close and rank → o
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StageStatusView,
         StageSummary,
     )
+    from workflows.activities import CycleActivities
     from workflows.models import (
         StageAttention,
         StageCloseNow,
@@ -39,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
     from workflows.timing import sleep_until, wait_for
 
+C = TypeVar("C")
+R = TypeVar("R")
 SHORT_OF_SCORES_WAITS = "a-stage-short-of-scores-waits-for-the-operator"
 NO_REMINDER_BURST = "no-reminders-that-fell-due-before-the-stage-opened"
 
@@ -48,11 +52,18 @@ class JuryStageWorkflow:
     def __init__(self) -> None:
         self.fully_scored = False
         self.close_now: StageCloseNow | None = None
-        self.deadline = None  # type: ignore[var-annotated]
+        self.deadline: datetime | None = None
         self.deadline_version = 0
         self.state = "opening"
         self.outcome: StageOutcome | None = None
         self.attention: str | None = None
+
+    @property
+    def due(self) -> datetime:
+        """The stage's deadline, extensions included (set as the run starts)."""
+        if self.deadline is None:
+            raise ValueError("the stage has not started yet")
+        return self.deadline
 
     # ------------------------------------------------------------------ signals & queries
 
@@ -71,7 +82,7 @@ class JuryStageWorkflow:
         self.close_now = close
 
     @workflow.query(name="status")
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "deadline": self.deadline.isoformat() if self.deadline else None,
@@ -92,8 +103,8 @@ class JuryStageWorkflow:
         outcome = StageOutcome(stage=cfg.key)
         self.outcome = outcome
 
-        opened: StageSummary = await workflow.execute_activity(
-            "open_stage",
+        opened: StageSummary = await _command(
+            CycleActivities.open_stage,
             OpenStage(
                 request_id=f"{rid}:open",
                 cycle_year=inp.year,
@@ -108,9 +119,6 @@ class JuryStageWorkflow:
                 seed=inp.seed,
                 at=workflow.now(),
             ),
-            result_type=StageSummary,
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
         )
         outcome.entrants = opened.proposals
         outcome.assignments = opened.assignments
@@ -125,7 +133,7 @@ class JuryStageWorkflow:
         workflow.logger.info("stage %s open: %d proposals, %d assignments", cfg.key, opened.proposals, opened.assignments)
 
         await self._score_until_closed(inp)
-        outcome.closed_early = self.close_now is not None or (self.fully_scored and workflow.now() < self.deadline)
+        outcome.closed_early = self.close_now is not None or (self.fully_scored and workflow.now() < self.due)
         # A stage that reaches its deadline without the scores its rule needs does not hand an empty
         # or short list on: it waits for the operator to extend it, close it anyway, or cancel.
         while not (self.fully_scored or self.close_now is not None) and workflow.patched(SHORT_OF_SCORES_WAITS):
@@ -140,14 +148,14 @@ class JuryStageWorkflow:
                 )
                 break
             await self._score_until_closed(inp)
-            outcome.closed_early = self.close_now is not None or (self.fully_scored and workflow.now() < self.deadline)
+            outcome.closed_early = self.close_now is not None or (self.fully_scored and workflow.now() < self.due)
 
         self.state = "ranking"
         # The service measures the window from when it publishes the shortlist (a close that
         # succeeds only after retries still gives the public the whole window) and answers it.
         window_until = workflow.now() + timedelta(days=cfg.objection_days) if cfg.objection_days else None
-        closed: StageClosedSummary = await workflow.execute_activity(
-            "close_stage",
+        closed: StageClosedSummary = await _command(
+            CycleActivities.close_stage,
             CloseStage(
                 request_id=f"{rid}:close",
                 cycle_year=inp.year,
@@ -155,9 +163,6 @@ class JuryStageWorkflow:
                 at=workflow.now(),
                 objection_window_until=window_until,
             ),
-            result_type=StageClosedSummary,
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
         )
         # Assignments, as while the stage ran (jurors added on divergence included); a service
         # without these fields answered proposals scored.
@@ -176,13 +181,11 @@ class JuryStageWorkflow:
             await sleep_until(window_until, f"{cfg.key}: public objection window")
 
         self.state = "finalising"
-        final: FinalShortlistSummary = await workflow.execute_activity(
-            "finalize_shortlist",
+        # Waits (the activity asks again while objections are undecided: not_ready) until every
+        # objection is decided.
+        final: FinalShortlistSummary = await _command(
+            CycleActivities.finalize_shortlist,
             FinalizeShortlist(request_id=f"{rid}:finalize", cycle_year=inp.year, stage=cfg.key, at=workflow.now()),
-            result_type=FinalShortlistSummary,
-            # Waits (by retrying not_ready) until every objection is decided.
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
         )
         outcome.objections_upheld = list(final.removed)
         outcome.final_announcement_no = final.announcement_no
@@ -200,15 +203,15 @@ class JuryStageWorkflow:
         sent: set[float] = set()
         if workflow.patched(NO_REMINDER_BURST):
             opened = workflow.now()
-            sent = {offset.total_seconds() for offset in cfg.reminders if self.deadline - offset <= opened}
+            sent = {offset.total_seconds() for offset in cfg.reminders if self.due - offset <= opened}
         while True:
             if self.fully_scored or self.close_now is not None:
                 return
             now = workflow.now()
-            if now >= self.deadline:
+            if now >= self.due:
                 return
             due = sorted(
-                (self.deadline - offset, offset.total_seconds())
+                (self.due - offset, offset.total_seconds())
                 for offset in cfg.reminders
                 if offset.total_seconds() not in sent
             )
@@ -216,21 +219,18 @@ class JuryStageWorkflow:
             if past:
                 for _, key in past:
                     sent.add(key)
-                await workflow.execute_activity(
-                    "remind_jurors",
+                await _command(
+                    CycleActivities.remind_jurors,
                     RemindJurors(
                         request_id=f"{rid}:remind:{int(past[-1][1])}:{self.deadline_version}",
                         cycle_year=inp.year,
                         stage=cfg.key,
                         at=now,
-                        deadline=self.deadline,
+                        deadline=self.due,
                     ),
-                    result_type=int,
-                    start_to_close_timeout=COMMAND_TIMEOUT,
-                    retry_policy=COMMAND_RETRY,
                 )
                 continue
-            next_at = min([when for when, _ in due] + [self.deadline])
+            next_at = min([when for when, _ in due] + [self.due])
             version = self.deadline_version
             await wait_for(
                 lambda: self.fully_scored or self.close_now is not None or self.deadline_version != version,
@@ -241,12 +241,9 @@ class JuryStageWorkflow:
     async def _short_of_scores(self, inp: StageInput) -> str | None:
         """Why the stage cannot rank what its rule needs (too few proposals scored), or None."""
         cfg = inp.stage
-        view: StageStatusView = await workflow.execute_activity(
-            "stage_status",
+        view: StageStatusView = await _command(
+            CycleActivities.stage_status,
             StageStatus(request_id=f"{request_prefix()}:status:{self.deadline_version}", cycle_year=inp.year, stage=cfg.key),
-            result_type=StageStatusView,
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
         )
         if view.state != "open" or view.proposals == 0:
             return None
@@ -280,3 +277,9 @@ class JuryStageWorkflow:
             await workflow.get_external_workflow_handle(inp.parent_id).signal("stage_attention", note)
         except Exception as exc:  # noqa: BLE001 - a stage started on its own has no cycle to tell
             workflow.logger.warning("stage %s could not tell its cycle %s: %s", inp.stage.key, inp.parent_id, exc)
+
+
+async def _command(activity: Callable[[CycleActivities, C], Awaitable[R]], cmd: C) -> R:
+    """Send a scoring command through its activity (retried until the service answers; a refusal
+    fails the stage, and its cycle says why)."""
+    return await workflow.execute_activity_method(activity, cmd, start_to_close_timeout=COMMAND_TIMEOUT, retry_policy=COMMAND_RETRY)

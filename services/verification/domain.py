@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +19,6 @@ from contracts.verification import (
 from services.common.errors import DomainError
 
 CYCLE_ZONE = ZoneInfo("Asia/Jakarta")
-THRESHOLDS_DIR = Path(__file__).parent / "data" / "wbk_thresholds"
 MIN_ANSWER_CHARS = 20  # shorter answers are "careless": the proposal is incomplete
 
 
@@ -109,17 +104,6 @@ def check_proposal(
 # --------------------------------------------------------------------------- WBK
 
 
-@lru_cache
-def threshold_set(key: str) -> dict[str, Any]:
-    path = THRESHOLDS_DIR / f"{key}.json"
-    if not re.fullmatch(r"[a-z0-9-]+", key) or not path.exists():
-        known = sorted(p.stem for p in THRESHOLDS_DIR.glob("*.json"))
-        raise DomainError(
-            VerificationError.UNKNOWN_THRESHOLD_SET, f"unknown threshold set {key!r}; known: {', '.join(known)}", {"known": known}
-        )
-    return dict(json.loads(path.read_text()))
-
-
 def _exact(value: float) -> Decimal:
     """A value as it was written (0.1 is 0.1, not its binary neighbour)."""
     return Decimal(str(value))
@@ -157,10 +141,10 @@ def check_lke_ranges(lke: Lke, rules: dict[str, Any]) -> None:
         )
 
 
-def evaluate_lke(lke: Lke, key: str) -> tuple[WbkDecision, float, float, list[ThresholdCheck]]:
-    """Score an LKE against a threshold set: the decision, total, leverage total and every check.
-    Values are compared at two decimals: exactly at a minimum passes, a hundredth below fails."""
-    rules = threshold_set(key)
+def evaluate_lke(lke: Lke, rules: dict[str, Any]) -> tuple[WbkDecision, float, float, list[ThresholdCheck]]:
+    """Score an LKE against a threshold set (``rules``, loaded by ``thresholds.threshold_set``): the
+    decision, total, leverage total and every check. Values are compared at two decimals: exactly at
+    a minimum passes, a hundredth below fails."""
     check_lke_ranges(lke, rules)
     minimum = rules["minimum"]
     checks: list[ThresholdCheck] = []

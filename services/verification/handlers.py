@@ -37,6 +37,7 @@ from services.common.errors import DomainError, NotReady
 from services.common.runtime import UnitOfWork
 from services.verification import domain
 from services.verification.store import DecisionRow, ProposalCopy, RunRow, WbkRow
+from services.verification.thresholds import threshold_set
 
 DECISIONS, COPIES = DecisionRow.__table__, ProposalCopy.__table__  # type: ignore[attr-defined]
 
@@ -301,7 +302,7 @@ async def _wbk_still_open(uow: UnitOfWork, year: int) -> None:
 
 async def submit_lke(cmd: SubmitLke, uow: UnitOfWork) -> WbkResult:
     await _wbk_still_open(uow, cmd.cycle_year)
-    decision, total, leverage, checks = domain.evaluate_lke(cmd.lke, cmd.threshold_set)
+    decision, total, leverage, checks = domain.evaluate_lke(cmd.lke, threshold_set(cmd.threshold_set))
     result = WbkResult(
         unit_code=cmd.unit_code,
         cycle_year=cmd.cycle_year,

@@ -16,6 +16,7 @@ from contracts.verification import AdminRules, Lke, PastWinner, VerificationClos
 from services.common.errors import DomainError
 from services.verification import domain
 from services.verification.app import create_app
+from services.verification.thresholds import threshold_set
 from tests.support import eventually, request, running, stream_messages
 
 YEAR = 2032
@@ -115,7 +116,7 @@ def lke(share: float = 0.9, **results: float) -> Lke:
 
 
 def test_wbk_a_strong_unit_is_layak():
-    decision, total, leverage, checks = domain.evaluate_lke(lke(), "permenpanrb-90-2021")
+    decision, total, leverage, checks = domain.evaluate_lke(lke(), threshold_set("permenpanrb-90-2021"))
     assert decision == "layak_wbk" and leverage == pytest.approx(54.0) and total == pytest.approx(90.0)
     assert all(c.passed for c in checks)
 
@@ -130,10 +131,10 @@ def test_wbk_a_strong_unit_is_layak():
 )
 def test_wbk_exactly_at_a_threshold_passes_and_a_hundredth_below_fails(field, minimum, check):
     at = lke(**{field: minimum, **({"anti_corruption_survey": 16.0} if field == "performance" else {})})
-    passed = {c.name: c.passed for c in domain.evaluate_lke(at, "permenpanrb-90-2021")[3]}
+    passed = {c.name: c.passed for c in domain.evaluate_lke(at, threshold_set("permenpanrb-90-2021"))[3]}
     assert passed[check] is True
     below = lke(**{field: round(minimum - 0.01, 2), **({"anti_corruption_survey": 16.0} if field == "performance" else {})})
-    decision, _, _, checks = domain.evaluate_lke(below, "permenpanrb-90-2021")
+    decision, _, _, checks = domain.evaluate_lke(below, threshold_set("permenpanrb-90-2021"))
     failed = [c for c in checks if not c.passed]
     assert decision == "belum_layak"
     assert check in [c.name for c in failed]
@@ -143,7 +144,7 @@ def test_wbk_exactly_at_a_threshold_passes_and_a_hundredth_below_fails(field, mi
 
 def test_wbk_area_share_and_total_thresholds():
     weak = lke(share=0.59)  # every area below 60% of its weight
-    decision, total, leverage, checks = domain.evaluate_lke(weak, "permenpanrb-90-2021")
+    decision, total, leverage, checks = domain.evaluate_lke(weak, threshold_set("permenpanrb-90-2021"))
     failed = {c.name for c in checks if not c.passed}
     assert decision == "belum_layak"
     assert {f"area.{a}" for a in AREAS} <= failed and "leverage_total" in failed
@@ -153,10 +154,10 @@ def test_wbk_out_of_range_and_unknown_set_are_refused():
     bad = lke()
     bad.areas["supervision"].fulfilment = 9.0  # the part's weight is 7.5
     with pytest.raises(DomainError) as err:
-        domain.evaluate_lke(bad, "permenpanrb-90-2021")
+        domain.evaluate_lke(bad, threshold_set("permenpanrb-90-2021"))
     assert err.value.code == "lke_out_of_range" and err.value.details[0]["field"] == "areas.supervision.fulfilment"
     with pytest.raises(DomainError) as err:
-        domain.evaluate_lke(lke(), "permenpanrb-01-2099")
+        threshold_set("permenpanrb-01-2099")
     assert err.value.code == "unknown_threshold_set"
 
 
@@ -323,7 +324,7 @@ def test_wbk_sums_the_parts_as_written_and_rounds_once():
             "preconditions": {"audit_followup_pct": 100, "sakip_grade": "B", "asset_declaration_compliant": True},
         }
     )
-    decision, total, _, checks = domain.evaluate_lke(sheet, "permenpanrb-90-2021")
+    decision, total, _, checks = domain.evaluate_lke(sheet, threshold_set("permenpanrb-90-2021"))
     assert decision == "belum_layak" and total == 74.93
     assert [c.name for c in checks if not c.passed] == ["total"]
 
@@ -331,6 +332,6 @@ def test_wbk_sums_the_parts_as_written_and_rounds_once():
 def test_wbk_audit_follow_up_must_be_complete_not_rounded_up():
     sheet = lke().model_copy(deep=True)
     sheet.preconditions.audit_followup_pct = 99.995
-    decision, _, _, checks = domain.evaluate_lke(sheet, "permenpanrb-90-2021")
+    decision, _, _, checks = domain.evaluate_lke(sheet, threshold_set("permenpanrb-90-2021"))
     assert decision == "belum_layak"
     assert [c.name for c in checks if not c.passed] == ["precondition.audit_followup_pct"]

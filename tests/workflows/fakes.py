@@ -39,7 +39,6 @@ from contracts.verification import (
     StartVerification,
     VerificationClosedSummary,
     VerificationCounts,
-    VerificationStatus,
 )
 from workflows.models import PublishEvent
 
@@ -116,10 +115,6 @@ class Script:
                 disqualified=0,
                 overridden=0,
             )
-
-        @activity.defn(name="verification_status")
-        async def verification_status(cmd: VerificationStatus) -> VerificationCounts:
-            raise AssertionError("not used by the workflow")
 
         @activity.defn(name="close_verification")
         async def close_verification(cmd: CloseVerification) -> VerificationClosedSummary:
@@ -227,7 +222,6 @@ class Script:
             open_call,
             close_call,
             start_verification,
-            verification_status,
             close_verification,
             open_stage,
             stage_status,

@@ -233,3 +233,7 @@ async def test_an_award_left_empty_is_said_in_status_and_result(harness):
     assert result.warnings and result.warnings[0].startswith("award top (Terpuji) has no winner")
     assert "the final stage field shortlisted 3 of 5" in result.warnings[0]
     assert (await handle.query(CycleWorkflow.status)).warnings == result.warnings
+    from bfest.operator import _history_of
+
+    last = (await _history_of(env.client, handle.id, "cycle"))[-1]
+    assert last.kind == "completed" and "warning: award top (Terpuji) has no winner" in last.text
