@@ -30,10 +30,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
@@ -100,7 +101,7 @@ def configure_environment(context: EnvironmentContext) -> None:
         context.run_migrations()
 
 
-def _render_item(kind: str, obj: Any, _context: Any) -> str | bool:
+def _render_item(kind: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes plain SQLAlchemy types, so a revision never imports the code it froze."""
     from sqlmodel.sql.sqltypes import AutoString
 
