@@ -150,6 +150,11 @@ async def test_a_database_of_the_release_before_migrations_is_upgraded_with_its_
         assert unordered(got) == unordered(want)
         row = await run_sync(old, lambda c: c.exec_driver_sql("SELECT code, recipient, signature FROM awd_certificate").one())
         assert tuple(row) == ("BF26-OLD", "UPT X", None)
+        engine = create_async_engine(old)
+        try:
+            await migrations.require_current(engine, "awards")  # the service now starts on it
+        finally:
+            await engine.dispose()
 
 
 @pytest.mark.parametrize("service", ["registration", "verification", "scoring"])
