@@ -30,7 +30,7 @@ from services.common import migrations
 from services.common.db import runtime_tables
 from services.common.migrations import SchemaBehind, upgrade
 from services.common.settings import Settings
-from tests.support import postgres_database, request, running
+from tests.support import eventually, postgres_database, request, running
 
 LEGACY = Path(__file__).parent / "data" / "release-7812526"
 POSTGRES = os.environ.get("BFEST_TEST_POSTGRES_URL")
@@ -263,3 +263,36 @@ async def test_running_in_tests_migrates_like_the_cli(nats_url, tmp_path):
         await migrations.require_current(engine, "awards")
     finally:
         await engine.dispose()
+
+
+def start(script: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(["sh", "-c", script], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def test_two_replica_processes_each_migrating_first_both_come_up(dialect, nats_url, tmp_path):
+    """The deploy shape: each replica runs `bfest db upgrade` then `bfest service run` (an init
+    container and its service), both at once, on a fresh database."""
+    import signal
+
+    async with fresh(dialect, tmp_path, "scoring") as url:
+        env = {
+            **os.environ,
+            "BFEST_NATS_URL": nats_url,
+            "BFEST_VAR_DIR": str(tmp_path),
+            "BFEST_SCORING_DATABASE_URL": url,
+            "BFEST_LOG_JSON": "1",
+        }
+        script = f"{BFEST} db upgrade --service scoring && exec {BFEST} service run scoring"
+        logs = [tmp_path / f"replica-{i}.log" for i in (1, 2)]
+        procs = [start(script, env, log) for log in logs]
+        try:
+            await eventually(lambda: all("service.started" in log.read_text() or p.poll() is not None for log, p in zip(logs, procs, strict=True)), timeout=90)
+            assert [p.poll() for p in procs] == [None, None], [log.read_text()[-2000:] for log in logs]
+            upgraded = [("upgraded none → scoring_0001" in log.read_text()) for log in logs]
+            assert sorted(upgraded) == [False, True]  # one migrated, the other found it current
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                await asyncio.to_thread(p.wait, 30)
