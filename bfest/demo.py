@@ -18,12 +18,12 @@ import logging
 import signal
 from typing import Any
 
-import nats
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bfest import operator as ops
+from bfest import security
 from bfest.simulation import Simulator, demo_jurors
 from contracts import subjects
 from contracts.awards import GetResults
@@ -31,9 +31,10 @@ from contracts.base import CyclePhase
 from contracts.cycle import CycleConfig, stage_workflow_id
 from contracts.published import score_text
 from contracts.scoring import ReminderDue, StageStatus
+from services.common.authz import AUDITOR, PORTAL
 from services.common.logging import configure_logging
 from services.common.messaging import CommandClient, CommandError
-from services.common.settings import get_settings, nats_servers
+from services.common.settings import get_settings
 from workflows.cycle import CycleWorkflow
 from workflows.stage import JuryStageWorkflow
 from workflows.worker import running_worker
@@ -137,7 +138,8 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
     from services.registration.participants_io import load_default_participants
 
     nats_url = getattr(info, "nats_url", settings.nats_url)
-    client = await CommandClient.connect(nats_url, timeout=30)
+    client = await CommandClient.connect(nats_url, timeout=30, identity=PORTAL)  # the simulated people
+    operator = await CommandClient.connect(nats_url, timeout=30)
     temporal = await ops.client_for(settings)
     try:
         healthy = await _healthy(client)
@@ -145,7 +147,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         if missing:
             raise ops.OperatorError(f"services not answering on {nats_url}: {', '.join(missing)} (see var/logs/)")
         year = year or await _next_year(temporal)
-        sim = Simulator(client, year, seed, log=lambda text: console.print(f"  [dim]{text}[/]"))
+        sim = Simulator(client, year, seed, log=lambda text: console.print(f"  [dim]{text}[/]"), operator=operator)
         participants = load_default_participants()
         with console.status("loading participants and jurors…"):
             await sim.load_participants(participants)
@@ -169,6 +171,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         results = await client.call(GetResults(cycle_year=year))
     finally:
         await client.close()
+        await operator.close()
     _print_results(results, settings)
     summary = {
         "year": year,
@@ -188,7 +191,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
 async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, nats_url: str) -> None:
     done: set[str] = set()
     reminded: set[str] = set()
-    nc = await nats.connect(servers=nats_servers(nats_url))
+    nc = await security.connect(nats_url, AUDITOR)  # watches the reminders, changes nothing
 
     async def on_reminder(msg: Any) -> None:
         with contextlib.suppress(Exception):

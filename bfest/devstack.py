@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import nats
 from rich.console import Console
 from rich.table import Table
 
+from bfest import security
 from bfest.operator import OperatorError
 from contracts import subjects
 from services.common.settings import Settings, get_settings, nats_servers
@@ -87,9 +87,11 @@ def _wait(pred: Any, timeout: float, what: str, proc: subprocess.Popen[bytes] | 
 
 async def _nats_ok(url: str) -> bool:
     try:
-        nc = await nats.connect(servers=nats_servers(url), connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
+        nc = await security.connect(url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
     except Exception:  # noqa: BLE001
         return False
+    if not security.auth_required(nc):
+        console.print(f"[yellow]warning:[/] the NATS at {url} asks for no credentials: anyone can act on it (start it with the stack's authorization, see the README's Security)", highlight=False)
     try:
         await nc.jetstream().account_info()
         return True
@@ -103,7 +105,9 @@ async def _temporal_ok(address: str) -> bool:
     from temporalio.client import Client
 
     try:
-        client = await asyncio.wait_for(Client.connect(address), timeout=3)
+        from services.common.credentials import temporal_options
+
+        client = await asyncio.wait_for(Client.connect(address, **temporal_options()), timeout=3)
         await client.count_workflows()
         from workflows.worker import ensure_search_attributes
 
@@ -115,7 +119,7 @@ async def _temporal_ok(address: str) -> bool:
 
 async def _healthy(url: str, service: str) -> bool:
     try:
-        nc = await nats.connect(servers=nats_servers(url), connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
+        nc = await security.connect(url, connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False)
     except Exception:  # noqa: BLE001
         return False
     try:
@@ -169,7 +173,7 @@ class DevStack:
                     if asyncio.run(_healthy(info.nats_url, name)):
                         info.components.append(Component(name, "reused", f"{subjects.command(name, 'health')}"))
                         continue
-                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), env)
+                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), {**env, **security.identity_env(s, name)})
                     info.components.append(comp)
                 for comp, proc in self.procs:
                     if comp.name in subjects.SERVICES:
@@ -197,10 +201,18 @@ class DevStack:
     def start_worker(self) -> None:
         """The Temporal worker (and the event→signal bridge), as its own process."""
         assert self.info is not None, "start the stack first"
-        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", self._env(self.info))
+        env = {**self._env(self.info), **security.identity_env(self.settings, "worker")}
+        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", env)
         self.info.components.append(comp)
 
     def _start_nats(self, info: StackInfo) -> None:
+        self._start_nats_server(info)
+        try:
+            asyncio.run(security.apply_stream_limits(info.nats_url, self.settings))
+        except Exception as exc:  # noqa: BLE001 - a reused server we may not manage: its streams stay as they are
+            console.print(f"[yellow]warning:[/] could not apply the stream limits as the operator: {exc}", highlight=False)
+
+    def _start_nats_server(self, info: StackInfo) -> None:
         host, port = _host_port(nats_servers(info.nats_url)[0], 4222)  # a local server on the first
         if _listening(host, port):
             if asyncio.run(_nats_ok(info.nats_url)):
@@ -209,7 +221,8 @@ class DevStack:
             raise OperatorError(f"something listens on {host}:{port} but it is not NATS; free the port or set BFEST_NATS_URL")
         store = self.var / "nats"
         store.mkdir(parents=True, exist_ok=True)
-        comp, proc = self._spawn("nats", [binary("nats-server"), "-a", host, "-p", str(port), "-js", "-sd", str(store)], info.nats_url)
+        auth = security.server_args(security.prepare(self.settings))
+        comp, proc = self._spawn("nats", [binary("nats-server"), *auth, "-a", host, "-p", str(port), "-js", "-sd", str(store)], info.nats_url)
         _wait(lambda: _listening(host, port), 20, "nats-server", proc, Path(comp.log))
         info.components.append(comp)
 

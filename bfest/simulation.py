@@ -79,8 +79,17 @@ def demo_jurors(count: int, seed: int) -> list[Juror]:
 
 
 class Simulator:
-    def __init__(self, client: CommandClient, year: int, seed: int, log: Any = None, call_closes: dt.date | None = None) -> None:
-        self.client = client
+    def __init__(
+        self,
+        client: CommandClient,
+        year: int,
+        seed: int,
+        log: Any = None,
+        call_closes: dt.date | None = None,
+        operator: CommandClient | None = None,
+    ) -> None:
+        self.client = client  # the people's door (the portal's identity)
+        self.operator = operator or client  # loads participants and jurors (the operator's identity)
         self.year = year
         self.call_closes = call_closes or dt.date(year, 4, 30)
         self.seed = seed
@@ -91,17 +100,20 @@ class Simulator:
         self.unit_names: dict[str, str] = {}
 
     async def call(self, command: Any) -> Any:
-        return await self.client.call(command)
+        """Send as the person the command names (a simulated person is who they say they are);
+        reads go without an actor, as the operator's view of the demo."""
+        actor = command.ACTING.actor_for(command) if command.ACTING else None
+        return await self.client.call(command, actor=actor)
 
     # ------------------------------------------------------------------ people
 
     async def load_participants(self, participants: list[Participant]) -> int:
         for i in range(0, len(participants), 500):
-            await self.call(ImportParticipants(request_id=f"demo-import-{i}-{len(participants)}", participants=participants[i : i + 500]))
+            await self.operator.call(ImportParticipants(request_id=f"demo-import-{i}-{len(participants)}", participants=participants[i : i + 500]))
         return len(participants)
 
     async def load_jurors(self, jurors: list[Juror]) -> int:
-        await self.call(ImportJurors(request_id=f"demo-jurors-{self.seed}-{len(jurors)}", jurors=jurors))
+        await self.operator.call(ImportJurors(request_id=f"demo-jurors-{self.seed}-{len(jurors)}", jurors=jurors))
         return len(jurors)
 
     async def units_by_agency(self, agencies: int) -> dict[str, list[str]]:

@@ -122,6 +122,18 @@ class SakipGrade(StrEnum):
         return ["D", "C", "CC", "B", "BB", "A", "AA"].index(self.value)
 
 
+class Role(StrEnum):
+    """What an acting person is, as the portal's session (or the operator) vouches for."""
+
+    UNIT = "unit"  # a unit's admin (UPT/UPP): submits, withdraws, sends its LKE
+    AGENCY = "agency"  # an agency's admin: forwards or returns its units' proposals
+    VERIFIER = "verifier"  # confirms or overrides a verification result
+    JUROR = "juror"  # scores what is assigned to them
+    SECRETARIAT = "secretariat"  # the award secretariat: decides objections
+    OPERATOR = "operator"  # the platform's operator (CLI)
+    PUBLIC = "public"  # anyone signed in at the portal: files objections
+
+
 class ObjectionDecision(StrEnum):
     UPHELD = "upheld"  # the proposal is removed from the shortlist
     REJECTED = "rejected"  # the proposal stays
@@ -158,6 +170,16 @@ class ErrorCode(StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     NOT_READY = "not_ready"  # retryable: a read model is behind what the command expects
     INTERNAL_ERROR = "internal_error"  # retryable: something unexpected; logged with its trace
+    # Verified actors (a person's command carries the acting person in the Bfest-Actor header):
+    ACTOR_REQUIRED = "actor_required"  # a person's command without the header
+    INVALID_ACTOR = "invalid_actor"  # a header that is not {"id", "role"}
+    ACTOR_MISMATCH = "actor_mismatch"  # the payload names another person than the actor
+    NOT_YOUR_UNIT = "not_your_unit"  # a unit acting for another unit, or not a unit
+    NOT_YOUR_AGENCY = "not_your_agency"  # an agency admin acting for another agency, or not one
+    NOT_A_VERIFIER = "not_a_verifier"  # not a verifier, or not in the cycle's verifier list
+    NOT_A_JUROR = "not_a_juror"
+    NOT_SECRETARIAT = "not_secretariat"  # deciding an objection is the secretariat's (or operator's)
+    NOT_ALLOWED_TO_READ = "not_allowed_to_read"  # a read a person in that role may not see
 
 
 RETRYABLE_CODES = frozenset({ErrorCode.NOT_READY.value, ErrorCode.INTERNAL_ERROR.value})
@@ -190,6 +212,39 @@ class Reply(BaseModel):
         return self.error is not None and self.error.code in RETRYABLE_CODES
 
 
+# --------------------------------------------------------------------------- acting person
+
+ACTOR_HEADER = "Bfest-Actor"
+"""The NATS header naming the acting person of a command, as JSON ``{"id": …, "role": …}``. Only
+the portal's and the operator's identities may publish the commands people make, so the server
+guarantees who set it."""
+
+
+class Actor(BaseModel):
+    """The person acting, set by the authenticated sender (the portal from its session, the CLI
+    from the operator), never by the payload's author."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Code
+    role: Role
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who may make a person's command: the roles that may, the payload field that names the
+    actor (it must name this actor), and the codes of the two refusals."""
+
+    roles: tuple[Role, ...]
+    field: str | None
+    role_refusal: str
+    mismatch_refusal: str = ErrorCode.ACTOR_MISMATCH
+
+    def actor_for(self, cmd: Any) -> Actor:
+        """The actor a payload names (for clients acting as the person the payload names: the
+        demo's simulated people, tests)."""
+        return Actor(id=getattr(cmd, self.field) if self.field else "anonymous", role=self.roles[0])
+
+
 # --------------------------------------------------------------------------- base models
 
 
@@ -203,6 +258,8 @@ class Command(BaseModel):
     SERVICE: ClassVar[str]
     NAME: ClassVar[str]
     REPLY: ClassVar[type[BaseModel] | None]
+    ACTING: ClassVar[Acting | None] = None
+    """Set on the commands people make: who may act, and which field names them."""
 
     request_id: RequestId = Field(
         default_factory=lambda: str(uuid.uuid4()),
@@ -213,9 +270,23 @@ class Command(BaseModel):
     def subject(cls) -> str:
         return subjects.command(cls.SERVICE, cls.NAME)
 
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        """The roles a person must have to see this read's answer, when it exposes assignments
+        or personal data; ``None``: anyone who may send it."""
+        return None
+
 
 class Query(Command):
     """A command that only reads; its request_id is optional and not recorded."""
+
+
+STAFF = frozenset({Role.SECRETARIAT, Role.OPERATOR})
+"""Who may see juror loads, assignments and contact details."""
+
+
+def acting(roles: Role | tuple[Role, ...], field: str | None, role_refusal: str, mismatch_refusal: str = ErrorCode.ACTOR_MISMATCH) -> Acting:
+    return Acting(roles if isinstance(roles, tuple) else (roles,), field, role_refusal, mismatch_refusal)
 
 
 class Event(BaseModel):

@@ -7,14 +7,18 @@ Domain error codes: ``unknown_participant``, ``not_a_unit``, ``not_an_agency``,
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from pydantic import BaseModel, Field
 
 from contracts.base import (
+    Acting,
     Code,
     Command,
     Count,
     Day,
     Digest,
+    ErrorCode,
     Event,
     Group,
     Health,
@@ -25,14 +29,19 @@ from contracts.base import (
     ProposalStatus,
     Query,
     Reason,
+    Role,
     Text,
     Title,
     Year,
+    acting,
     command,
     event,
 )
 
 SERVICE = "registration"
+
+PROPOSAL_READERS = frozenset({Role.SECRETARIAT, Role.OPERATOR, Role.VERIFIER, Role.UNIT, Role.AGENCY})
+"""Who may read proposals (with their contact details) when reading for a person."""
 
 
 class RegistrationError:
@@ -201,6 +210,8 @@ class GetCall(Query):
 @command(SERVICE, "submit_proposal", reply=ProposalView)
 class SubmitProposal(Command):
     """A unit submits a new proposal (or resubmits a returned one by giving its id) to its agency admin."""
+    ACTING: ClassVar[Acting | None] = acting(Role.UNIT, "unit_code", ErrorCode.NOT_YOUR_UNIT, ErrorCode.NOT_YOUR_UNIT)
+
 
     cycle_year: Year
     unit_code: Code
@@ -211,6 +222,8 @@ class SubmitProposal(Command):
 @command(SERVICE, "forward_proposal", reply=ProposalView)
 class ForwardProposal(Command):
     """The agency admin forwards a submitted proposal to the secretariat; counts against the quota."""
+    ACTING: ClassVar[Acting | None] = acting(Role.AGENCY, "agency_code", ErrorCode.NOT_YOUR_AGENCY, ErrorCode.NOT_YOUR_AGENCY)
+
 
     cycle_year: Year
     agency_code: Code
@@ -220,6 +233,8 @@ class ForwardProposal(Command):
 @command(SERVICE, "return_proposal", reply=ProposalView)
 class ReturnProposal(Command):
     """The agency admin returns a submitted proposal to its unit for revision."""
+    ACTING: ClassVar[Acting | None] = acting(Role.AGENCY, "agency_code", ErrorCode.NOT_YOUR_AGENCY, ErrorCode.NOT_YOUR_AGENCY)
+
 
     cycle_year: Year
     agency_code: Code
@@ -230,6 +245,8 @@ class ReturnProposal(Command):
 @command(SERVICE, "withdraw_proposal", reply=ProposalView)
 class WithdrawProposal(Command):
     """The unit withdraws its proposal before the call closes; a forwarded one frees its quota slot."""
+    ACTING: ClassVar[Acting | None] = acting(Role.UNIT, "unit_code", ErrorCode.NOT_YOUR_UNIT, ErrorCode.NOT_YOUR_UNIT)
+
 
     cycle_year: Year
     unit_code: Code
@@ -239,12 +256,20 @@ class WithdrawProposal(Command):
 
 @command(SERVICE, "get_proposal", reply=ProposalView)
 class GetProposal(Query):
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return PROPOSAL_READERS  # a proposal names its contact person
+
     proposal_id: Code
 
 
 @command(SERVICE, "list_proposals", reply=ProposalPage)
 class ListProposals(Query):
     """Proposals of a cycle, paged, filterable by agency, unit, status and group."""
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return PROPOSAL_READERS  # a proposal names its contact person
+
 
     cycle_year: Year
     agency_code: Code | None = None

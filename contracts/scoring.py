@@ -9,15 +9,18 @@ still undecided)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, Strict, model_validator
 
 from contracts.base import (
+    STAFF,
+    Acting,
     Code,
     Command,
     Count,
     Digest,
+    ErrorCode,
     Event,
     Group,
     Health,
@@ -27,9 +30,11 @@ from contracts.base import (
     PositiveInt,
     Query,
     Reason,
+    Role,
     SetRef,
     StageKey,
     Year,
+    acting,
     command,
     event,
 )
@@ -239,6 +244,10 @@ class ImportJurors(Command):
 
 @command(SERVICE, "list_jurors")
 class ListJurors(Query):
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return STAFF  # the pool's affiliations and conflicts
+
     offset: Count = 0
     limit: int = Field(default=100, ge=1, le=1000, strict=True)
 
@@ -270,6 +279,8 @@ class OpenStage(Command):
 @command(SERVICE, "submit_score")
 class SubmitScore(Command):
     """A juror scores (or re-scores) one assigned proposal, one value per criterion."""
+    ACTING: ClassVar[Acting | None] = acting(Role.JUROR, "juror_id", ErrorCode.NOT_A_JUROR)
+
 
     cycle_year: Year
     stage: StageKey
@@ -281,6 +292,10 @@ class SubmitScore(Command):
 
 @command(SERVICE, "stage_status", reply=StageStatusView)
 class StageStatus(Query):
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return STAFF if cmd.per_juror else None  # each juror's load and open assignments
+
     cycle_year: Year
     stage: StageKey
     per_juror: bool = False
@@ -317,6 +332,8 @@ class GetShortlist(Query):
 @command(SERVICE, "file_objection", reply=ObjectionView)
 class FileObjection(Command):
     """A member of the public objects to a shortlisted proposal during the objection window."""
+    ACTING: ClassVar[Acting | None] = acting((Role.PUBLIC, *(r for r in Role if r != Role.PUBLIC)), None, ErrorCode.ACTOR_REQUIRED)  # anyone signed in
+
 
     cycle_year: Year
     stage: StageKey
@@ -329,6 +346,8 @@ class FileObjection(Command):
 @command(SERVICE, "decide_objection", reply=ObjectionView)
 class DecideObjection(Command):
     """Decide an objection: ``upheld`` removes the proposal (the next of its group moves up)."""
+    ACTING: ClassVar[Acting | None] = acting((Role.SECRETARIAT, Role.OPERATOR), "decided_by", ErrorCode.NOT_SECRETARIAT)
+
 
     cycle_year: Year
     stage: StageKey

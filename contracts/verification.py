@@ -7,16 +7,18 @@ Domain error codes: ``verification_not_started``, ``verification_closed``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
 from contracts.base import (
+    Acting,
     AdminDecision,
     Code,
     Command,
     Count,
     Digest,
+    ErrorCode,
     Event,
     Group,
     Health,
@@ -24,11 +26,13 @@ from contracts.base import (
     Name,
     Query,
     Reason,
+    Role,
     SakipGrade,
     SetRef,
     Title,
     WbkDecision,
     Year,
+    acting,
     command,
     event,
 )
@@ -81,6 +85,11 @@ class AdminRules(BaseModel):
     review_required: bool = Field(
         default=False,
         description="When true, each automatic result stays pending until a verifier confirms or overrides it.",
+    )
+    verifiers: list[Code] | None = Field(
+        default=None,
+        max_length=1000,
+        description="The verifiers who may confirm or override a result (their ids, as the portal's accounts name them); none means any verifier.",
     )
 
 
@@ -214,6 +223,8 @@ class GetDecision(Query):
 class OverrideDecision(Command):
     """A human verifier overrides the automatic decision, with a reason, until verification is
     closed: the cycle workflow closes it at its deadline, as an operator may have extended it."""
+    ACTING: ClassVar[Acting | None] = acting(Role.VERIFIER, "verifier_id", ErrorCode.NOT_A_VERIFIER)
+
 
     cycle_year: Year
     proposal_id: Code
@@ -234,6 +245,8 @@ class CloseVerification(Command):
 @command(SERVICE, "submit_lke", reply=WbkResult)
 class SubmitLke(Command):
     """A unit nominated for "Layak Berpredikat WBK" submits its LKE; scored against a threshold set."""
+    ACTING: ClassVar[Acting | None] = acting(Role.UNIT, "unit_code", ErrorCode.NOT_YOUR_UNIT, ErrorCode.NOT_YOUR_UNIT)
+
 
     cycle_year: Year
     unit_code: Code
@@ -246,6 +259,8 @@ class SubmitLke(Command):
 
 @command(SERVICE, "override_wbk", reply=WbkResult)
 class OverrideWbk(Command):
+    ACTING: ClassVar[Acting | None] = acting(Role.VERIFIER, "verifier_id", ErrorCode.NOT_A_VERIFIER)
+
     cycle_year: Year
     unit_code: Code
     decision: WbkDecision

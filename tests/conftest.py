@@ -4,12 +4,17 @@ fresh databases (SQLite files; PostgreSQL when BFEST_TEST_POSTGRES_URL is set)."
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 import nats
 import pytest
 
-from tests.support import nats_server_process, postgres_database, sqlite_url
+# Authorization is on in every test: the session's identities get their keys here, once, and every
+# nats-server a test starts (and every `bfest` a test runs) uses them.
+os.environ.setdefault("BFEST_NATS_CREDENTIALS_DIR", tempfile.mkdtemp(prefix="bfest-auth-"))
+
+from tests.support import HARNESS, connect_as, nats_server_process, postgres_database, sqlite_url  # noqa: E402
 
 POSTGRES = os.environ.get("BFEST_TEST_POSTGRES_URL")
 
@@ -24,7 +29,7 @@ def nats_url() -> Iterator[str]:
 
 @pytest.fixture
 async def nc(nats_url: str) -> AsyncIterator[nats.aio.client.Client]:
-    client = await nats.connect(nats_url)
+    client = await connect_as(nats_url, HARNESS)
     yield client
     await client.drain()
 

@@ -34,12 +34,48 @@ def binary(name: str) -> str:
     return path
 
 
+HARNESS = "test-harness"
+"""The test's own hands: the fixtures' client stands in for whatever surrounds the code under test
+(upstream services publishing events, the workflow, people), so it may publish and subscribe
+anywhere. It exists only in the test servers' configuration; every process under test connects
+as its own identity, with the table's permissions."""
+
+
+def credentials_dir() -> Path:
+    """The test session's credentials (``BFEST_NATS_CREDENTIALS_DIR``, set by conftest)."""
+    return Path(os.environ["BFEST_NATS_CREDENTIALS_DIR"])
+
+
+def authorization_config() -> Path:
+    from services.common import authz
+
+    return authz.write_server_config(
+        credentials_dir(), extra={HARNESS: authz.Grants((">",), (">",))}, filename="authorization-tests.conf"
+    )
+
+
+def seed_file(identity: str) -> str:
+    from services.common import authz
+
+    return str(authz.seed_path(credentials_dir(), identity))
+
+
+async def connect_as(url: str, identity: str, **kwargs: Any) -> NATS:
+    """A nats-py connection as one identity (``HARNESS``, or one of the table's)."""
+    from services.common import authz
+
+    if identity == HARNESS:
+        return await nats.connect(url, nkeys_seed=seed_file(HARNESS), **kwargs)
+    return await nats.connect(url, nkeys_seed=seed_file(identity), inbox_prefix=authz.inbox_prefix(identity), **kwargs)
+
+
 @contextlib.contextmanager
 def nats_server_process() -> Iterator[str]:
+    """A nats-server with JetStream and the generated authorization (anonymous refused)."""
     port = free_port()
     store = tempfile.mkdtemp(prefix="bfest-nats-")
     proc = subprocess.Popen(
-        [binary("nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
+        [binary("nats-server"), "-c", str(authorization_config()), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -119,11 +155,39 @@ async def start_with_relay_down(app: Any, nats_url: str, database_url: str) -> N
     app.relay.start = lambda: None
 
 
-async def request(nc: NATS, subject: str, payload: bytes | dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+AS_NAMED = object()
+"""``request``'s default actor: the person the payload names (the portal would vouch for them)."""
+
+
+def named_actor(subject: str, payload: bytes | dict[str, Any]) -> Any:
+    """The actor a person's command names in its payload (``None`` for other commands, or a body
+    that names nobody)."""
+    from contracts.base import COMMANDS, Actor
+
+    spec = COMMANDS.get(subject)
+    rule = spec.model.ACTING if spec else None
+    if rule is None or not isinstance(payload, dict):
+        return None
+    named = payload.get(rule.field) if rule.field else "anonymous"
+    return Actor(id=named, role=rule.roles[0]) if isinstance(named, str) and named else None
+
+
+async def request(
+    nc: NATS, subject: str, payload: bytes | dict[str, Any], timeout: float = 10, actor: Any = AS_NAMED
+) -> dict[str, Any]:
+    """A raw request; a person's command carries the actor (by default the person its payload
+    names; ``actor=None`` sends none)."""
     import json
 
+    from contracts.base import ACTOR_HEADER, Actor
+
     body = payload if isinstance(payload, bytes) else json.dumps(payload, default=str).encode()
-    msg = await nc.request(subject, body, timeout=timeout)
+    if actor is AS_NAMED:
+        actor = named_actor(subject, payload)
+    if isinstance(actor, dict):
+        actor = Actor.model_validate(actor)
+    headers = {ACTOR_HEADER: actor.model_dump_json()} if actor is not None else None
+    msg = await nc.request(subject, body, timeout=timeout, headers=headers)
     reply: dict[str, Any] = json.loads(msg.data)
     return reply
 
@@ -160,3 +224,8 @@ async def stream_messages(js: Any, subject: str, limit: int = 100_000) -> list[A
     finally:
         await sub.unsubscribe()
     return out
+
+
+def as_named(cmd: Any) -> Any:
+    """The actor a person's command names (``None`` for other commands)."""
+    return cmd.ACTING.actor_for(cmd) if cmd.ACTING else None

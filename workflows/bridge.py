@@ -24,6 +24,7 @@ from contracts.base import Event
 from contracts.cycle import stage_workflow_id, workflow_id
 from contracts.scoring import StageFullyScored
 from contracts.verification import VerificationCompleted
+from services.common import authz
 from services.common.logging import get_logger
 
 log = get_logger("bridge")
@@ -64,7 +65,7 @@ async def run_bridge(client: Client, js: JetStreamContext, stop: asyncio.Event) 
     """One durable pull consumer per routed subject, until ``stop`` is set."""
 
     async def consume(subject: str) -> None:
-        durable = "bridge--" + subject.replace(".", "_")
+        durable = authz.bridge_durable(subject)
         sub = await js.pull_subscribe(
             subject,
             durable=durable,

@@ -13,6 +13,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from contracts.cycle import TASK_QUEUE
+from services.common import authz
+from services.common.credentials import temporal_options
 from services.common.logging import configure_logging, get_logger
 from services.common.messaging import CommandClient, connect_jetstream
 from services.common.settings import Settings, get_settings
@@ -29,7 +31,10 @@ async def connect_temporal(settings: Settings | None = None) -> Client:
     settings = settings or get_settings()
     try:
         return await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+            **temporal_options(settings),
         )
     except Exception as exc:  # noqa: BLE001 - one clear line for the operator
         raise RuntimeError(f"Temporal is not reachable at {settings.temporal_address}: {exc}") from None
@@ -40,7 +45,7 @@ async def running_worker(
     client: Client, nats_url: str, task_queue: str = TASK_QUEUE, bridge: bool = True
 ) -> AsyncIterator[Worker]:
     """A worker (and the bridge) running in this process until the block ends."""
-    nc, js = await connect_jetstream(nats_url, "bfest-worker")
+    nc, js = await connect_jetstream(nats_url, "bfest-worker", identity=authz.WORKER)
     # A national-scale command (assigning 60,000 reviews, verifying 20,000 proposals) may take
     # tens of seconds: wait for it almost as long as the activity may run.
     activities = CycleActivities(

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from contracts import catalogue, subjects
-from contracts.base import COMMANDS, EVENTS, ErrorBody, ErrorCode, Query
+from contracts.base import ACTOR_HEADER, COMMANDS, EVENTS, ErrorBody, ErrorCode, Query
 from contracts.examples import example
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +74,29 @@ def _examples(model: type[BaseModel], summary: str) -> dict[str, Any]:
     return {"examples": [{"name": "example", "summary": summary, "payload": payload}]} if payload else {}
 
 
+def _actor_headers(model: type[Any]) -> dict[str, Any]:
+    """A person's command names the acting person in a header (set by the portal or the operator's
+    CLI, the only identities that may send it); its payload's actor field must name the same."""
+    rule = model.ACTING
+    if rule is None:
+        return {}
+    named = f" `{rule.field}` must be this actor's id." if rule.field else ""
+    return {
+        "headers": {
+            "type": "object",
+            "required": [ACTOR_HEADER],
+            "properties": {
+                ACTOR_HEADER: {
+                    "type": "string",
+                    "description": 'The acting person, JSON {"id": …, "role": …}; role one of: '
+                    + ", ".join(r.value for r in rule.roles)
+                    + f".{named} Refusals: {rule.role_refusal}, {rule.mismatch_refusal}, actor_required.",
+                }
+            },
+        }
+    }
+
+
 def build_asyncapi() -> dict[str, Any]:
     _ = catalogue  # every contract module registered
     refs, schemas = _schemas()
@@ -111,6 +134,7 @@ def build_asyncapi() -> dict[str, Any]:
             "summary": spec.doc.splitlines()[0] if spec.doc else spec.name,
             "description": spec.doc or spec.name,
             "contentType": "application/json",
+            **_actor_headers(spec.model),
             "payload": ref(spec.model),
             **_examples(spec.model, f"A well-formed {spec.name}"),
         }

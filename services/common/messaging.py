@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from contracts import subjects
-from contracts.base import Command, ErrorCode, Reply
+from contracts.base import ACTOR_HEADER, Actor, Command, ErrorCode, Reply
+from services.common import authz
+from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.logging import get_logger
 from services.common.settings import Settings, get_settings, nats_servers
@@ -73,9 +75,11 @@ def _kept_or_raised(field: str, current: float | int | None, wanted: float | int
     return max(current, wanted)
 
 
-async def ensure_streams(js: JetStreamContext, settings: Settings | None = None) -> None:
+async def ensure_streams(js: JetStreamContext, settings: Settings | None = None, manage: bool = True) -> None:
     """Create the streams with their limits, or bring an existing one's up to ours without ever
-    lowering a limit an operator raised. Safe to call from every replica."""
+    lowering a limit an operator raised. Safe to call from every replica. Changing an existing
+    stream is the operator's (``manage``: the ``cli`` identity, which ``bfest dev up`` uses); a
+    service or the worker only creates a missing stream, and says when an existing one differs."""
     limits = stream_limits(settings or get_settings())
     for base in (EVENTS_STREAM, DLQ_STREAM):
         assert base.name is not None
@@ -88,6 +92,9 @@ async def ensure_streams(js: JetStreamContext, settings: Settings | None = None)
         current = (await js.stream_info(base.name)).config
         merged = {field: _kept_or_raised(field, getattr(current, field), value) for field, value in wanted.items()}
         if all(getattr(current, field) == value for field, value in merged.items()):
+            continue
+        if not manage:
+            get_logger("nats").info("stream.limits_differ", stream=base.name, limits=merged, note="the operator's identity updates them")
             continue
         try:
             # The stream as it is (replicas, placement an operator set) with our limits merged in.
@@ -237,35 +244,59 @@ class CommandClient:
     whole timeout. The services answer a repeated ``request_id`` once (the first reply), and a copy
     that arrives while the first is still being handled waits for it."""
 
-    def __init__(self, nc: NATS, timeout: float = 10.0, resend_after: float | None = None) -> None:
+    def __init__(
+        self, nc: NATS, timeout: float = 10.0, resend_after: float | None = None, denials: PermissionDenials | None = None
+    ) -> None:
         self.nc = nc
         self.timeout = timeout
         self.resend_after = resend_after
+        self.denials = denials
 
     @classmethod
-    async def connect(cls, url: str | Sequence[str], timeout: float = 10.0, **kwargs: Any) -> CommandClient:
-        nc = await nats.connect(servers=nats_servers(url), name="bfest-client", connect_timeout=3, max_reconnect_attempts=3, **kwargs)
-        return cls(nc, timeout)
+    async def connect(
+        cls, url: str | Sequence[str], timeout: float = 10.0, identity: str = authz.CLI, settings: Settings | None = None, **kwargs: Any
+    ) -> CommandClient:
+        """Connect as ``identity`` (the operator's ``cli`` unless told otherwise)."""
+        denials = PermissionDenials()
+        nc = await nats.connect(
+            servers=nats_servers(url),
+            name=f"bfest-{identity}",
+            connect_timeout=3,
+            max_reconnect_attempts=3,
+            error_cb=denials.on_error,
+            **{**nats_options(identity, settings), **kwargs},
+        )
+        return cls(nc, timeout, denials=denials)
 
     async def close(self) -> None:
         await self.nc.drain()
 
-    async def request(self, command: Command, timeout: float | None = None) -> Reply:
-        return await self.request_raw(command.subject(), dumps(command), timeout)
+    async def request(self, command: Command, timeout: float | None = None, actor: Actor | None = None) -> Reply:
+        """Send a command; ``actor`` names the person acting (header ``Bfest-Actor``), which a
+        person's command needs."""
+        headers = {ACTOR_HEADER: actor.model_dump_json()} if actor is not None else None
+        return await self.request_raw(command.subject(), dumps(command), timeout, headers)
 
-    async def request_raw(self, subject: str, payload: bytes, timeout: float | None = None) -> Reply:
+    async def request_raw(
+        self, subject: str, payload: bytes, timeout: float | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
         total = timeout or self.timeout
         if self.resend_after is None or self.resend_after >= total:
             try:
-                msg = await self.nc.request(subject, payload, timeout=total)
+                request = self.nc.request(subject, payload, timeout=total, headers=headers)
+                msg = await (self.denials.guard(subject, request) if self.denials else request)
+            except PermissionError as exc:
+                return Reply.failure("forbidden", str(exc))
             except nats.errors.NoRespondersError:
                 return Reply.failure("no_responders", f"no service answers {subject}: is it running?")
             except nats.errors.TimeoutError:
                 return Reply.failure("timeout", f"{subject} did not answer within {total:g}s")
             return Reply.model_validate_json(msg.data)
-        return await self._request_patiently(subject, payload, total, self.resend_after)
+        return await self._request_patiently(subject, payload, total, self.resend_after, headers)
 
-    async def _request_patiently(self, subject: str, payload: bytes, total: float, resend_after: float) -> Reply:
+    async def _request_patiently(
+        self, subject: str, payload: bytes, total: float, resend_after: float, headers: dict[str, str] | None = None
+    ) -> Reply:
         loop = asyncio.get_running_loop()
         end = loop.time() + total
         pending: set[asyncio.Task[Any]] = set()
@@ -280,7 +311,7 @@ class CommandClient:
                 if now >= end:
                     return Reply.failure("timeout", f"{subject} did not answer within {total:g}s")
                 if now >= next_send:
-                    pending.add(asyncio.create_task(self.nc.request(subject, payload, timeout=end - now)))
+                    pending.add(asyncio.create_task(self.nc.request(subject, payload, timeout=end - now, headers=headers)))
                     next_send, interval = now + interval, min(interval * 2, 4 * resend_after)
                 wait = max(0.0, min(next_send, end) - loop.time())
                 if not pending:
@@ -301,32 +332,84 @@ class CommandClient:
             for task in pending:
                 task.cancel()
 
-    async def call(self, command: Command, timeout: float | None = None) -> Any:
+    async def call(self, command: Command, timeout: float | None = None, actor: Actor | None = None) -> Any:
         """Send and return ``data``; raise :class:`CommandError` on ``ok: false``."""
-        reply = await self.request(command, timeout)
+        reply = await self.request(command, timeout, actor)
         if not reply.ok:
             assert reply.error is not None
             raise CommandError(command.subject(), reply.error.code, reply.error.message, reply.error.details)
         return reply.data
 
 
-async def connect_jetstream(url: str | Sequence[str], name: str, timeout: float = 10.0) -> tuple[NATS, JetStreamContext]:
-    """Connect (reconnecting forever once connected), failing with one clear error when no server
-    answers at first."""
+class PermissionDenials:
+    """Turns the server's asynchronous "Permissions Violation" for a request's subject into a
+    prompt failure of that request (instead of a timeout)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[asyncio.Future[str]]] = {}
+
+    async def on_error(self, exc: Exception) -> None:
+        text = str(exc)
+        if "permissions violation" not in text.lower():
+            return
+        for subject, futures in self._waiting.items():
+            if f'"{subject.lower()}"' in text.lower():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(text)
+
+    async def guard(self, subject: str, request: Any) -> Any:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(subject, []).append(future)
+        task = asyncio.ensure_future(request)
+        try:
+            done, _ = await asyncio.wait({task, future}, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                return task.result()
+            task.cancel()
+            raise PermissionError(f"not allowed to send {subject} with this identity ({future.result()})")
+        finally:
+            futures = self._waiting.get(subject, [])
+            if future in futures:
+                futures.remove(future)
+            if not futures:
+                self._waiting.pop(subject, None)
+
+
+async def connect_jetstream(
+    url: str | Sequence[str], name: str, timeout: float = 10.0, identity: str | None = None, settings: Settings | None = None
+) -> tuple[NATS, JetStreamContext]:
+    """Connect as ``identity`` (reconnecting forever once connected), failing with one clear error
+    when no server answers at first or the server refuses the credentials."""
     log = get_logger("nats", client=name)
 
+    refused: list[str] = []
+
     async def on_error(exc: Exception) -> None:
+        if "authorization violation" in str(exc).lower():
+            refused.append(str(exc))
         log.warning("nats.error", url=url, error=f"{exc.__class__.__name__}: {exc}")
 
+    options = nats_options(identity, settings) if identity else {}
     try:
         nc = await asyncio.wait_for(
-            nats.connect(servers=nats_servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error),
+            nats.connect(
+                servers=nats_servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error, **options
+            ),
             timeout,
         )
     except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
+        if refused:
+            how = "with the seed " + str(options.get("nkeys_seed")) if options.get("nkeys_seed") else "without credentials"
+            raise RuntimeError(
+                f"NATS at {url} refused {identity or 'this client'} ({how}): give it its identity's "
+                "credentials (BFEST_NATS_NKEY_SEED_FILE, BFEST_NATS_CREDS, or var/nats/auth from `bfest dev up`)"
+            ) from None
         raise RuntimeError(f"NATS is not reachable at {url} ({exc.__class__.__name__})") from None
+    except nats.errors.Error as exc:
+        raise RuntimeError(f"NATS at {url} refused {identity or 'this client'}: {exc}") from None
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, settings, manage=identity in (None, authz.CLI))
     return nc, js
 
 

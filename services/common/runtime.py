@@ -53,7 +53,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import catalogue, subjects
-from contracts.base import Command, ErrorCode, Event, Health, Query, Reply
+from contracts.base import Actor, Command, ErrorCode, Event, Health, Query, Reply
+from services.common import authz
+from services.common.actors import actor_from_headers, check_actor
+from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.errors import DomainError
 from services.common.logging import configure_logging, get_logger
@@ -389,7 +392,9 @@ class ServiceApp:
                 raise
         else:
             await self.db.create_all()
-        self.nc, self.js = await connect_jetstream(nats_url, f"bfest-{self.service}")
+        self.nc, self.js = await connect_jetstream(
+            nats_url, f"bfest-{self.service}", identity=self.service, settings=self.settings
+        )
         self.relay = OutboxRelay(self.db, self.js)
         self.relay.start()
         for hook in self._on_start:
@@ -462,8 +467,15 @@ class ServiceApp:
     def _build_broker(self, nats_url: str) -> NatsBroker:
         # The intake reads the body itself (one pass of pydantic's JSON parser, see _intake), so
         # FastStream hands it over as it came: no decoding, no dependency injection per message.
+        options = nats_options(self.service, self.settings)
+        tls = options.pop("tls", None)
+        if tls is not None:
+            from faststream.security import BaseSecurity
+
+            options["security"] = BaseSecurity(ssl_context=tls)
         broker = NatsBroker(
             nats_servers(nats_url),
+            **options,
             middlewares=[EnvelopeMiddleware],
             logger=None,
             name=f"bfest-{self.service}-cmd",
@@ -489,6 +501,12 @@ class ServiceApp:
         async def intake(body: bytes) -> None:
             cmd = model.model_validate_json(body)  # a ValidationError is answered by EnvelopeMiddleware
             raw = broker.context.get_local("message").raw_message
+            try:
+                check_actor(cmd, actor_from_headers(raw.headers))
+            except DomainError as exc:
+                self.log.info("command.refused", command=cmd.NAME, request_id=cmd.request_id, code=exc.code, message=exc.message)
+                await respond(raw, Reply.failure(exc.code, exc.message, exc.details))
+                return
 
             async def answer(reply: Reply) -> None:
                 await respond(raw, reply)
@@ -528,9 +546,15 @@ class ServiceApp:
                 "command.reply_failed", command=cmd.NAME, request_id=cmd.request_id, error=str(exc)
             )
 
-    async def dispatch(self, cmd: Command) -> Reply:
-        """Handle a command in-process (tests, benchmarks): the same path as over NATS."""
+    async def dispatch(self, cmd: Command, actor: Actor | None = None) -> Reply:
+        """Handle a command in-process (tests, benchmarks): the same path as over NATS. The actor,
+        when given, is checked as the header's would be (an in-process caller is trusted)."""
         _, fn = self._commands[cmd.subject()]
+        if actor is not None:
+            try:
+                check_actor(cmd, actor)
+            except DomainError as exc:
+                return Reply.failure(exc.code, exc.message, exc.details)
         return await self.handle(cmd, fn)
 
     async def handle(self, cmd: Command, fn: CommandHandler) -> Reply:
@@ -723,7 +747,7 @@ class ServiceApp:
 
     async def _consume(self, upstream: str) -> None:
         assert self.js is not None
-        durable = f"{self.service}--{upstream}"
+        durable = authz.service_durable(self.service, upstream)
         sub = await self.js.pull_subscribe(
             subjects.events_of(upstream),
             durable=durable,

@@ -28,6 +28,27 @@ class Settings(BaseSettings):
     command_workers: int = 16
     """Commands one service replica handles at once."""
 
+    # NATS credentials (see services/common/authz.py and the README's "Security"). A process
+    # connects as its identity with, in this order: a creds file (JWT), an nkey seed (file or
+    # value), else ``<nats_credentials_dir>/<identity>.nk`` (the dev stack's generated keys).
+    nats_creds: Path | None = None
+    nats_nkey_seed_file: Path | None = None
+    nats_nkey_seed: SecretStr | None = None
+    nats_credentials_dir: Path | None = None
+    """Default ``<var_dir>/nats/auth``: where ``bfest dev up`` keeps each identity's seed."""
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    # Temporal: TLS (mTLS with a client certificate and key) and/or an API key (Temporal Cloud).
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_api_key: SecretStr | None = None
+
+    def credentials_dir(self) -> Path:
+        return self.nats_credentials_dir or (self.var_dir / "nats" / "auth")
+
     # --- trust and published results (issue 21 items 4 and 5)
     profile: str = "development"
     """``BFEST_PROFILE``: ``production`` refuses development defaults for secrets (a process

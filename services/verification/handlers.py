@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from contracts.base import AdminDecision, WbkDecision, digest_ids, title_key
+from contracts.base import AdminDecision, ErrorCode, WbkDecision, digest_ids, title_key
 from contracts.cycle import CycleCancelled
 from contracts.registration import ProposalForwarded, ProposalReturned, ProposalWithdrawn
 from contracts.verification import (
@@ -228,9 +228,21 @@ async def on_cycle_cancelled(evt: CycleCancelled, uow: UnitOfWork) -> None:
         run.state = "cancelled"
 
 
+def _a_verifier_of(run: RunRow | None, verifier_id: str) -> None:
+    """The cycle's verifier list (its rules), when it names one, must name the acting verifier."""
+    listed = (run.rules or {}).get("verifiers") if run is not None else None
+    if listed is not None and verifier_id not in listed:
+        raise DomainError(
+            ErrorCode.NOT_A_VERIFIER,
+            f"{verifier_id} is not in the verifier list of cycle {run.cycle_year if run else ''}".strip(),
+            {"verifier_id": verifier_id},
+        )
+
+
 async def override_decision(cmd: OverrideDecision, uow: UnitOfWork) -> ProposalDecisionView:
     at = cmd.at or uow.now
     run = await _open_run(uow, cmd.cycle_year)
+    _a_verifier_of(run, cmd.verifier_id)
     row = await uow.session.get(DecisionRow, cmd.proposal_id)
     if row is None or row.cycle_year != cmd.cycle_year:
         raise DomainError(VerificationError.UNKNOWN_PROPOSAL, f"no proposal {cmd.proposal_id} in verification {cmd.cycle_year}")
@@ -330,6 +342,7 @@ async def submit_lke(cmd: SubmitLke, uow: UnitOfWork) -> WbkResult:
 
 async def override_wbk(cmd: OverrideWbk, uow: UnitOfWork) -> WbkResult:
     await _wbk_still_open(uow, cmd.cycle_year)
+    _a_verifier_of(await uow.session.get(RunRow, cmd.cycle_year), cmd.verifier_id)
     row = await uow.session.get(WbkRow, (cmd.cycle_year, cmd.unit_code))
     if row is None:
         raise DomainError(VerificationError.NOT_FOUND, f"no LKE of {cmd.unit_code} in {cmd.cycle_year}")

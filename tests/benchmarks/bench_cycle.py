@@ -16,7 +16,7 @@ from temporalio.api.testservice.v1 import SleepRequest
 
 from bfest.simulation import demo_jurors
 from contracts import subjects
-from contracts.base import CyclePhase
+from contracts.base import Actor, CyclePhase, Role
 from contracts.cycle import CycleConfig, CycleInput, stage_workflow_id
 from contracts.registration import ForwardProposal, ImportParticipants, Participant, SubmitProposal
 from contracts.scoring import StageStatus, SubmitScore
@@ -26,7 +26,7 @@ from services.common.settings import Settings
 from services.registration.app import create_app as registration_app
 from services.scoring.app import create_app as scoring_app
 from services.verification.app import create_app as verification_app
-from tests.support import eventually, running
+from tests.support import as_named, eventually, running
 from workflows.cycle import CycleWorkflow
 from workflows.stage import JuryStageWorkflow
 from workflows.worker import running_worker
@@ -129,7 +129,8 @@ async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
                         "started_on": (start - 400 * DAY).date().isoformat(),
                         "documents": [{"kind": "proposal", "uri": "https://x"}], "contact": {"name": "A", "email": "a@b.go.id"},
                     }  # fmt: skip
-                    view = await client.call(SubmitProposal(cycle_year=year, unit_code=f"AG{a:05d}-U", content=content))  # type: ignore[arg-type]
+                    cmd = SubmitProposal(cycle_year=year, unit_code=f"AG{a:05d}-U", content=content)  # type: ignore[arg-type]
+                    view = await client.call(cmd, actor=as_named(cmd))
                     ids.append((view["id"], f"AG{a:05d}"))
 
                 return go
@@ -138,7 +139,8 @@ async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
             lap(f"submit {N} proposals")
 
             def forward(pid: str, agency: str):  # type: ignore[no-untyped-def]
-                return lambda: client.call(ForwardProposal(cycle_year=year, agency_code=agency, proposal_id=pid))
+                cmd = ForwardProposal(cycle_year=year, agency_code=agency, proposal_id=pid)
+                return lambda: client.call(cmd, actor=as_named(cmd))
 
             await pool(forward(p, a) for p, a in ids)
             lap(f"forward {N} proposals")
@@ -168,7 +170,8 @@ async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
                         v = 3 + (hash((pid, j["juror_id"])) % 60) / 10
                         jobs.append(
                             lambda jid=j["juror_id"], pid=pid, v=v: client.call(
-                                SubmitScore(cycle_year=year, stage=stage.key, juror_id=jid, proposal_id=pid, scores={"a": v, "b": v})
+                                SubmitScore(cycle_year=year, stage=stage.key, juror_id=jid, proposal_id=pid, scores={"a": v, "b": v}),
+                                actor=Actor(id=jid, role=Role.JUROR),
                             )
                         )
                 await pool(jobs)

@@ -10,13 +10,13 @@ import asyncio
 import json
 import time
 
-import nats
 from faststream.nats import NatsBroker
 
 from contracts import subjects
+from contracts.base import ACTOR_HEADER
 from contracts.registration import ForwardProposal
 from services.registration.app import create_app
-from tests.support import request, running
+from tests.support import HARNESS, connect_as, request, running, seed_file
 
 IN_FLIGHT = 64
 N = 3000
@@ -37,7 +37,8 @@ async def drive(nc, make, n: int) -> tuple[float, list[float]]:  # type: ignore[
     async def worker() -> None:
         for i in queue:
             t = time.perf_counter()
-            await nc.request(*make(i), timeout=30)
+            subject, body, *headers = make(i)
+            await nc.request(subject, body, timeout=30, headers=headers[0] if headers else None)
             latencies.append(time.perf_counter() - t)
 
     start, cpu = time.perf_counter(), time.process_time()
@@ -48,7 +49,7 @@ async def drive(nc, make, n: int) -> tuple[float, list[float]]:  # type: ignore[
 
 async def raw_request_reply(nats_url: str, nc) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
     """The baseline: ``drive`` against a plain nats-py responder on its own connection."""
-    raw = await nats.connect(nats_url)
+    raw = await connect_as(nats_url, HARNESS)
 
     async def echo(msg):  # type: ignore[no-untyped-def]
         await msg.respond(b'{"ok":true}')
@@ -62,13 +63,13 @@ async def raw_request_reply(nats_url: str, nc) -> tuple[float, list[float]]:  # 
 
 
 async def test_forward_throughput_against_raw_request_reply(nats_url, database_url):
-    nc = await nats.connect(nats_url)
+    nc = await connect_as(nats_url, HARNESS)
     base_rps, base_lat = await raw_request_reply(nats_url, nc)
 
     async def as_received(msg):  # type: ignore[no-untyped-def]
         return msg.body
 
-    edge = NatsBroker(nats_url, logger=None, apply_types=False, decoder=as_received)
+    edge = NatsBroker(nats_url, nkeys_seed=seed_file(HARNESS), logger=None, apply_types=False, decoder=as_received)
 
     @edge.subscriber("bench.faststream", no_reply=True)
     async def typed(body: bytes) -> None:  # the service's intake, minus the service
@@ -95,9 +96,10 @@ async def test_forward_throughput_against_raw_request_reply(nats_url, database_u
             ids.append(((await request(nc, subjects.command("registration", "submit_proposal"), body))["data"]["id"], f"KAB-{a}"))
         subject = subjects.command("registration", "forward_proposal")
 
-        def make(i: int) -> tuple[str, bytes]:
+        def make(i: int) -> tuple[str, bytes, dict[str, str]]:
             pid, agency = ids[i]
-            return subject, json.dumps({"request_id": f"f{i}", "cycle_year": 2050, "agency_code": agency, "proposal_id": pid}).encode()
+            body = json.dumps({"request_id": f"f{i}", "cycle_year": 2050, "agency_code": agency, "proposal_id": pid}).encode()
+            return subject, body, {ACTOR_HEADER: json.dumps({"id": agency, "role": "agency"})}
 
         rps, lat = await drive(nc, make, N)
         assert app.relay is not None

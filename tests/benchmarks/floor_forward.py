@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import nats
 from faststream.nats import NatsBroker
 from pydantic_core import to_jsonable_python
 
@@ -31,7 +30,7 @@ from contracts.registration import (
 )
 from services.common.messaging import ensure_streams
 from tests.benchmarks.bench_registration import CPU, drive, pct, raw_request_reply
-from tests.support import nats_server_process
+from tests.support import HARNESS, connect_as, nats_server_process, seed_file
 
 N = 3000
 SUBJECT = "bfest.registration.cmd.forward_proposal"
@@ -68,7 +67,7 @@ def marks(n: int) -> str:
 
 async def floor(url: str, nc: Any, edge: str, path: Path) -> tuple[float, list[float]]:
     db = database(path)
-    svc = await nats.connect(url)
+    svc = await connect_as(url, HARNESS)
     js = svc.jetstream()
     await ensure_streams(js)
     queue: asyncio.Queue[tuple[ForwardProposal, Any]] = asyncio.Queue()
@@ -149,7 +148,7 @@ async def floor(url: str, nc: Any, edge: str, path: Path) -> tuple[float, list[f
         async def as_received(msg: Any) -> bytes:
             return bytes(msg.body)
 
-        broker = NatsBroker(url, logger=None, apply_types=False, decoder=as_received)
+        broker = NatsBroker(url, nkeys_seed=seed_file(HARNESS), logger=None, apply_types=False, decoder=as_received)
 
         @broker.subscriber(SUBJECT, queue="registration", no_reply=True)
         async def intake(body: bytes) -> None:
@@ -174,7 +173,7 @@ async def floor(url: str, nc: Any, edge: str, path: Path) -> tuple[float, list[f
 
 async def main() -> None:
     with nats_server_process() as url, tempfile.TemporaryDirectory() as tmp:
-        nc = await nats.connect(url)
+        nc = await connect_as(url, HARNESS)
         base, _ = await raw_request_reply(url, nc)
         base_cpu = CPU[-1]
         for n, edge in enumerate(("FastStream", "raw nats-py")):

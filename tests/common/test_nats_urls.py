@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common import authz
 from services.common.messaging import CommandClient, connect_jetstream
 from services.common.settings import Settings, nats_servers
 from services.registration.app import create_app
@@ -36,7 +37,7 @@ async def test_a_service_the_worker_and_a_client_connect_to_the_server_that_answ
     # The client, with the dead server tried first (nats-py shuffles the list unless told not to).
     client = await CommandClient.connect(urls, timeout=5, dont_randomize=True)
     # The worker and the bridge connect like this (workflows/worker.py).
-    worker_nc, js = await connect_jetstream(urls, "bfest-worker")
+    worker_nc, js = await connect_jetstream(urls, "bfest-worker", identity=authz.WORKER)
     try:
         assert (await js.stream_info("BFEST_EVENTS")).config.name == "BFEST_EVENTS"
         # A service: its JetStream connection and its FastStream broker.
