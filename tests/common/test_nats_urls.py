@@ -62,3 +62,18 @@ async def test_the_cli_takes_several_urls(urls, nats_url, tmp_path):
         )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "2" in out.stdout, out.stdout
+
+
+async def test_the_dev_stacks_probes_find_the_server_behind_a_dead_one(nats_url):
+    """The stack's probes may not reconnect (allow_reconnect=False); nats-py still goes through the
+    list to the server that answers."""
+    from bfest import security
+
+    dead = f"nats://127.0.0.1:{free_port()}"
+    nc = await security.connect(
+        f"{dead},{dead},{nats_url}", connect_timeout=1, max_reconnect_attempts=0, allow_reconnect=False, dont_randomize=True
+    )
+    try:
+        assert nc.is_connected
+    finally:
+        await nc.close()
