@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer._click import exceptions as click_errors  # typer's own copy of click's (typer ≥ 0.23)
 
 from contracts import subjects
 
@@ -96,10 +98,67 @@ def contracts_asyncapi(
     console.print(f"wrote {output}")
 
 
+@app.command("trace")
+def trace(
+    proposal: str = typer.Option(..., "--proposal", help="A proposal id, e.g. P2026-00020"),
+    query_url: str = typer.Option(
+        os.environ.get("BFEST_TRACE_QUERY_URL", "http://127.0.0.1:16686"),
+        "--query-url",
+        help="The trace backend's Jaeger query API (BFEST_TRACE_QUERY_URL)",
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The path of one proposal's commands and events in time order, from the trace backend."""
+    import json as json_
+
+    from bfest.observe import proposal_path
+
+    try:
+        rows = proposal_path(proposal, query_url)
+    except OSError as exc:
+        fail(f"the trace backend at {query_url} did not answer ({exc}); set --query-url or BFEST_TRACE_QUERY_URL")
+    if as_json:
+        print(json_.dumps(rows, default=str))
+        return
+    if not rows:
+        console.print(f"no trace mentions {proposal} (is OTEL_EXPORTER_OTLP_ENDPOINT set for the services?)")
+        return
+    from zoneinfo import ZoneInfo
+
+    wib = ZoneInfo("Asia/Jakarta")
+    for r in rows:
+        when = r["at"].astimezone(wib)
+        console.print(
+            f"{when:%d %b %Y %H:%M:%S}.{when.microsecond // 1000:03d} WIB  {r['service']:<13} {r['span']:<60} "
+            f"{r['outcome'] or '':<14} {r['duration_ms']:8.1f} ms  trace {r['trace_id'][:12]}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 from bfest.commands import register, register_db  # noqa: E402  (the cycle/participants/jurors/demo/db commands)
 
 register(cycle_app, participants_app, jurors_app, app)
 register_db(app)
+
+
+def _use_running_stack() -> None:
+    """Point the command at the running dev stack (``var/dev/stack.json``) unless the environment
+    names the servers: the stack may have started NATS or Temporal on a free port."""
+    from bfest.devstack import running_stack_env
+    from services.common.settings import Settings
+
+    explicit = Settings().model_fields_set
+    for key, value in running_stack_env(Settings().var_dir).items():
+        if key.removeprefix("BFEST_").lower() not in explicit:
+            os.environ[key] = value
+
+
+def _usage_error(exc: click_errors.UsageError) -> None:
+    """A usage error as one line (typer would draw a box around it)."""
+    ctx = exc.ctx
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    err.print(f"[bold red]error:[/] {escape(exc.format_message())}{where}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:
@@ -109,9 +168,22 @@ def main() -> None:
     printed its answer (temporalio/sdk-python#300)."""
     code: int | str | None = 0
     try:
-        app()
+        _use_running_stack()
+        rv = app(standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
     except SystemExit as exc:
         code = exc.code
+    except click_errors.NoArgsIsHelpError as exc:  # `bfest cycle`: typer has printed the help
+        code = exc.exit_code
+    except click_errors.UsageError as exc:
+        _usage_error(exc)
+        code = exc.exit_code
+    except click_errors.ClickException as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        code = 1
     except CliError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         code = 1

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from bfest import operator as ops
 from services.common.settings import get_settings
@@ -30,7 +31,7 @@ def run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ops.OperatorError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(ops.to_seconds(str(exc)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -45,7 +46,7 @@ def run(coro: Awaitable[T]) -> T:
 
         if os.environ.get("BFEST_DEBUG"):
             raise
-        err.print(f"[bold red]error:[/] {exc.__class__.__name__}: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {exc.__class__.__name__}: {escape(ops.to_seconds(str(exc)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -55,6 +56,31 @@ def _when(value: Any) -> str:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M:%S WIB")
+
+
+def _when_short(value: Any) -> str:
+    """A deadline in a table column: WIB (the column says so), to the second."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M:%S")
+
+
+def _when_minute(value: Any) -> str:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(ops.JAKARTA).strftime("%d %b %Y %H:%M")
+
+
+def _hanging(rows: list[tuple[str, str]]) -> Table:
+    """Labelled lines whose long text wraps under itself (not under the label)."""
+    grid = Table.grid(padding=(0, 1), pad_edge=True)
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column()
+    for label, text in rows:
+        grid.add_row(f"  {label}", Text(text))
+    return grid
 
 
 def _left(value: Any, now: dt.datetime) -> str:
@@ -103,10 +129,17 @@ def _schedule(cfg: Any) -> Table:
 def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: typer.Typer, app: typer.Typer) -> None:
     @cycle_app.command("start")
     def cycle_start(
-        year: int = typer.Option(..., "--year", help="The cycle's year (must match the config)."),
+        year: int = typer.Option(..., "--year", help="The cycle's year (must match the config, except with --minutes)."),
         config: Path = typer.Option(..., "--config", help="The cycle config (TOML), e.g. cycles/2027.toml."),
         allow_past: bool = typer.Option(False, "--allow-past", help="Start even if the call has already closed (the past steps run at once)."),
         check: bool = typer.Option(False, "--check", help="Only validate the config and print the schedule it would run; start nothing (needs no Temporal)."),
+        minutes: float | None = typer.Option(
+            None,
+            "--minutes",
+            min=5,
+            help="A practice cycle: the config's steps, criteria and awards on a schedule compressed into this many minutes "
+            "from now (the config's dates are not used, and --year may be any year without a cycle, e.g. 2099).",
+        ),
     ) -> None:
         """Validate the config, then start the cycle's workflow (bfest-cycle-<year>)."""
         from workflows.config import ConfigError, load_config
@@ -118,6 +151,17 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             for path, msg in exc.problems:
                 err.print(f"  • [bold]{path}[/]: {msg}", highlight=False)
             raise typer.Exit(1) from None
+        if minutes is not None:
+            from bfest.demo import practice_config
+
+            try:
+                cfg = practice_config(cfg, year, minutes, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+            except ValidationError as exc:
+                from workflows.config import field_problems
+
+                problems = "; ".join(f"{path}: {msg}" for path, msg in field_problems(exc))
+                err.print(f"[bold red]error:[/] cannot compress {config} into {minutes:g} minutes: {problems}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
         if cfg.year != year:
             err.print(f"[bold red]error:[/] --year {year} but {config} is for {cfg.year}", highlight=False, soft_wrap=True)
             raise typer.Exit(1)
@@ -150,13 +194,18 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         """The cycle's current stage, deadline, counts and jury-stage progress."""
 
         async def go() -> Any:
-            st = await ops.status(await ops.client_for(), year)
-            return st, await _live_progress(year, [s.key for s in st.stages if s.state == "running"])
+            from bfest.observe import readiness_warnings
 
-        st, live = run(go())
+            st = await ops.status(await ops.client_for(), year)
+            running_ = [s.key for s in st.stages if s.state == "running"]
+            live, unready = await asyncio.gather(_live_progress(year, running_), readiness_warnings(get_settings().nats_url))
+            return st, live, unready
+
+        st, live, unready = run(go())
         if as_json:
             data = st.model_dump(mode="json")
             data["live"] = live
+            data["services_not_ready"] = unready
             print(json.dumps(data))
             return
         now = dt.datetime.now(dt.UTC)
@@ -169,32 +218,39 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         if st.counts:
             lines.append("[bold]counts[/]    " + ", ".join(f"{k}={v}" for k, v in st.counts.items()))
         table = Table(box=None, pad_edge=False)
-        for col in ("stage", "state", "deadline", "entrants", "assignments", "scored", "shortlist", "announcement"):
-            table.add_column(col)
+        table.add_column("stage")
+        table.add_column("state")
+        table.add_column("deadline (WIB)", no_wrap=True, min_width=len(_when_short(now)))
+        for col in ("entrants", "scored", "shortlist"):
+            table.add_column(col, justify="right", no_wrap=True)
+        notes: list[tuple[str, str]] = []
         for s in st.stages:
             o = s.outcome
             now_ = live.get(s.key)
-            table.add_row(
-                s.key,
-                s.state,
-                _when(s.deadline),
-                str(o.entrants) if o else str(now_["proposals"]) if now_ else "",
-                str(o.assignments) if o else str(now_["assignments"]) if now_ else "",
-                str(o.scored) if o and s.state == "done" else f"{now_['scored']} ({now_['scored'] * 100 // max(1, now_['assignments'])}%)" if now_ else "",
-                str(o.shortlisted) if o and s.state == "done" else "",
-                (o.final_announcement_no or o.announcement_no or "") if o else "",
-            )
+            entrants = str(o.entrants) if o else str(now_["proposals"]) if now_ else ""
+            if o and s.state == "done":
+                scored = f"{o.scored}/{o.assignments}"
+            elif now_:
+                scored = f"{now_['scored']}/{now_['assignments']}"
+            else:
+                scored = ""
+            table.add_row(s.key, s.state, _when_short(s.deadline), entrants, scored, str(o.shortlisted) if o and s.state == "done" else "")
+            announced = (o.final_announcement_no or o.announcement_no) if o else None
+            if announced:
+                notes.append((f"{s.key}:", f"shortlist announced as {announced}"))
+        for a in st.operator_actions:
+            until = f" until {_when(a['until'])}" if a.get("until") else ""
+            notes.append(("operator:", f"{a['action']} {a['stage']}{until} by {a['operator']} — {a['reason']}"))
+        for key, winners in st.awards.items():
+            notes.append(("award:", f"{key}: {len(winners)} winner(s)"))
         console.print(Panel("\n".join(lines), title=f"Bureaucracy Fest {year}", expand=False))
         console.print(table)
         if st.attention:
-            console.print(f"[bold yellow]waiting for the operator:[/] {st.attention}")
-        for warning in st.warnings:
-            console.print(f"[yellow]warning:[/] {warning}")
-        for a in st.operator_actions:
-            console.print(f"  operator: {a['action']} {a['stage']} by {a['operator']} — {a['reason']}")
-        if st.awards:
-            for key, winners in st.awards.items():
-                console.print(f"  award [bold]{key}[/]: {len(winners)} winner(s)")
+            console.print(Text.from_markup(f"[bold yellow]waiting for the operator:[/] {escape(st.attention)}"))
+        for warning in [*st.warnings, *unready]:
+            console.print(Text.from_markup(f"[yellow]warning:[/] {escape(warning)}"))
+        if notes:
+            console.print(_hanging(notes))
 
     @cycle_app.command("history")
     def cycle_history(
@@ -211,10 +267,15 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             print(ops.entries_json(entries))
             return
         colours = {"failure": "red", "retry": "yellow", "update": "magenta", "signal": "cyan", "transition": "bold green"}
+        # A grid, so a long line wraps under its own text, at a space, not under the date.
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, style="dim")
+        grid.add_column(overflow="fold")
         for e in entries:
             c = colours.get(e.kind, "")
-            text = f"[{c}]{e.text}[/]" if c else e.text
-            console.print(f"{_when(e.at)}  [dim]{e.workflow:<10}[/] {text}", highlight=False)
+            grid.add_row(_when(e.at), e.workflow, Text(e.text, style=c))
+        console.print(grid, highlight=False)
 
     @cycle_app.command("list")
     def cycle_list(as_json: bool = typer.Option(False, "--json")) -> None:
@@ -228,26 +289,42 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             print(json.dumps(rows))
             return
         if not rows:
-            console.print("no cycles yet: start one with `bfest cycle start --year Y --config FILE`")
+            console.print(f"no cycles yet: start one with `{ops.bfest_command()} cycle start --year Y --config FILE`", highlight=False)
             return
-        table = Table()
-        for col in ("year", "stage", "state", "started", "closed", "workflow", "run"):
-            table.add_column(col)
+        wide = console.width >= 120
+        table = Table(box=None, pad_edge=False)
+        for col in ("year", "state", "stage", "started (WIB)", "closed (WIB)"):
+            table.add_column(col, no_wrap=True)
+        if wide:
+            table.add_column("workflow", no_wrap=True)
+            table.add_column("run", no_wrap=True)
         for r in rows:  # a year started again lists each of its runs, newest first
-            table.add_row(str(r["year"]), r["stage"] or "", r["state"], r["started"], r["closed"] or "", r["workflow_id"], r["run_id"][:13])
+            stage = r["stage"] if r["stage"] and r["stage"] != r["state"] else ""
+            row = [str(r["year"]), r["state"], stage, _when_minute(r["started"]), _when_minute(r["closed"]) if r["closed"] else ""]
+            table.add_row(*row, *([r["workflow_id"], r["run_id"]] if wide else []))
         console.print(table)
+        if not wide:
+            console.print("[dim]workflow ids are bfest-cycle-<year>; run ids: bfest cycle list --json[/]")
 
     @cycle_app.command("extend")
     def cycle_extend(
         year: int = typer.Option(..., "--year"),
         stage: str = typer.Option(..., "--stage", help="call, verification, or a jury stage key"),
-        until: str = typer.Option(..., "--until", help="New deadline, ISO 8601 (Asia/Jakarta if no zone)"),
+        until: str | None = typer.Option(None, "--until", help="New deadline, ISO 8601 (Asia/Jakarta if no zone)"),
+        by: str | None = typer.Option(None, "--by", help="Or: how much later than its current deadline, e.g. 2m, 3h, 7d, 1d12h"),
         reason: str = typer.Option("extended by the operator", "--reason"),
         operator: str = typer.Option(_operator(), "--operator"),
     ) -> None:
-        """Extend a stage's deadline (validated: not in the past, before the ceremony)."""
-        when = run(_parse(until))
-        msg = run(_with_client(lambda c: ops.extend(c, year, stage, when, reason, operator)))
+        """Extend a step's deadline (validated: later than now and its current deadline, before the next step's and the ceremony)."""
+        if (until is None) == (by is None):
+            err.print("[bold red]error:[/] give one of --until DATETIME or --by DURATION", highlight=False)
+            raise typer.Exit(2)
+
+        async def go(client: Any) -> str:
+            when = ops.parse_when(until) if until is not None else await ops.deadline_of(client, year, stage) + ops.parse_duration(by or "")
+            return await ops.extend(client, year, stage, when, reason, operator)
+
+        msg = run(_with_client(go))
         console.print(f"[green]ok[/] {msg}")
 
     @cycle_app.command("close-stage")
@@ -267,6 +344,7 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     ) -> None:
         """Cancel the cycle (publishes cycle_cancelled)."""
+        run(_with_client(lambda c: ops.running(c, year)))  # a year with nothing to cancel fails before asking
         if not yes and not typer.confirm(f"Cancel the {year} cycle? This cannot be undone", default=False):
             err.print("not cancelled")
             raise typer.Exit(1)
@@ -293,8 +371,8 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
 
     @app.command("demo")
     def demo(
-        seed: int = typer.Option(1, "--seed", help="Same seed, same awards."),
-        year: int | None = typer.Option(None, "--year", help="Default: the next year without a cycle."),
+        seed: int = typer.Option(1, "--seed", help="Same seed, same awards (in any year)."),
+        year: int | None = typer.Option(None, "--year", help="Default: the first year from this one without a cycle (a second demo runs the next)."),
         minutes: float = typer.Option(3.0, "--minutes", help="How long the compressed year takes."),
         exit_: bool = typer.Option(False, "--exit", help="Stop what the demo started when it is done."),
         as_json: bool = typer.Option(False, "--json", help="Also print the final summary as one JSON line."),

@@ -16,14 +16,18 @@ import datetime as dt
 import json
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from bfest import operator as ops
 from bfest import security
+from bfest.operator import bfest_command
 from bfest.simulation import Simulator, demo_jurors
 from contracts import subjects
 from contracts.awards import GetResults
@@ -43,30 +47,53 @@ console = Console()
 JKT = dt.timezone(dt.timedelta(hours=7))
 
 
-def compressed_config(year: int, seed: int, minutes: float, start: dt.datetime) -> CycleConfig:
-    """The shipped 2026 shape (stages, criteria, awards), squeezed into ``minutes``."""
-    from workflows.config import load_config
-
-    base = load_config(_shipped_config())
+def compress_schedule(base: CycleConfig, year: int, minutes: float, start: dt.datetime) -> dict[str, Any]:
+    """``base``'s steps, criteria and awards for ``year`` on a schedule squeezed into ``minutes``
+    from ``start`` (as a dict to adjust before validating): the call takes the first fifth, the
+    jury stages share the middle, the ceremony comes last; reminders and objection windows shrink
+    alike."""
     span = dt.timedelta(minutes=minutes)
+    start = start.replace(microsecond=0)
 
     def at(share: float) -> dt.datetime:
         return (start + span * share).astimezone(JKT)
 
     data = base.model_dump(mode="python")
-    data["year"], data["seed"] = year, seed
-    data["name"] = f"Bureaucracy Fest demo {year}"
+    data["year"] = year
     data["call"].update(opens=at(0.0), closes=at(0.22))
     data["verification"]["deadline"] = at(0.36)
-    data["verification"]["rules"]["review_required"] = True
-    ends = [0.56, 0.72, 0.86]
+    count = max(1, len(data["stages"]))
+    ends = [0.56, 0.72, 0.86] if count == 3 else [0.36 + 0.5 * (i + 1) / count for i in range(count)]
     for stage, end in zip(data["stages"], ends, strict=False):
         stage["deadline"] = at(end)
         stage["reminders"] = [span * 0.06, span * 0.02]
+        stage["objection_days"] = (span * 0.05).total_seconds() / 86400 if stage["objection_days"] else 0
+    data["ceremony"]["date"] = at(0.95)
+    return data
+
+
+def practice_config(base: CycleConfig, year: int, minutes: float, start: dt.datetime) -> CycleConfig:
+    """A cycle to practise steering on: ``base`` compressed into ``minutes`` (``bfest cycle start
+    --minutes``)."""
+    data = compress_schedule(base, year, minutes, start)
+    data["name"] = f"Bureaucracy Fest practice {year} (the shape of {base.year}, {minutes:g} minutes)"
+    return CycleConfig.model_validate(data)
+
+
+def compressed_config(year: int, seed: int, minutes: float, start: dt.datetime) -> CycleConfig:
+    """The shipped config's shape (stages, criteria, awards), squeezed into ``minutes``, with
+    a demo's numbers (fewer finalists, every result reviewed, one objection window)."""
+    from workflows.config import load_config
+
+    data = compress_schedule(load_config(shipped_config()), year, minutes, start)
+    data["seed"] = seed
+    data["name"] = f"Bureaucracy Fest demo {year}"
+    data["verification"]["rules"]["review_required"] = True
+    span = dt.timedelta(minutes=minutes)
+    for stage in data["stages"]:
         stage["objection_days"] = (span * 0.05).total_seconds() / 86400 if stage["key"] == "desk" else 0
         stage["advance"] = {"desk": 20, "interview": 12, "field": 12}.get(stage["key"], stage["advance"])
         stage["jurors_per_proposal"] = min(stage["jurors_per_proposal"], 3)
-    data["ceremony"]["date"] = at(0.95)
     for award in data["awards"]:
         if award["key"] == "top_inovasi":
             award.update(n=10, name_id="TOP 10 Inovasi Pelayanan Publik Jawa Timur", name_en="TOP 10 East Java Public Service Innovations")
@@ -75,11 +102,12 @@ def compressed_config(year: int, seed: int, minutes: float, start: dt.datetime) 
     return CycleConfig.model_validate(data)
 
 
-def _shipped_config() -> str:
+def shipped_config() -> str:
+    """The newest shipped cycle config (cycles/<year>.toml): the next cycle's."""
     from pathlib import Path
 
-    here = Path(__file__).resolve().parent.parent / "cycles" / "2026.toml"
-    return str(here)
+    here = Path(__file__).resolve().parent.parent / "cycles"
+    return str(max(here.glob("[0-9][0-9][0-9][0-9].toml")))
 
 
 async def _healthy(client: CommandClient) -> list[str]:
@@ -91,12 +119,16 @@ async def _healthy(client: CommandClient) -> list[str]:
     return healthy
 
 
-async def _next_year(temporal: Any) -> int:
+async def _free_year(temporal: Any, first: int) -> int:
     taken = {r["year"] for r in await ops.list_cycles(temporal)}
-    year = dt.date.today().year
+    year = first
     while year in taken:
         year += 1
     return year
+
+
+PRACTICE_YEAR = 2099
+"""The year the README's practice cycle uses (far from any real one)."""
 
 
 async def run_demo(
@@ -104,24 +136,26 @@ async def run_demo(
 ) -> dict[str, Any]:
     from bfest.devstack import DevStack
 
-    settings = get_settings()
     stack = DevStack()
     console.rule("[bold]Bureaucracy Fest — demo cycle")
     info = await asyncio.to_thread(stack.start, True, False)
+    # The stack may have put a server on a free port: the demo talks to the one it has.
+    settings = get_settings().model_copy(
+        update={"nats_url": info.nats_url, "temporal_address": info.temporal_address, "temporal_ui_url": info.temporal_ui_url}
+    )
     try:
         summary = await _demo(settings, info, seed, year, minutes, as_json)
     finally:
         if not leave_running:
             await asyncio.to_thread(stack.stop)
-    if leave_running and getattr(info, "started", None):
+    stays = leave_running and bool(info.started)
+    if stays:
         # The demo's own worker has stopped with it; the stack that stays gets one, so a cycle
         # can still be queried (`bfest cycle status`) and started.
         await asyncio.to_thread(stack.start_worker)
-        console.print(
-            f"\nThe stack is still running: explore the Temporal UI at [bold]{settings.temporal_ui_url}[/] "
-            f"(search `BfestYear = {summary['year']}`), try `bfest cycle status --year {summary['year']}` and "
-            f"`bfest cycle history --year {summary['year']}`. Stop it with `bfest dev down` (or Ctrl-C here)."
-        )
+    if leave_running:
+        await _say_what_next(settings, summary["year"], stays, info)
+    if stays:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,8 +168,37 @@ async def run_demo(
     return summary
 
 
+async def _say_what_next(settings: Any, year: int, stays: bool, info: Any) -> None:
+    """The first-hour walk, with the year the demo used and a ``bfest`` that works from here."""
+    bfest = bfest_command()
+    try:
+        practice = await _free_year(await ops.client_for(settings), PRACTICE_YEAR)
+    except ops.OperatorError:
+        practice = PRACTICE_YEAR
+    config = Path(shipped_config())
+    with contextlib.suppress(ValueError):
+        config = config.relative_to(Path.cwd())
+    if stays:
+        console.print("\nThe stack is still running; Ctrl-C here (or `" + bfest + " dev down` in another terminal) stops it.")
+    else:
+        console.print(f"\nThe stack the demo used is still running (owner pid {info.owner}); `{bfest} dev down` stops it.")
+    lines = [
+        f"{bfest} cycle status --year {year}",
+        f"{bfest} cycle history --year {year}",
+        f"{bfest} cycle list",
+        f"{bfest} cycle start --year {practice} --config {config} --minutes 30   # a cycle to steer",
+        f"{bfest} cycle extend --year {practice} --stage call --by 2m --reason \"portal outage\"",
+        f"{bfest} cycle close-stage --year {practice} --stage call",
+        f"{bfest} cycle cancel --year {practice} --yes",
+    ]
+    console.print("Try, in another terminal:", highlight=False)
+    for line in lines:
+        console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
+    console.print(f"Temporal UI: {settings.temporal_ui_url} (search `BfestYear = {year}`)", highlight=False, soft_wrap=True)
+
+
 async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: float, as_json: bool) -> dict[str, Any]:
-    from services.registration.participants_io import load_default_participants
+    from bfest.files.participants import load_default_participants
 
     nats_url = getattr(info, "nats_url", settings.nats_url)
     client = await CommandClient.connect(nats_url, timeout=30, identity=PORTAL)  # the simulated people
@@ -146,8 +209,10 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         missing = sorted(set(subjects.SERVICES) - set(healthy))
         if missing:
             raise ops.OperatorError(f"services not answering on {nats_url}: {', '.join(missing)} (see var/logs/)")
-        year = year or await _next_year(temporal)
-        sim = Simulator(client, year, seed, log=lambda text: console.print(f"  [dim]{text}[/]"), operator=operator)
+        year = year or await _free_year(temporal, dt.date.today().year)
+        # Indented as a block, so a long line wraps under itself in a narrow terminal.
+        log = lambda text: console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2)))  # noqa: E731
+        sim = Simulator(client, year, seed, log=log, operator=operator)
         participants = load_default_participants()
         with console.status("loading participants and jurors…"):
             await sim.load_participants(participants)
@@ -165,7 +230,8 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         configure_logging("WARNING", settings.log_json)
         async with running_worker(temporal, nats_url):
             handle = await ops.start_cycle(temporal, cfg)
-            console.print(f"started [bold]{handle.id}[/] — Temporal UI: {ops.ui_link(settings, handle.id)}")
+            console.print(f"started [bold]{handle.id}[/] — Temporal UI:")
+            console.print(f"  {ops.ui_link(settings, handle.id)}", highlight=False, soft_wrap=True)
             await _play(sim, temporal, handle, cfg, nats_url)
             result = await handle.result()
         results = await client.call(GetResults(cycle_year=year))

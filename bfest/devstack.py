@@ -1,8 +1,15 @@
 """The embedded stack on one machine (``bfest dev up``): NATS with JetStream and the Temporal dev
 server (both from their PyPI packages), the four services and the worker, each its own process.
 
-A NATS or Temporal already answering at the configured address is reused (and left alone);
-everything this stack started is stopped on Ctrl-C, SIGTERM or ``bfest dev down``."""
+The stack starts its own NATS and Temporal unless ``BFEST_NATS_URL`` / ``BFEST_TEMPORAL_ADDRESS``
+name one: on the default port when it is free, else on a free port (a server someone else runs on
+the default port is left alone). A server named explicitly is reused, said so, and what this stack
+created on a reused NATS (its streams and consumers) is removed when it stops. A stack already
+running from ``bfest dev up`` (``var/dev/stack.json``) is used as it is, by ``bfest demo`` and the
+other commands, and only ``bfest dev down`` (or its Ctrl-C) stops it.
+
+``var/dev/stack.json`` records every server the stack started or reused, with the addresses the
+CLI then uses; everything this stack started is stopped on Ctrl-C, SIGTERM or ``bfest dev down``."""
 
 from __future__ import annotations
 
@@ -21,11 +28,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
 from bfest import security
-from bfest.operator import OperatorError
+from bfest.operator import OperatorError, bfest_command
 from contracts import subjects
 from services.common.settings import Settings, get_settings, nats_servers
 
@@ -39,6 +47,8 @@ class Component:
     address: str
     log: str = ""
     pid: int | None = None
+    http: str = ""  # /livez, /readyz, /metrics
+    note: str = ""
 
 
 @dataclass
@@ -47,10 +57,28 @@ class StackInfo:
     temporal_address: str
     temporal_ui_url: str
     components: list[Component] = field(default_factory=list)
+    owner: int | None = None
+    """The pid of the ``bfest dev up`` whose stack this is, when this process only uses it."""
+    nats_before: dict[str, list[str]] | None = None
+    """On a reused NATS: the BFEST streams and their consumers that were there before, so what the
+    stack added can be removed when it stops."""
 
     @property
     def started(self) -> list[str]:
         return [c.name for c in self.components if c.state == "started"]
+
+    @property
+    def reused(self) -> list[Component]:
+        return [c for c in self.components if c.state == "reused"]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "nats_url": self.nats_url,
+            "temporal_address": self.temporal_address,
+            "temporal_ui_url": self.temporal_ui_url,
+            "nats_before": self.nats_before,
+            "components": [asdict(c) for c in self.components],
+        }
 
 
 def binary(name: str) -> str:
@@ -65,6 +93,19 @@ def _host_port(address: str, default_port: int) -> tuple[str, int]:
         address = "tcp://" + address
     u = urlparse(address)
     return u.hostname or "127.0.0.1", u.port or default_port
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _with_port(address: str, port: int) -> str:
+    """``address`` (a URL or host:port) with another port."""
+    u = urlparse(address if "://" in address else "tcp://" + address)
+    host = u.hostname or "127.0.0.1"
+    return f"{u.scheme}://{host}:{port}" if "://" in address else f"{host}:{port}"
 
 
 def _listening(host: str, port: int) -> bool:
@@ -101,6 +142,48 @@ async def _nats_ok(url: str) -> bool:
         await nc.close()
 
 
+STREAMS = ("BFEST_EVENTS", "BFEST_DLQ")
+
+
+async def _nats_inventory(url: str) -> dict[str, list[str]]:
+    """The BFEST streams on a NATS server and their consumers."""
+    nc = await security.connect(url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+    try:
+        js = nc.jetstream()
+        out: dict[str, list[str]] = {}
+        for name in STREAMS:
+            try:
+                await js.stream_info(name)
+            except NotFoundError:
+                continue
+            out[name] = sorted(c.name for c in await js.consumers_info(name))
+        return out
+    finally:
+        await nc.close()
+
+
+async def _nats_cleanup(url: str, before: dict[str, list[str]]) -> list[str]:
+    """Remove the BFEST streams and consumers that were not on the server before: what a stack
+    that reused it added. Returns what was removed."""
+    removed: list[str] = []
+    nc = await security.connect(url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+    try:
+        js = nc.jetstream()
+        now = await _nats_inventory(url)
+        for stream, consumers in now.items():
+            if stream not in before:
+                await js.delete_stream(stream)
+                removed.append(f"stream {stream}")
+                continue
+            for consumer in consumers:
+                if consumer not in before[stream]:
+                    await js.delete_consumer(stream, consumer)
+                    removed.append(f"consumer {stream}/{consumer}")
+        return removed
+    finally:
+        await nc.close()
+
+
 async def _temporal_ok(address: str) -> bool:
     from temporalio.client import Client
 
@@ -131,35 +214,90 @@ async def _healthy(url: str, service: str) -> bool:
         await nc.close()
 
 
+def read_state(var: Path) -> dict[str, Any] | None:
+    """What ``var/dev/stack.json`` says of a stack whose owner is still alive (else None)."""
+    path = var / "dev" / "stack.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    owner = data.get("pid")
+    if not owner or not _alive(owner) or owner == os.getpid():
+        return None
+    return dict(data)
+
+
+def running_stack_env(var: Path | str | None = None) -> dict[str, str]:
+    """The addresses of the running dev stack, for the CLI's other commands: the stack may have
+    started its servers on free ports, which only ``var/dev/stack.json`` knows."""
+    state = read_state(Path(var or os.environ.get("BFEST_VAR_DIR") or "var").resolve())
+    if not state:
+        return {}
+    keys = {"nats_url": "BFEST_NATS_URL", "temporal_address": "BFEST_TEMPORAL_ADDRESS", "temporal_ui_url": "BFEST_TEMPORAL_UI_URL"}
+    return {env: str(state[k]) for k, env in keys.items() if state.get(k)}
+
+
 class DevStack:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, say: Any = None) -> None:
         self.settings = settings or get_settings()
         self.var = Path(self.settings.var_dir).resolve()
         self.procs: list[tuple[Component, subprocess.Popen[bytes]]] = []
         self.info: StackInfo | None = None
+        self.say = say or (lambda text: console.print(text, highlight=False))
+        self._owns_state = False
 
     @property
     def state_file(self) -> Path:
         return self.var / "dev" / "stack.json"
 
-    def _spawn(self, name: str, args: list[str], address: str, env: dict[str, str] | None = None) -> tuple[Component, subprocess.Popen[bytes]]:
+    def _spawn(self, name: str, args: list[str], address: str, env: dict[str, str] | None = None, http: bool = False) -> tuple[Component, subprocess.Popen[bytes]]:
+        if http:  # its own HTTP port (BFEST_<NAME>_HTTP_PORT if set, else a free one)
+            port = int(os.environ.get(f"BFEST_{name.upper()}_HTTP_PORT") or 0) or _free_port(self.settings.http_host)
+            env = {**(env or {}), f"BFEST_{name.upper()}_HTTP_PORT": str(port)}
         logs = self.var / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
         out = log.open("ab")
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
         out.close()
-        comp = Component(name, "started", address, str(log), proc.pid)
+        comp = Component(name, "started", address, str(log), proc.pid, f"http://{self.settings.http_host}:{port}" if http else "")
         self.procs.append((comp, proc))
         self._save()
         return comp, proc
 
     def _save(self) -> None:
+        """Record the stack (a stack this process only uses is not ours to record)."""
+        if self.info is None or self.info.owner:
+            return
+        data = self.info.as_json()
+        listed = {id(c) for c in self.info.components}
+        data["components"] += [asdict(c) for c, _ in self.procs if id(c) not in listed]
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps({"pid": os.getpid(), "components": [asdict(c) for c, _ in self.procs]}))
+        self.state_file.write_text(json.dumps({"pid": os.getpid(), **data}))
+        self._owns_state = True
+
+    def _explicit(self, field_name: str) -> bool:
+        """Whether the address was set on purpose (environment, .env, or the Settings given)."""
+        return field_name in self.settings.model_fields_set
 
     def start(self, services: bool = True, worker: bool = True) -> StackInfo:
         s = self.settings
+        running = read_state(self.var)
+        if running:  # a `bfest dev up` already runs here: use it as it is
+            info = StackInfo(
+                running.get("nats_url") or s.nats_url,
+                running.get("temporal_address") or s.temporal_address,
+                running.get("temporal_ui_url") or s.temporal_ui_url,
+                owner=running["pid"],
+            )
+            self.info = info
+            for c in running.get("components", []):
+                info.components.append(Component(c["name"], "reused", c["address"], c.get("log", ""), note=f"of the dev stack (pid {running['pid']})"))
+            self.say(f"using the dev stack started by `bfest dev up` (pid {running['pid']}): NATS {info.nats_url}, Temporal {info.temporal_address}")
+            missing = [n for n in subjects.SERVICES if not asyncio.run(_healthy(info.nats_url, n))] if services else []
+            if missing:
+                raise OperatorError(f"the running dev stack's services do not answer: {', '.join(missing)} (see {self.var / 'logs'})")
+            return info
         info = StackInfo(s.nats_url, s.temporal_address, s.temporal_ui_url)
         self.info = info
         try:
@@ -173,16 +311,20 @@ class DevStack:
                     if asyncio.run(_healthy(info.nats_url, name)):
                         info.components.append(Component(name, "reused", f"{subjects.command(name, 'health')}"))
                         continue
-                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), {**env, **security.identity_env(s, name)})
+                    comp, proc = self._spawn(name, [bfest, "service", "run", name], subjects.command(name, "health"), {**env, **security.identity_env(s, name)}, http=True)
                     info.components.append(comp)
                 for comp, proc in self.procs:
                     if comp.name in subjects.SERVICES:
                         _wait(lambda n=comp.name: asyncio.run(_healthy(info.nats_url, n)), 60, f"service {comp.name}", proc, Path(comp.log))
             if worker:
                 self.start_worker()
+            self._save()
         except BaseException:
             self.stop()
             raise
+        for c in info.reused:
+            if c.name in ("nats", "temporal"):
+                self.say(f"[cyan]reusing[/] {c.name} at {c.address} ({c.note})")
         return info
 
     def _upgrade_databases(self, bfest: str, env: dict[str, str]) -> None:
@@ -196,14 +338,20 @@ class DevStack:
             raise OperatorError((out.stderr.strip() or out.stdout.strip() or "bfest db upgrade failed").splitlines()[-1].removeprefix("error: "))
 
     def _env(self, info: StackInfo) -> dict[str, str]:
-        return {"BFEST_NATS_URL": info.nats_url, "BFEST_TEMPORAL_ADDRESS": info.temporal_address, "BFEST_VAR_DIR": str(self.var)}
+        return {
+            "BFEST_NATS_URL": info.nats_url,
+            "BFEST_TEMPORAL_ADDRESS": info.temporal_address,
+            "BFEST_TEMPORAL_UI_URL": info.temporal_ui_url,
+            "BFEST_VAR_DIR": str(self.var),
+        }
 
     def start_worker(self) -> None:
         """The Temporal worker (and the event→signal bridge), as its own process."""
         assert self.info is not None, "start the stack first"
         env = {**self._env(self.info), **security.identity_env(self.settings, "worker")}
-        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", env)
+        comp, _ = self._spawn("worker", [binary("bfest"), "worker", "run"], "task queue bfest-cycle", env, http=True)
         self.info.components.append(comp)
+        self._save()
 
     def _start_nats(self, info: StackInfo) -> None:
         self._start_nats_server(info)
@@ -215,10 +363,17 @@ class DevStack:
     def _start_nats_server(self, info: StackInfo) -> None:
         host, port = _host_port(nats_servers(info.nats_url)[0], 4222)  # a local server on the first
         if _listening(host, port):
-            if asyncio.run(_nats_ok(info.nats_url)):
-                info.components.append(Component("nats", "reused", info.nats_url))
+            if self._explicit("nats_url"):
+                if not asyncio.run(_nats_ok(info.nats_url)):
+                    raise OperatorError(f"something listens on {host}:{port} but it is not NATS; free the port or set BFEST_NATS_URL")
+                info.nats_before = asyncio.run(_nats_inventory(info.nats_url))
+                note = "BFEST_NATS_URL; what this stack adds to it is removed when it stops"
+                info.components.append(Component("nats", "reused", info.nats_url, note=note))
                 return
-            raise OperatorError(f"something listens on {host}:{port} but it is not NATS; free the port or set BFEST_NATS_URL")
+            taken = f"{host}:{port}"
+            port = _free_port(host)
+            info.nats_url = _with_port(info.nats_url, port)
+            self.say(f"{taken} is taken by a server this stack did not start (left alone): starting NATS on {info.nats_url}")
         store = self.var / "nats"
         store.mkdir(parents=True, exist_ok=True)
         auth = security.server_args(security.prepare(self.settings))
@@ -230,11 +385,20 @@ class DevStack:
         host, port = _host_port(info.temporal_address, 7233)
         ui_host, ui_port = _host_port(info.temporal_ui_url, 8233)
         if _listening(host, port):
-            if asyncio.run(_temporal_ok(info.temporal_address)):
-                info.components.append(Component("temporal", "reused", info.temporal_address))
-                info.components.append(Component("temporal-ui", "reused", info.temporal_ui_url))
+            if self._explicit("temporal_address"):
+                if not asyncio.run(_temporal_ok(info.temporal_address)):
+                    raise OperatorError(f"something listens on {host}:{port} but it is not Temporal; free the port or set BFEST_TEMPORAL_ADDRESS")
+                note = "BFEST_TEMPORAL_ADDRESS; the cycles started on it stay there"
+                info.components.append(Component("temporal", "reused", info.temporal_address, note=note))
+                info.components.append(Component("temporal-ui", "reused", info.temporal_ui_url, note=note))
                 return
-            raise OperatorError(f"something listens on {host}:{port} but it is not Temporal; free the port or set BFEST_TEMPORAL_ADDRESS")
+            taken = f"{host}:{port}"
+            port = _free_port(host)
+            info.temporal_address = _with_port(info.temporal_address, port)
+            self.say(f"{taken} is taken by a server this stack did not start (left alone): starting Temporal on {info.temporal_address}")
+        if _listening(ui_host, ui_port) and not self._explicit("temporal_ui_url"):
+            ui_port = _free_port(ui_host)
+            info.temporal_ui_url = _with_port(info.temporal_ui_url, ui_port)
         db = self.var / "temporal"
         db.mkdir(parents=True, exist_ok=True)
         args = [
@@ -250,6 +414,8 @@ class DevStack:
         info.components.append(Component("temporal-ui", "started", info.temporal_ui_url))
 
     def stop(self) -> None:
+        """Stop what this stack started, remove what it added to a NATS it reused, and forget the
+        stack (a stack this process only used is left running, and its record with it)."""
         for _comp, proc in reversed(self.procs):
             _terminate(proc.pid)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -258,8 +424,23 @@ class DevStack:
                 _kill(proc.pid)
                 proc.wait(5)
         self.procs.clear()
-        with contextlib.suppress(FileNotFoundError):
-            self.state_file.unlink()
+        info = self.info
+        if info is not None and not info.owner and info.nats_before is not None:
+            self._cleanup_nats(info.nats_url, info.nats_before)
+            info.nats_before = None
+        if self._owns_state:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_file.unlink()
+            self._owns_state = False
+
+    def _cleanup_nats(self, url: str, before: dict[str, list[str]]) -> None:
+        try:
+            removed = asyncio.run(_nats_cleanup(url, before))
+        except Exception as exc:  # noqa: BLE001 - say so rather than fail the stop
+            self.say(f"[yellow]warning:[/] could not remove this stack's streams from {url}: {exc.__class__.__name__} {exc}")
+            return
+        if removed:
+            self.say(f"removed from the reused NATS at {url}: {', '.join(removed)}")
 
     def dead(self) -> list[Component]:
         return [c for c, p in self.procs if p.poll() is not None]
@@ -283,14 +464,19 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def print_table(info: StackInfo) -> None:
-    table = Table(title="Bureaucracy Fest — dev stack")
-    for col in ("component", "state", "address", "log"):
-        table.add_column(col)
+def print_table(info: StackInfo, var: Path | None = None) -> None:
+    table = Table(title="Bureaucracy Fest — dev stack", box=None, pad_edge=False)
+    for col in ("component", "state", "address", "http (/livez /readyz /metrics)"):
+        table.add_column(col, no_wrap=True)
     colour = {"started": "green", "reused": "cyan", "failed": "red"}
     for c in info.components:
-        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.log)
+        table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.http)
     console.print(table)
+    for c in info.reused:
+        if c.note:
+            console.print(f"  {c.name} reused: {c.note}", highlight=False)
+    if var is not None:
+        console.print(f"logs: {var / 'logs'}/<component>.log; the stack: {var / 'dev' / 'stack.json'}", highlight=False, soft_wrap=True)
     console.print(f"Temporal UI: [bold underline]{info.temporal_ui_url}[/]")
 
 
@@ -305,7 +491,7 @@ def up() -> None:
     if stack.state_file.exists():
         data = json.loads(stack.state_file.read_text())
         if data.get("pid") and _alive(data["pid"]):
-            console.print(f"[bold red]error:[/] a dev stack is already running (pid {data['pid']}); stop it with `bfest dev down`", highlight=False)
+            console.print(f"[bold red]error:[/] a dev stack is already running (pid {data['pid']}); stop it with `{bfest_command()} dev down`", highlight=False)
             raise SystemExit(1)
     try:
         info = stack.start()
@@ -314,7 +500,7 @@ def up() -> None:
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    print_table(info)
+    print_table(info, stack.var)
     console.print("Ctrl-C stops everything started here.")
     warned: set[str] = set()
     try:
@@ -335,24 +521,28 @@ def up() -> None:
 def down() -> None:
     stack = DevStack()
     if not stack.state_file.exists():
-        console.print("no dev stack is running (nothing in var/dev/stack.json)")
+        console.print(f"no dev stack is running (nothing in {stack.state_file})", highlight=False)
         return
     data = json.loads(stack.state_file.read_text())
     owner = data.get("pid")
-    if owner and _alive(owner) and owner != os.getpid():
-        os.kill(owner, signal.SIGTERM)  # `bfest dev up` stops its children itself
-        deadline = time.monotonic() + 20
+    owner_alive = bool(owner and _alive(owner) and owner != os.getpid())
+    if owner_alive:
+        os.kill(owner, signal.SIGTERM)  # `bfest dev up` (or `bfest demo`) stops its children itself
+        deadline = time.monotonic() + 30
         while _alive(owner) and time.monotonic() < deadline:
             time.sleep(0.2)
-    for comp in reversed(data.get("components", [])):
-        pid = comp.get("pid")
-        if pid and _alive(pid):
-            _terminate(pid)
-    time.sleep(1)
-    for comp in data.get("components", []):
-        pid = comp.get("pid")
-        if pid and _alive(pid):
+    left = [c["pid"] for c in reversed(data.get("components", [])) if c.get("pid") and _alive(c["pid"])]
+    for pid in left:
+        _terminate(pid)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in left) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        if _alive(pid):
             _kill(pid)
+    if data.get("nats_before") is not None and not owner_alive:
+        # The owner could not clean the NATS it reused (it was gone): do it here.
+        stack._cleanup_nats(data["nats_url"], data["nats_before"])
     with contextlib.suppress(FileNotFoundError):
         stack.state_file.unlink()
     console.print("stopped.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bfest.operator import OperatorError
+from bfest.operator import OperatorError, bfest_command
 from contracts.registration import ImportParticipants
 from contracts.scoring import ImportJurors
 from services.common.messaging import CommandClient, CommandError
@@ -19,11 +19,11 @@ async def _client() -> CommandClient:
     try:
         return await CommandClient.connect(url, timeout=30)
     except Exception as exc:  # noqa: BLE001 - one line for the operator
-        raise OperatorError(f"NATS is not reachable at {url}: {exc.__class__.__name__} (is `bfest dev up` running?)") from None
+        raise OperatorError(f"NATS is not reachable at {url}: {exc.__class__.__name__} (is `{bfest_command()} dev up` running?)") from None
 
 
 async def import_participants(path: Path | None) -> int:
-    from services.registration.participants_io import load_default_participants, read_participants_file
+    from bfest.files.participants import load_default_participants, read_participants_file
 
     try:
         participants = read_participants_file(path) if path else load_default_participants()
@@ -46,7 +46,7 @@ async def import_participants(path: Path | None) -> int:
 
 
 async def import_jurors(path: Path) -> int:
-    from services.scoring.jurors_io import read_jurors_file
+    from bfest.files.jurors import read_jurors_file
 
     try:
         jurors = read_jurors_file(path)

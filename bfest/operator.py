@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +48,37 @@ class OperatorError(Exception):
     """One clear line for the operator."""
 
 
+_FRACTION = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+")
+
+
+def to_seconds(text: str) -> str:
+    """Instants in a message to the second: the workflow's validators quote its clock exactly."""
+    return _FRACTION.sub(r"\1", text)
+
+
+def state_name(status: WorkflowExecutionStatus | None) -> str:
+    """A workflow's state as the cycle says it (Temporal spells one of them "canceled")."""
+    if status is None:
+        return "ended"
+    name = status.name.lower()
+    return "cancelled" if name == "canceled" else name
+
+
+def bfest_command() -> str:
+    """How to call ``bfest`` from here: it lives in the virtualenv, which is not on the PATH."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    on_path = shutil.which("bfest")
+    mine = Path(sys.executable).parent / "bfest"
+    if on_path and Path(on_path).resolve() == mine.resolve():
+        return "bfest"
+    rel = os.path.relpath(mine, Path.cwd())
+    return rel if not rel.startswith("..") else str(mine)
+
+
 def ui_link(settings: Settings, wid: str) -> str:
     return f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{wid}"
 
@@ -60,11 +92,33 @@ def parse_when(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=JAKARTA)
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``2m``, ``3h``, ``7d``, ``1d12h``, ``90s``."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise OperatorError(f"invalid duration {text!r}: use e.g. 2m, 3h, 7d or 1d12h")
+    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    total = dt.timedelta()
+    for number, u in parts:
+        total += dt.timedelta(**{unit[u]: float(number)})
+    return total
+
+
 async def client_for(settings: Settings | None = None) -> Client:
+    settings = settings or get_settings()
     try:
-        return await connect_temporal(settings or get_settings())
+        return await connect_temporal(settings)
     except RuntimeError as exc:
-        raise OperatorError(str(exc)) from None
+        if "refused" not in str(exc).lower():
+            raise OperatorError(str(exc)) from None
+        raise OperatorError(
+            f"Temporal is not reachable at {settings.temporal_address} (connection refused): start the stack with "
+            f"`{bfest_command()} dev up` (or `make demo`), or set BFEST_TEMPORAL_ADDRESS"
+        ) from None
 
 
 async def existing(client: Client, year: int) -> WorkflowHandle:
@@ -73,7 +127,7 @@ async def existing(client: Client, year: int) -> WorkflowHandle:
         await handle.describe()
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise OperatorError(f"no cycle for year {year} (workflow {workflow_id(year)} not found); see `bfest cycle list`") from None
+            raise OperatorError(f"no cycle for year {year} (workflow {workflow_id(year)} not found); see `{bfest_command()} cycle list`") from None
         raise OperatorError(f"Temporal refused: {exc.message}") from None
     return handle
 
@@ -111,8 +165,8 @@ async def running(client: Client, year: int) -> WorkflowHandle:
     handle = await existing(client, year)
     desc = await handle.describe()
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        state = desc.status.name.lower() if desc.status else "ended"
-        again = "" if desc.status == WorkflowExecutionStatus.COMPLETED else " (it can be started again with `bfest cycle start`)"
+        state = state_name(desc.status)
+        again = "" if desc.status == WorkflowExecutionStatus.COMPLETED else f" (it can be started again with `{bfest_command()} cycle start`)"
         raise OperatorError(f"cycle {year} is {state}, not running: there is nothing to steer{again}")
     return handle
 
@@ -122,7 +176,31 @@ async def status(client: Client, year: int) -> CycleStatus:
     try:
         return await handle.query(CycleWorkflow.status)
     except RPCError as exc:
-        raise OperatorError(f"cannot read cycle {year}: {exc.message} (is a worker running? `bfest worker run`)") from None
+        raise OperatorError(f"cannot read cycle {year}: {exc.message} (is a worker running? `{bfest_command()} worker run`)") from None
+
+
+async def deadline_of(client: Client, year: int, step: str) -> dt.datetime:
+    """The current deadline of ``step`` (the call, verification, or a jury stage) of a running
+    cycle: the workflow's, with the operators' extensions, whatever step the cycle is in."""
+    handle = await running(client, year)
+    st = await status(client, year)
+    for view in st.stages:
+        if view.key == step:
+            return view.deadline
+    extended = [a["until"] for a in st.operator_actions if a.get("action") == "extend_deadline" and a.get("stage") == step]
+    if extended:
+        return dt.datetime.fromisoformat(extended[-1])
+    started: list[Any] = []
+    async for event in handle.fetch_history_events():  # the first: the config the cycle started with
+        started = _decode(client, event.workflow_execution_started_event_attributes.input.payloads)
+        break
+    config = CycleInput.model_validate(_plain(started[0])).config if started else None
+    if config is not None and step == "call":
+        return config.call.closes
+    if config is not None and step == "verification":
+        return config.verification.deadline
+    known = ", ".join(["call", "verification", *[v.key for v in st.stages]])
+    raise OperatorError(f"unknown stage {step!r} of cycle {year}; known: {known}")
 
 
 async def extend(client: Client, year: int, stage: str, until: dt.datetime, reason: str, operator: str) -> str:
@@ -132,9 +210,9 @@ async def extend(client: Client, year: int, stage: str, until: dt.datetime, reas
             CycleWorkflow.extend_deadline, ExtendDeadline(stage=stage, until=until, reason=reason, operator=operator)
         )
     except WorkflowUpdateFailedError as exc:
-        raise OperatorError(f"extension refused: {getattr(exc.cause, 'message', exc.cause)}") from None
+        raise OperatorError(to_seconds(f"extension refused: {getattr(exc.cause, 'message', exc.cause)}")) from None
     except RPCError as exc:
-        raise OperatorError(f"extension refused: {exc.message}") from None
+        raise OperatorError(to_seconds(f"extension refused: {exc.message}")) from None
 
 
 async def close_stage(client: Client, year: int, stage: str, reason: str, operator: str) -> str:
@@ -144,9 +222,9 @@ async def close_stage(client: Client, year: int, stage: str, reason: str, operat
             CycleWorkflow.close_stage_now, CloseStageNow(stage=stage, reason=reason, operator=operator)
         )
     except WorkflowUpdateFailedError as exc:
-        raise OperatorError(f"early close refused: {getattr(exc.cause, 'message', exc.cause)}") from None
+        raise OperatorError(to_seconds(f"early close refused: {getattr(exc.cause, 'message', exc.cause)}")) from None
     except RPCError as exc:
-        raise OperatorError(f"early close refused: {exc.message}") from None
+        raise OperatorError(to_seconds(f"early close refused: {exc.message}")) from None
 
 
 async def cancel(client: Client, year: int) -> None:
@@ -169,7 +247,7 @@ async def list_cycles(client: Client) -> list[dict[str, Any]]:
             {
                 "year": attrs.get(BFEST_YEAR),
                 "stage": attrs.get(BFEST_STAGE),
-                "state": wf.status.name.lower() if wf.status else "unknown",
+                "state": state_name(wf.status),
                 "workflow_id": wf.id,
                 "run_id": wf.run_id,
                 "started": wf.start_time.astimezone(JAKARTA).isoformat(timespec="seconds"),

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.base import AdminDecision, Group, ObjectionDecision
+from contracts.base import AdminDecision, Group, ObjectionDecision, title_key
 from contracts.registration import (
     ForwardProposal,
     ImportParticipants,
@@ -98,6 +98,7 @@ class Simulator:
         self.quota_refusals = 0
         self.proposals: list[dict[str, Any]] = []
         self.unit_names: dict[str, str] = {}
+        self._titles: dict[tuple[str, int], str] = {}
 
     async def call(self, command: Any) -> Any:
         """Send as the person the command names (a simulated person is who they say they are);
@@ -136,10 +137,28 @@ class Simulator:
 
     # ------------------------------------------------------------------ the call
 
+    def _title(self, rng: random.Random, category: str, unit: str, n: int) -> str:
+        """A title like a real one ("Gerakan KTP Sehari Jadi Cepat"): no word twice, and no two
+        proposals of the year alike (the administrative check disqualifies a duplicate title);
+        the same (unit, n) always gets the same one, so a resubmission keeps its title."""
+        if (unit, n) in self._titles:
+            return self._titles[(unit, n)]
+        taken = {title_key(t) for t in self._titles.values()}
+        title = ""
+        for attempt in range(60):
+            topic = rng.choice(_TOPIC[category])
+            what = rng.choice([w for w in _WHAT if w.lower() not in topic.lower()])
+            place = rng.choice([p for p in _PLACE if p.lower() not in f"{what} {topic}".lower()])
+            title = f"{what} {topic} {place}" + (f" Jilid {attempt - 39}" if attempt >= 40 else "")
+            if title_key(title) not in taken:
+                break
+        self._titles[(unit, n)] = title
+        return title
+
     def _content(self, agency: str, unit: str, n: int) -> dict[str, Any]:
         rng = unit_rng(self.seed, "proposal", unit, n)
         category = rng.choice(CATEGORIES)
-        title = f"{rng.choice(_WHAT)} {rng.choice(_TOPIC[category])} {rng.choice(_PLACE)} {unit.split('-')[-1]}"
+        title = self._title(unit_rng(self.seed, "title", unit, n), category, unit, n)
         group = rng.choices([Group.UMUM, Group.KHUSUS, Group.REPLIKASI], weights=[70, 15, 15])[0]
         months = rng.choice([30, 24, 18, 14, 13, 36, 6])  # now and then one too young to enter
         started = (self.call_closes - dt.timedelta(days=30 * months)).isoformat()
@@ -299,8 +318,10 @@ class Simulator:
     # ------------------------------------------------------------------ jury
 
     def score_for(self, stage: str, juror: str, proposal: str, criteria: list[Any], harsh: str, lenient: str) -> dict[str, float]:
-        quality = unit_rng(self.seed, "quality", proposal).uniform(0.35, 0.95)
-        rng = unit_rng(self.seed, "score", stage, juror, proposal)
+        # By the proposal's number within its year, so the same seed scores alike in any year.
+        number = proposal.rsplit("-", 1)[-1]
+        quality = unit_rng(self.seed, "quality", number).uniform(0.35, 0.95)
+        rng = unit_rng(self.seed, "score", stage, juror, number)
         bias = -0.15 if juror == harsh else 0.12 if juror == lenient else 0.0
         scores = {}
         for c in criteria:

@@ -402,6 +402,11 @@ class Health(BaseModel):
     version: str
     database: str
     outbox_pending: int
+    ready: bool = True
+    """False when the service is not ready: its outbox does not drain, a consumer lags, its
+    dead-letter subject is not empty, or NATS or its database is out of reach."""
+    reasons: list[str] = Field(default_factory=list)
+    """Why it is not ready, one line each."""
 
 
 class SetRef(BaseModel):

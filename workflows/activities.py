@@ -51,6 +51,7 @@ from contracts.verification import (
     VerificationClosedSummary,
     VerificationCounts,
 )
+from services.common import telemetry
 from services.common.messaging import CommandClient, CommandError, dumps
 from workflows.models import PublishEvent
 
@@ -165,7 +166,9 @@ class CycleActivities:
         """Publish a lifecycle event straight to JetStream; the deterministic event id is the
         ``Nats-Msg-Id``, so a retried activity publishes once."""
         js = self.client.nc.jetstream()
-        await js.publish(cmd.subject, cmd.payload.encode(), headers={"Nats-Msg-Id": cmd.event_id})
+        # The activity's trace goes on with the event to its consumers.
+        headers = telemetry.headers({"Nats-Msg-Id": cmd.event_id})
+        await js.publish(cmd.subject, cmd.payload.encode(), headers=headers)
 
     def all(self) -> list[Any]:
         return [

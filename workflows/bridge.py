@@ -24,7 +24,7 @@ from contracts.base import Event
 from contracts.cycle import stage_workflow_id, workflow_id
 from contracts.scoring import StageFullyScored
 from contracts.verification import VerificationCompleted
-from services.common import authz
+from services.common import authz, telemetry
 from services.common.logging import get_logger
 
 log = get_logger("bridge")
@@ -41,6 +41,9 @@ ROUTES: dict[str, tuple[type[Event], Any]] = {
 }
 
 
+DURABLES = [authz.bridge_durable(subject) for subject in ROUTES]
+
+
 async def signal_for(client: Client, subject: str, data: bytes) -> str:
     """Deliver one event as a signal; returns what happened (for logs and tests)."""
     model, route = ROUTES[subject]
@@ -50,6 +53,7 @@ async def signal_for(client: Client, subject: str, data: bytes) -> str:
         log.warning("bridge.malformed_event", subject=subject, error=str(exc)[:300])
         return "malformed"
     wid, signal = route(event)
+    telemetry.annotate(telemetry.attributes_of(event))
     try:
         await client.get_workflow_handle(wid).signal(signal)
     except RPCError as exc:
@@ -82,11 +86,20 @@ async def run_bridge(client: Client, js: JetStreamContext, stop: asyncio.Event) 
                 await asyncio.sleep(1)
                 continue
             for msg in msgs:
-                try:
-                    await signal_for(client, msg.subject, msg.data)
-                    await msg.ack()
-                except Exception as exc:  # noqa: BLE001 - Temporal unreachable: redeliver later
-                    log.warning("bridge.signal_failed", subject=msg.subject, error=str(exc))
-                    await msg.nak(delay=2)
+                # The event's trace goes on into the signal (Temporal's tracing interceptor).
+                with telemetry.span(
+                    f"bridge {msg.subject}",
+                    parent=telemetry.extract(msg.headers),
+                    kind=telemetry.SpanKind.CONSUMER,
+                    attributes={telemetry.SERVICE: "worker", telemetry.SUBJECT: msg.subject},
+                ) as span:
+                    try:
+                        outcome = await signal_for(client, msg.subject, msg.data)
+                        telemetry.mark(span, "malformed" if outcome == "malformed" else "ok")
+                        await msg.ack()
+                    except Exception as exc:  # noqa: BLE001 - Temporal unreachable: redeliver later
+                        telemetry.mark(span, "signal_failed", str(exc))
+                        log.warning("bridge.signal_failed", subject=msg.subject, error=str(exc))
+                        await msg.nak(delay=2)
 
     await asyncio.gather(*(consume(s) for s in ROUTES))

@@ -199,6 +199,10 @@ def grants(identity: str) -> Grants:
         return Grants(tuple(commands(Kind.PERSON, Kind.QUERY)), (inbox,))
     if identity == CLI:
         manage = [_js(op, name) for name in STREAMS for op in ("STREAM.CREATE", "STREAM.UPDATE")]
+        # The dev stack, as the operator, removes from a NATS it reused (not its own) the streams
+        # and consumers it added there when it stops.
+        manage += [_js(op, name) for name in STREAMS for op in ("STREAM.DELETE", "CONSUMER.LIST", "CONSUMER.NAMES")]
+        manage += [_js("CONSUMER.DELETE", name, "*") for name in STREAMS]
         return Grants(
             tuple([*commands(Kind.ADMIN, Kind.PERSON, Kind.QUERY), *manage, *_stream_reads()]),
             (subjects.EVENTS_ALL, subjects.DLQ_ALL, inbox),

@@ -77,6 +77,9 @@ def runtime_tables(metadata: sa.MetaData, service: str) -> tuple[sa.Table, sa.Ta
         sa.Column("payload", sa.Text, nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("published_at", UtcDateTime(), nullable=True, index=True),
+        # W3C traceparent of the span that emitted the event (issue 25): the relay's publish
+        # continues that trace. Nullable; added to an older outbox by each service's revision 0002.
+        sa.Column("trace_context", sa.String(128), nullable=True),
     )
     inbox = sa.Table(
         f"{service}_inbox",

@@ -21,7 +21,7 @@ from pydantic_core import to_jsonable_python
 
 from contracts import subjects
 from contracts.base import ACTOR_HEADER, Actor, Command, ErrorCode, Reply
-from services.common import authz
+from services.common import authz, metrics, telemetry
 from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.logging import get_logger
@@ -174,17 +174,22 @@ class OutboxRelay:
         """Publish a page of rows at once and wait for JetStream's acks (or fail, leaving the rows
         unsent for the next pass)."""
         futures = []
+        spans: list[Any] = []
+        outcome = "publish_failed"
         try:
             for row in rows:
-                futures.append(
-                    await self.js.publish_async(
-                        row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id}
-                    )
-                )
-            return list(await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout))
+                headers = {"Nats-Msg-Id": row.event_id}
+                if row.trace_context:
+                    headers.update(telemetry.publish_headers(row.trace_context, row.subject, row.event_id, spans))
+                futures.append(await self.js.publish_async(row.subject, row.payload.encode(), headers=headers))
+            acks = list(await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout))
+            outcome = "ok"
+            return acks
         finally:
             for future in futures:
                 future.cancel()  # unanswered (a timeout, a failure): stop waiting for it
+            for span in spans:
+                telemetry.finish(span, outcome)
 
     async def flush(self) -> int:
         """Publish every unsent row; returns how many were published."""
@@ -195,7 +200,9 @@ class OutboxRelay:
                 return list(
                     (
                         await session.execute(
-                            sa.select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
+                            sa.select(
+                                outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload, outbox.c.trace_context
+                            )
                             .where(outbox.c.published_at.is_(None))
                             .order_by(outbox.c.seq)
                             .limit(self.batch)
@@ -218,7 +225,9 @@ class OutboxRelay:
 
             await self.db.retrying(mark)
             total += len(rows)
-            self.published += sum(1 for ack in acks if not ack.duplicate)
+            published = sum(1 for ack in acks if not ack.duplicate)
+            self.published += published
+            metrics.EVENTS_PUBLISHED.labels(self.db.service).inc(published)
             self.log.debug("outbox.published", count=len(rows))
 
 
@@ -281,6 +290,7 @@ class CommandClient:
         self, subject: str, payload: bytes, timeout: float | None = None, headers: dict[str, str] | None = None
     ) -> Reply:
         total = timeout or self.timeout
+        headers = telemetry.headers(headers)  # the caller's trace goes on with the command
         if self.resend_after is None or self.resend_after >= total:
             try:
                 request = self.nc.request(subject, payload, timeout=total, headers=headers)

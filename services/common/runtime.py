@@ -32,11 +32,13 @@ and the runtime does the rest, in one place:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import hashlib
 import json
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,11 +56,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import catalogue, subjects
 from contracts.base import Actor, Command, ErrorCode, Event, Health, Query, Reply
-from services.common import authz
+from services.common import authz, health, metrics, telemetry
 from services.common.actors import actor_from_headers, check_actor
 from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.errors import DomainError
+from services.common.http import HealthServer
 from services.common.logging import configure_logging, get_logger
 from services.common.messaging import OutboxRelay, connect_jetstream, dumps
 from services.common.migrations import require_current
@@ -81,9 +84,18 @@ class UnitOfWork:
     now: dt.datetime
     db: Database
     events: list[Event] = field(default_factory=list)
+    trace: dict[str, str] = field(default_factory=dict)
+    """Each emitted event's traceparent (event id → W3C header value), kept in the outbox row."""
+    trace_parent: str | None = None
+    """The traceparent of the command this unit handles, when not the current span (a batch)."""
+    command_traces: dict[int, str] = field(default_factory=dict)
+    """A batch's commands' traceparents, by ``id(command)``."""
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
+        parent = self.trace_parent or telemetry.traceparent()
+        if parent:
+            self.trace[event.event_id] = parent
 
     async def _write_outbox(self) -> None:
         if not self.events:
@@ -96,6 +108,7 @@ class UnitOfWork:
                     "subject": e.subject(),
                     "payload": e.model_dump_json(),
                     "created_at": self.now,
+                    "trace_context": self.trace.get(e.event_id),
                 }
                 for e in self.events
             ],
@@ -220,6 +233,23 @@ class _Pending:
     cmd: Command
     respond: Callable[[Reply], Awaitable[None]]
     payload_hash: str = ""
+    received: float = field(default_factory=time.perf_counter)
+    context: Any = None  # the trace context it arrived in (tracing on)
+    span: Any = None
+
+
+def _trace_batch_events(uow: UnitOfWork, cmds: list[Command]) -> None:
+    """The events a set-based handler emitted for a batch: each continues the trace of the
+    command about the same proposal, else the batch's first traced command's."""
+    if not uow.command_traces:
+        return
+    by_proposal = {
+        getattr(c, "proposal_id", None): uow.command_traces[id(c)] for c in cmds if id(c) in uow.command_traces
+    }
+    first = next(iter(uow.command_traces.values()))
+    for event in uow.events:
+        if event.event_id not in uow.trace:
+            uow.trace[event.event_id] = by_proposal.get(getattr(event, "proposal_id", None), first)
 
 
 def _in_savepoints(fn: CommandHandler) -> BatchHandler:
@@ -229,6 +259,7 @@ def _in_savepoints(fn: CommandHandler) -> BatchHandler:
         results: list[Any] = []
         for cmd in cmds:
             own = UnitOfWork(uow.session, uow.service, uow.now, uow.db)
+            own.trace_parent = uow.command_traces.get(id(cmd))
             try:
                 async with uow.session.begin_nested():
                     result = await fn(cmd, own)
@@ -236,6 +267,7 @@ def _in_savepoints(fn: CommandHandler) -> BatchHandler:
                 results.append(exc)
                 continue
             uow.events.extend(own.events)
+            uow.trace.update(own.trace)
             results.append(result)
         return results
 
@@ -320,6 +352,10 @@ class ServiceApp:
         self._serving: dict[tuple[str, str, str], asyncio.Future[Reply]] = {}
         self._workers: asyncio.Semaphore | None = None
         self._stopping = asyncio.Event()
+        self.http_port: int | None = self.settings.http_port_for(service)
+        """Where /livez, /readyz and /metrics are served (0: a free port; None: not at all)."""
+        self.http: HealthServer | None = None
+        self.probe: health.Probe | None = None
         self.command(catalogue.COMMANDS[subjects.command(service, "health")].model)(self._health)
 
     # ------------------------------------------------------------------ registration
@@ -379,6 +415,7 @@ class ServiceApp:
 
     async def start(self, nats_url: str | None = None, database_url: str | None = None) -> None:
         configure_logging(self.settings.log_level, self.settings.log_json)
+        telemetry.configure_from_env(self.service)
         nats_url = nats_url or self.settings.nats_url
         self.db = Database(
             database_url or self.settings.database_url(self.service), self.metadata, self.service
@@ -405,6 +442,10 @@ class ServiceApp:
         self.broker = self._build_broker(nats_url)
         await self.broker.start()
         await self._until_serving()
+        self.probe = self._probe()
+        if self.http_port is not None:
+            self.http = HealthServer(self.probe, self.settings.http_host, self.http_port)
+            await self.http.start()
         for upstream in sorted({spec_service(s) for s in self._events}):
             self._consumers.append(
                 asyncio.create_task(self._consume(upstream), name=f"{self.service}<-{upstream}")
@@ -416,6 +457,24 @@ class ServiceApp:
             database=self.db.url.split("@")[-1],
             commands=len(self._commands),
             consumes=sorted({spec_service(s) for s in self._events}),
+        )
+
+    def _durables(self) -> list[str]:
+        return [authz.service_durable(self.service, upstream) for upstream in sorted({spec_service(s) for s in self._events})]
+
+    def _probe(self) -> health.Probe:
+        assert self.db is not None
+        s = self.settings
+        return health.Probe(
+            self.service,
+            [
+                health.nats_connected(lambda: self.nc),
+                health.nats_connected(lambda: getattr(self.broker, "_connection", None) if self.broker else None),
+                health.database(self.db),
+                health.outbox(self.db, self.service, s.ready_outbox_max_age),
+                health.consumers(lambda: self.js, self.service, self._durables, s.ready_consumer_max_pending),
+                health.dead_letters(lambda: self.js, self.service),
+            ],
         )
 
     async def _until_serving(self) -> None:
@@ -432,6 +491,9 @@ class ServiceApp:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.http:
+            await self.http.stop()
+            self.http = None
         if self.broker:
             await self.broker.stop()
         # What was accepted is answered before the database goes away.
@@ -476,7 +538,7 @@ class ServiceApp:
         broker = NatsBroker(
             nats_servers(nats_url),
             **options,
-            middlewares=[EnvelopeMiddleware],
+            middlewares=[*telemetry.broker_middlewares(), EnvelopeMiddleware],
             logger=None,
             name=f"bfest-{self.service}-cmd",
             apply_types=False,
@@ -511,10 +573,11 @@ class ServiceApp:
             async def answer(reply: Reply) -> None:
                 await respond(raw, reply)
 
+            parent = telemetry.received(raw.headers)
             if batcher is not None:
-                batcher.queue.put_nowait(_Pending(cmd, answer))
+                batcher.queue.put_nowait(_Pending(cmd, answer, received=time.perf_counter(), context=parent))
             else:
-                task = asyncio.create_task(self._serve(cmd, fn, answer))
+                task = asyncio.create_task(self._serve(cmd, fn, answer, parent))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
 
@@ -522,7 +585,7 @@ class ServiceApp:
         return intake
 
     async def _serve(
-        self, cmd: Command, fn: CommandHandler, answer: Callable[[Reply], Awaitable[None]]
+        self, cmd: Command, fn: CommandHandler, answer: Callable[[Reply], Awaitable[None]], parent: Any = None
     ) -> None:
         assert self._workers is not None
         key = (cmd.NAME, cmd.request_id, _payload_hash(cmd))
@@ -533,7 +596,7 @@ class ServiceApp:
             self._serving[key] = handled = asyncio.get_running_loop().create_future()
             try:
                 async with self._workers:
-                    reply = await self.handle(cmd, fn)
+                    reply = await self.handle(cmd, fn, parent)
                 handled.set_result(reply)
             finally:
                 del self._serving[key]
@@ -557,7 +620,30 @@ class ServiceApp:
                 return Reply.failure(exc.code, exc.message, exc.details)
         return await self.handle(cmd, fn)
 
-    async def handle(self, cmd: Command, fn: CommandHandler) -> Reply:
+    async def handle(self, cmd: Command, fn: CommandHandler, parent: Any = None) -> Reply:
+        started = time.perf_counter()
+        with telemetry.span(
+            f"command {cmd.NAME}", parent=parent, kind=telemetry.SpanKind.SERVER, attributes=self._span_attributes(cmd)
+        ) as span:
+            reply = await self._reply(cmd, fn)
+            self._observe(cmd, reply, started, span)
+        return reply
+
+    def _span_attributes(self, cmd: Command) -> dict[str, Any]:
+        return {
+            telemetry.SERVICE: self.service,
+            telemetry.SUBJECT: cmd.subject(),
+            telemetry.REQUEST_ID: cmd.request_id,
+            **telemetry.attributes_of(cmd),
+        }
+
+    def _observe(self, cmd: Command, reply: Reply, started: float, span: Any) -> None:
+        """A command's latency and outcome, in the metrics and on its span."""
+        outcome = "ok" if reply.ok or reply.error is None else reply.error.code
+        metrics.observe_command(self.service, cmd.subject(), outcome, time.perf_counter() - started)
+        telemetry.mark(span, outcome, reply.error.message if reply.error else None)
+
+    async def _reply(self, cmd: Command, fn: CommandHandler) -> Reply:
         assert self.db is not None
         log = self.log.bind(command=cmd.NAME, request_id=cmd.request_id)
         try:
@@ -623,6 +709,13 @@ class ServiceApp:
         assert self.db is not None and self.relay is not None
         for item in batch:
             item.payload_hash = _payload_hash(item.cmd)
+            if item.span is None and telemetry.enabled():
+                item.span = telemetry.start(
+                    f"command {model.NAME}",
+                    parent=item.context,
+                    kind=telemetry.SpanKind.SERVER,
+                    attributes=self._span_attributes(item.cmd),
+                )
         try:
             replies, events = await self.db.retrying(lambda: self._batch_once(model, fn, batch))
         except Exception as exc:  # noqa: BLE001 - one bad command must not sink the others
@@ -651,6 +744,9 @@ class ServiceApp:
             "command.batch_handled", command=model.NAME, size=len(batch), refused=refused, events=events
         )
         for item, reply in zip(batch, replies, strict=True):
+            self._observe(item.cmd, reply, item.received, item.span)
+            if item.span is not None:
+                item.span.end()
             try:
                 await item.respond(reply)
             except Exception as exc:  # noqa: BLE001 - the caller went away; the command stands
@@ -691,7 +787,14 @@ class ServiceApp:
             uow = UnitOfWork(session, self.service, self.clock(), self.db)
             rows = []
             if fresh:
+                traced = telemetry.enabled()
+                if traced:
+                    uow.command_traces = {
+                        id(batch[i].cmd): tp for i in fresh if (tp := telemetry.span_traceparent(batch[i].span))
+                    }
                 results = await fn([batch[i].cmd for i in fresh], uow)
+                if traced:
+                    _trace_batch_events(uow, [batch[i].cmd for i in fresh])
                 if len(results) != len(fresh):
                     raise RuntimeError(
                         f"{model.NAME}: the batch handler answered {len(results)} of {len(fresh)} commands"
@@ -735,12 +838,15 @@ class ServiceApp:
 
     async def _health(self, cmd: Query, uow: UnitOfWork) -> Health:
         assert self.db is not None and self.relay is not None
+        state = await (self.probe or self._probe()).readiness()
         return Health(
             service=self.service,
-            status="ok",
+            status="ok" if state.ready else "not_ready",
             version=self.version,
             database=await self.db.ping(),
             outbox_pending=await self.relay.pending(),
+            ready=state.ready,
+            reasons=state.reasons,
         )
 
     # ------------------------------------------------------------------ events
@@ -785,6 +891,7 @@ class ServiceApp:
             return "ignored"
         model, fn = entry
         event = model.model_validate_json(data)
+        telemetry.annotate(telemetry.attributes_of(event))
         assert self.db is not None
         db = self.db
 
@@ -853,11 +960,16 @@ class ServiceApp:
                     if fn is None:
                         done.append(msg)
                         continue
-                    try:
-                        uow = await self._record_and_handle(session, consumer, subject, fn, event)
-                    except Exception:  # noqa: BLE001 - handled alone below, with its own verdict
-                        failed.append(msg)  # rolled back, inbox row too: alone, it starts from scratch
-                        continue
+                    with self._event_span(msg) as span:
+                        if span is not None:
+                            span.set_attributes(telemetry.attributes_of(event))
+                        try:
+                            uow = await self._record_and_handle(session, consumer, subject, fn, event)
+                        except Exception:  # noqa: BLE001 - handled alone below, with its own verdict
+                            telemetry.mark(span, "handled_alone")
+                            failed.append(msg)  # rolled back, inbox row too: alone, it starts from scratch
+                            continue
+                        telemetry.mark(span, "ok" if uow else "duplicate")
                     emitted += len(uow.events) if uow else 0
                     done.append(msg)  # handled, or a duplicate seen before
             return done, failed, emitted
@@ -867,21 +979,46 @@ class ServiceApp:
             self.relay.wake()
         for msg in done:
             await msg.ack()
+            if msg.subject in self._events:
+                metrics.EVENTS_CONSUMED.labels(self.service, msg.subject, "ok").inc()
         log.debug("event.batch_processed", size=len(msgs), done=len(done), alone=len(failed) + len(alone))
         again = {id(m) for m in failed} | {id(m) for m in alone}
         for msg in msgs:
             if id(msg) in again:
                 await self._process_event(consumer, msg, log)
 
+    def _event_span(self, msg: Any) -> Any:
+        """The span of one consumed event, continuing the trace its headers carry (none for an
+        event this service does not handle)."""
+        if not telemetry.enabled() or msg.subject not in self._events:
+            return contextlib.nullcontext()
+        attributes = {telemetry.SERVICE: self.service, telemetry.SUBJECT: msg.subject}
+        return telemetry.span(
+            f"consume {msg.subject}",
+            parent=telemetry.extract(msg.headers),
+            kind=telemetry.SpanKind.CONSUMER,
+            attributes=attributes,
+        )
+
     async def _process_event(self, consumer: str, msg: Any, log: Any) -> None:
+        with self._event_span(msg) as span:
+            outcome = await self._process_event_once(consumer, msg, log)
+            if outcome is not None:
+                telemetry.mark(span, outcome)
+                metrics.EVENTS_CONSUMED.labels(self.service, msg.subject, outcome).inc()
+
+    async def _process_event_once(self, consumer: str, msg: Any, log: Any) -> str | None:
+        """Process, acknowledge or dead-letter one event; returns the outcome (``None``: not ours)."""
         try:
             outcome = await self.process_event_payload(consumer, msg.subject, msg.data)
             await msg.ack()
             if outcome != "ignored":
                 log.debug("event.processed", subject=msg.subject, outcome=outcome)
+            return None if outcome == "ignored" else "ok" if outcome == "done" else outcome
         except (ValidationError, ValueError, DomainError) as exc:
             await self.dead_letter(msg.subject, msg.data, exc)
             await msg.ack()
+            return "dead_lettered"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -890,9 +1027,10 @@ class ServiceApp:
                 log.exception("event.failed_repeatedly", subject=msg.subject, deliveries=delivered)
                 await self.dead_letter(msg.subject, msg.data, exc)
                 await msg.ack()
-            else:
-                log.warning("event.retry", subject=msg.subject, deliveries=delivered, error=str(exc))
-                await msg.nak(delay=min(30, 2**delivered))
+                return "dead_lettered"
+            log.warning("event.retry", subject=msg.subject, deliveries=delivered, error=str(exc))
+            await msg.nak(delay=min(30, 2**delivered))
+            return "retry"
 
     async def dead_letter(self, subject: str, data: bytes, exc: BaseException) -> None:
         assert self.js is not None

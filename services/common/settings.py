@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     """``BFEST_MAX_MESSAGE_BYTES``: the largest event a stream takes, NATS's own default payload
     limit (1 MiB); a larger one is refused at publish, not stored."""
 
+    # --- observability (issue 25; README: Observability)
+    http_host: str = "127.0.0.1"
+    """``BFEST_HTTP_HOST``: where a process serves /livez, /readyz and /metrics (0.0.0.0 in a container)."""
+    http_port: int | None = None
+    """``BFEST_HTTP_PORT`` (or ``BFEST_<SERVICE>_HTTP_PORT``, ``BFEST_WORKER_HTTP_PORT``): the port
+    of those endpoints; 0 picks a free one; unset: no HTTP port."""
+    ready_outbox_max_age: float = 30.0
+    """``BFEST_READY_OUTBOX_MAX_AGE``: seconds the oldest unsent outbox event may wait before the
+    process reports not ready."""
+    ready_consumer_max_pending: int = 10_000
+    """``BFEST_READY_CONSUMER_MAX_PENDING``: events a consumer may be behind before not ready."""
+
+    def http_port_for(self, process: str) -> int | None:
+        """``BFEST_<PROCESS>_HTTP_PORT``, else ``BFEST_HTTP_PORT``, else none."""
+        own = os.environ.get(f"BFEST_{process.upper()}_HTTP_PORT")
+        return int(own) if own else self.http_port
+
     @property
     def production(self) -> bool:
         return self.profile.strip().lower() in ("production", "prod")

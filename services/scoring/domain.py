@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import math
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,16 @@ def _tiebreak(seed: int, *parts: str) -> int:
     return int.from_bytes(hashlib.sha256(":".join((str(seed), *parts)).encode()).digest()[:8], "big")
 
 
+_YEAR_PREFIX = re.compile(r"^P\d{4}-")
+
+
+def _in_year(proposal_id: str) -> str:
+    """A proposal's id without its year (P2027-00012 → 00012): the draw of juries depends on the
+    seed and on the proposals' order, not on the year, so a rehearsal in another year (the demo
+    run again) with the same seed gets the same juries."""
+    return _YEAR_PREFIX.sub("", proposal_id)
+
+
 def assign(entrants: Sequence[Entrant], jurors: Sequence[JurorInfo], per_proposal: int, seed: int) -> dict[str, list[str]]:
     """Give every entrant exactly ``per_proposal`` eligible jurors, loads balanced, matching
     expertise preferred, deterministic for a seed. Raises ``infeasible_assignment`` naming every
@@ -54,12 +65,12 @@ def assign(entrants: Sequence[Entrant], jurors: Sequence[JurorInfo], per_proposa
             {"proposals": short, "jurors_per_proposal": per_proposal, "pool": len(jurors)},
         )
     load = {j.id: 0 for j in jurors}
-    order = sorted(entrants, key=lambda e: (len(eligible[e.id]), _tiebreak(seed, e.id)))
+    order = sorted(entrants, key=lambda e: (len(eligible[e.id]), _tiebreak(seed, _in_year(e.id))))
     out: dict[str, list[str]] = {}
     for e in order:
         ranked = sorted(
             eligible[e.id],
-            key=lambda j: (load[j.id], e.category not in j.expertise, _tiebreak(seed, e.id, j.id)),
+            key=lambda j: (load[j.id], e.category not in j.expertise, _tiebreak(seed, _in_year(e.id), j.id)),
         )
         chosen = [j.id for j in ranked[:per_proposal]]
         for jid in chosen:

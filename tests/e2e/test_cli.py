@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -23,13 +24,18 @@ from tests.support import eventually, running
 from workflows.worker import running_worker
 
 BFEST = str(Path(sys.executable).parent / "bfest")
+WIB = dt.timezone(dt.timedelta(hours=7))
+# The compressed test cycle's call closes this many seconds after it starts: room for the few CLI
+# calls (seconds each on a busy machine) the test makes before it extends the call.
+CALL_CLOSES = 21
 
 
-async def bfest(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+async def bfest(*args: str, env: dict[str, str], check: bool = True, columns: int = 200, stdin: str = "") -> subprocess.CompletedProcess[str]:
     # In a thread: the worker answering the CLI's queries runs on this event loop.
     out = await asyncio.to_thread(
-        subprocess.run,[BFEST, *args], capture_output=True, text=True, env={**os.environ, **env, "COLUMNS": "200"}, timeout=60
-    )
+        subprocess.run, [BFEST, *args], capture_output=True, text=True, input=stdin,
+        env={**os.environ, **env, "COLUMNS": str(columns)}, timeout=60,
+    )  # fmt: skip
     if check:
         assert out.returncode == 0, out.stdout + out.stderr
     return out
@@ -45,19 +51,19 @@ def toml_config(year: int, start: dt.datetime) -> str:
 [[stages]]
 key = "{key}"
 name = "{key.title()}"
-deadline = {t(24 + 3 * i)}
+deadline = {t(30 + 3 * i)}
 advance = {5 - i}
 criteria = [{{ key = "mutu", name = "Mutu", weight = 1.0 }}]
 """
     return f"""year = {year}
 [call]
 opens = {t(1)}
-closes = {t(15)}
+closes = {t(CALL_CLOSES)}
 [verification]
-deadline = {t(21)}
+deadline = {t(27)}
 {stages}
 [ceremony]
-date = {t(34)}
+date = {t(40)}
 venue = "Kota Batu"
 [[awards]]
 key = "top"
@@ -101,15 +107,23 @@ async def test_start_status_extend_history_complete_list(stack, tmp_path, tempor
     await eventually(call_open, timeout=30)
     status = await bfest("cycle", "status", "--year", str(year), env=env)
     assert "call_open" in status.stdout and "desk" in status.stdout
-
-    until = (start + dt.timedelta(seconds=18)).isoformat()
+    until = (start + dt.timedelta(seconds=CALL_CLOSES + 3)).isoformat()
     ext = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", until, "--reason", "portal outage", "--operator", "biro-org", env=env)
     assert "call deadline is now" in ext.stdout
     past = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", "2020-01-01T00:00", env=env, check=False)
     assert past.returncode == 1 and "in the past" in past.stderr and len(past.stderr.strip().splitlines()) == 1
+    assert not re.search(r":\d\d\.\d", past.stderr), past.stderr  # instants to the second, no microseconds
     terse = await bfest("cycle", "extend", "--year", str(year), "--stage", "call", "--until", until, "--reason", "x", env=env, check=False)
     assert terse.returncode == 1 and len(terse.stderr.strip().splitlines()) == 1, terse.stderr
     assert "reason: String should have at least 3 characters" in terse.stderr and "Traceback" not in terse.stderr
+    # In 80 columns (after the extension: the call of this compressed cycle closes in seconds).
+    narrow = await bfest("cycle", "status", "--year", str(year), env=env, columns=80)
+    fits_80(narrow.stdout)
+    header = next(x for x in narrow.stdout.splitlines() if x.startswith("stage"))
+    assert header.split() == ["stage", "state", "deadline", "(WIB)", "entrants", "scored", "shortlist"]
+    rows = {x.split()[0]: x for x in narrow.stdout.splitlines() if x.split()[:1] in (["desk"], ["interview"], ["field"])}
+    for key, seconds in (("desk", 30), ("interview", 33), ("field", 36)):  # each deadline whole, on its stage's row
+        assert (start + dt.timedelta(seconds=seconds)).astimezone(WIB).strftime("%d %b %Y %H:%M:%S") in rows[key], narrow.stdout
 
     handle = temporal_dev.client.get_workflow_handle(f"bfest-cycle-{year}")
     result = await handle.result()
@@ -126,12 +140,21 @@ async def test_start_status_extend_history_complete_list(stack, tmp_path, tempor
     text = (await bfest("cycle", "history", "--year", str(year), env=env)).stdout
     assert "portal outage" in text and "biro-org" in text
     assert "+07:00 by biro-org: portal outage" in text  # the extension's time in WIB, like the rest of the history
+    narrow_history = (await bfest("cycle", "history", "--year", str(year), env=env, columns=80)).stdout
+    fits_80(narrow_history)
+    for line in narrow_history.splitlines():  # a long entry wraps under its text, never under the date
+        assert re.match(r"\d\d \w{3} \d{4} \d\d:\d\d:\d\d WIB  \w", line) or line.startswith(" " * 30), line
 
     async def listed() -> bool:
         rows = json.loads((await bfest("cycle", "list", "--json", env=env)).stdout)
         return any(r["year"] == year and r["state"] == "completed" for r in rows)
 
     await eventually(listed, timeout=30)
+    table = (await bfest("cycle", "list", env=env, columns=80)).stdout
+    fits_80(table)
+    row = next(x for x in table.splitlines() if x.startswith(str(year)))
+    began = next(r for r in json.loads((await bfest("cycle", "list", "--json", env=env)).stdout) if r["year"] == year)["started"]
+    assert dt.datetime.fromisoformat(began).strftime("%d %b %Y %H:%M") in row, table  # whole dates
 
 
 async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
@@ -146,7 +169,9 @@ async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
     bad.write_text("year = 2026\n[call]\nopens = 2026-05-01T00:00:00+07:00\ncloses = 2026-04-01T00:00:00+07:00\n")
     invalid = await bfest("cycle", "start", "--year", "2026", "--config", str(bad), env=env, check=False)
     assert invalid.returncode == 1 and "verification" in invalid.stderr and "ceremony" in invalid.stderr
-    past = await bfest("cycle", "start", "--year", "2026", "--config", "cycles/2026.toml", env=env, check=False)
+    last_year = tmp_path / "2026.toml"
+    last_year.write_text(toml_config(2026, dt.datetime(2026, 3, 1, tzinfo=dt.UTC)))
+    past = await bfest("cycle", "start", "--year", "2026", "--config", str(last_year), env=env, check=False)
     assert past.returncode == 1 and "already past" in past.stderr
     people = tmp_path / "people.csv"
     people.write_text("code,name,kind\nKAB-X,Kabupaten X,kabupaten\nKAB-X-U1,,upp\n")
@@ -156,9 +181,16 @@ async def test_errors_are_one_line_and_non_zero(stack, tmp_path):
     jurors.write_text('[{"id": "J1",')
     broken = await bfest("jurors", "import", str(jurors), env=env, check=False)
     assert broken.returncode == 1 and "not valid JSON" in broken.stderr
-    for out in (unknown, bad_date, down, invalid, past, csv_row, broken):
+    not_a_year = await bfest("cycle", "status", "--year", "abc", env=env, check=False)
+    assert not_a_year.returncode == 2 and "--year" in not_a_year.stderr and "╭" not in not_a_year.stderr
+    missing = await bfest("cycle", "status", env=env, check=False)
+    assert missing.returncode == 2 and "Missing option '--year'" in missing.stderr
+    # Nothing to cancel: it says so at once, without asking first (stdin would answer "y").
+    nothing = await bfest("cycle", "cancel", "--year", "1999", env=env, check=False, stdin="y\n")
+    assert nothing.returncode == 1 and "no cycle for year 1999" in nothing.stderr and "Cancel the" not in nothing.stdout
+    for out in (unknown, bad_date, down, invalid, past, csv_row, broken, not_a_year, missing, nothing):
         assert "Traceback" not in out.stderr + out.stdout
-    for out in (unknown, bad_date, down, past, csv_row, broken):  # an invalid config lists each problem
+    for out in (unknown, bad_date, down, past, csv_row, broken, not_a_year, missing, nothing):  # an invalid config lists each problem
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
@@ -171,7 +203,7 @@ async def test_check_validates_and_prints_the_schedule_without_temporal(tmp_path
     assert "valid" in out.stdout and "would start cycle 2090" in out.stdout
     for step in ("call for proposals", "verification", "Desk", "Interview", "Field", "award ceremony", "top (top_n 3)"):
         assert step in out.stdout, step
-    closes = (start + dt.timedelta(seconds=15)).astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%d %b %Y %H:%M:%S WIB")
+    closes = (start + dt.timedelta(seconds=CALL_CLOSES)).astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%d %b %Y %H:%M:%S WIB")
     assert closes in out.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(toml_config(2090, start).replace("advance = 4", "advance = 0"))
@@ -179,3 +211,22 @@ async def test_check_validates_and_prints_the_schedule_without_temporal(tmp_path
     assert refused.returncode == 1 and "stages[1].advance" in refused.stderr and "valid:" not in refused.stdout
     wrong_year = await bfest("cycle", "start", "--year", "2091", "--config", str(good), "--check", env=nowhere, check=False)
     assert wrong_year.returncode == 1 and "is for 2090" in wrong_year.stderr
+
+
+async def test_the_shipped_config_of_the_next_cycle_passes_check():
+    from bfest.demo import shipped_config
+    from workflows.config import load_config
+
+    path = Path(shipped_config())
+    cfg = load_config(path)
+    assert cfg.year > dt.date.today().year or cfg.call.opens.date() > dt.date.today()  # the next cycle's
+    out = await bfest("cycle", "start", "--year", str(cfg.year), "--config", str(path), "--check", env={"BFEST_TEMPORAL_ADDRESS": "127.0.0.1:1"}, columns=80)
+    assert f"would start cycle {cfg.year}" in out.stdout
+    # A practice cycle of its shape, compressed into minutes from now, for any year.
+    practice = await bfest("cycle", "start", "--year", "2099", "--config", str(path), "--minutes", "30", "--check", env={"BFEST_TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert "would start cycle 2099" in practice.stdout and dt.datetime.now(WIB).strftime("%d %b %Y") in practice.stdout
+
+
+def fits_80(text: str) -> None:
+    for line in text.splitlines():
+        assert len(line) <= 80 and "…" not in line, line

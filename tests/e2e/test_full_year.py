@@ -13,6 +13,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
+from bfest.files.participants import load_default_participants
 from bfest.simulation import Simulator, demo_jurors
 from contracts.awards import GetResults, VerifyCertificate
 from contracts.base import CyclePhase
@@ -22,7 +23,6 @@ from services.awards.app import create_app as awards_app
 from services.common.messaging import CommandClient, CommandError
 from services.common.settings import Settings
 from services.registration.app import create_app as registration_app
-from services.registration.participants_io import load_default_participants
 from services.scoring.app import create_app as scoring_app
 from services.verification.app import create_app as verification_app
 from tests.support import eventually, postgres_database, running

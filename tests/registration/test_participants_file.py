@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.registration.participants_io import read_participants_file
+from bfest.files.participants import read_participants_file
 
 
 def test_a_valid_csv_is_read(tmp_path):

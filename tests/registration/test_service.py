@@ -234,7 +234,7 @@ async def test_events_are_published_once_even_when_the_service_restarts(nats_url
 
 @pytest.mark.parametrize("kind", ["json", "csv"])
 def test_participant_files_and_the_default_data_set(tmp_path, kind):
-    from services.registration.participants_io import load_default_participants, read_participants_file
+    from bfest.files.participants import load_default_participants, read_participants_file
 
     default = load_default_participants()
     agencies = [p for p in default if p.parent_code is None]

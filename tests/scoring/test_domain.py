@@ -55,6 +55,19 @@ def test_assignment_never_violates_a_conflict_and_balances_load(pool):
     assert domain.assign(entrants, jurors, k, seed) == plan  # deterministic for a seed
 
 
+def test_the_same_seed_draws_the_same_juries_in_any_year():
+    """The draw depends on the seed and the proposals, not on the year in their ids: a rehearsal
+    (the demo run again in another year) with the same seed gets the same juries."""
+    jurors = [JurorInfo(f"J{j:02d}", f"U{j % 4}", frozenset({"kesehatan"}), frozenset()) for j in range(12)]
+
+    def plan(year: int, seed: int) -> dict[str, list[str]]:
+        entrants = [Entrant(f"P{year}-{i:05d}", f"A{i % 5}", "umum", ["kesehatan", "pendidikan"][i % 2]) for i in range(1, 30)]
+        return {pid.split("-")[1]: js for pid, js in domain.assign(entrants, jurors, 3, seed).items()}
+
+    assert plan(2026, 1) == plan(2061, 1)
+    assert plan(2026, 1) != plan(2026, 2)  # the seed still draws
+
+
 def test_an_infeasible_pool_fails_naming_the_proposals():
     entrants = [Entrant("P1", "A", "umum", "x"), Entrant("P2", "B", "umum", "x")]
     jurors = [JurorInfo("J1", "A"), JurorInfo("J2", "A"), JurorInfo("J3", "C", conflicts=frozenset({"P2"}))]
