@@ -22,8 +22,14 @@ demo: install
 up: install
 	$(BIN)/bfest dev up
 
+## axe-core (npm registry) for the portal's WCAG 2.1 AA checks in the browser tests; without npm
+## those checks are skipped, saying why.
+AXE := var/npm/node_modules/axe-core/axe.min.js
+$(AXE):
+	-npm install --silent --no-save --no-audit --no-fund --prefix var/npm axe-core@4
+
 ## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts, workflows and the test support), then pytest.
-test: install lint
+test: install lint $(AXE)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: install

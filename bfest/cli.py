@@ -25,6 +25,7 @@ contracts_app = typer.Typer(no_args_is_help=True, help="The event and command ca
 cycle_app = typer.Typer(no_args_is_help=True, help="Start, watch and steer a yearly cycle (Temporal).")
 participants_app = typer.Typer(no_args_is_help=True, help="The participant registry (registration service).")
 jurors_app = typer.Typer(no_args_is_help=True, help="The juror pool (scoring service).")
+portal_app = typer.Typer(no_args_is_help=True, help="The web portal: run it, issue accounts.")
 app.add_typer(cycle_app, name="cycle")
 app.add_typer(participants_app, name="participants")
 app.add_typer(jurors_app, name="jurors")
@@ -32,6 +33,7 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(service_app, name="service")
 app.add_typer(worker_app, name="worker")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(portal_app, name="portal")
 
 console = Console()
 err = Console(stderr=True)
@@ -47,8 +49,11 @@ def fail(message: str, code: int = 1) -> None:
 
 
 @service_app.command("run")
-def service_run(name: str = typer.Argument(..., help="registration | verification | scoring | awards")) -> None:
+def service_run(name: str = typer.Argument(..., help="registration | verification | scoring | awards | portal")) -> None:
     """Run one service until Ctrl-C (NATS at BFEST_NATS_URL, database at BFEST_<NAME>_DATABASE_URL)."""
+    if name == "portal":
+        portal_run()
+        return
     if name not in subjects.SERVICES:
         fail(f"unknown service {name!r}; choose one of: {', '.join(subjects.SERVICES)}")
     module = importlib.import_module(f"services.{name}.app")
@@ -68,6 +73,38 @@ def worker_run() -> None:
         asyncio.run(run_worker())
     except (OSError, RuntimeError) as exc:
         fail(str(exc))
+
+
+@portal_app.command("run")
+def portal_run() -> None:
+    """Serve the portal (http://BFEST_PORTAL_HOST:BFEST_PORTAL_PORT, default 127.0.0.1:8000) until Ctrl-C."""
+    from bfest.operator import OperatorError
+    from bfest.portal import run
+
+    try:
+        run()
+    except OperatorError as exc:
+        fail(str(exc))
+    except (OSError, RuntimeError) as exc:
+        fail(f"portal could not start: {exc}")
+
+
+@portal_app.command("invite")
+def portal_invite(
+    role: str = typer.Option(..., "--role", help="unit | agency | verifier | juror | operator"),
+    subject: str = typer.Option(..., "--id", help="The unit or agency code, juror id, verifier id or operator name."),
+    name: str = typer.Option(None, "--name", help="Display name (default: the registry's or juror pool's)."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Check units, agencies and jurors against the imports over NATS."),
+) -> None:
+    """Make the account (if missing) and print a one-time set-password link (BFEST_PUBLIC_URL/set-password/…)."""
+    from bfest.operator import OperatorError
+    from bfest.portal import invite_sync
+
+    try:
+        inv = invite_sync(role, subject, name, check)
+    except OperatorError as exc:
+        fail(str(exc))
+    console.print(f"{inv.role} {inv.login} ({inv.name}): {inv.url}", highlight=False, soft_wrap=True)
 
 
 @dev_app.command("up")

@@ -168,6 +168,20 @@ async def run_demo(
     return summary
 
 
+async def _portal_hint(portal_url: str, year: int) -> None:
+    """The portal's pages for the demo's year, and a one-time link for the operator's account."""
+    from bfest.portal import invite
+
+    console.print(f"Portal: {portal_url}/results?year={year} (results; each certificate checks at /verify/<code>)", highlight=False, soft_wrap=True)
+    try:
+        operator = await invite("operator", "biro-org", "Biro Organisasi", check=False)
+    except Exception as exc:  # noqa: BLE001 - a hint, never the demo's failure
+        console.print(f"  (no operator account: {exc})", highlight=False)
+        return
+    console.print(f"  operator account biro-org: {portal_url}/set-password/{operator.token} → then {portal_url}/operator?year={year}", highlight=False, soft_wrap=True)
+    console.print("  more accounts: .venv/bin/bfest portal invite --role juror --id J01 (or unit, agency, verifier)", highlight=False, soft_wrap=True, markup=False)
+
+
 async def _say_what_next(settings: Any, year: int, stays: bool, info: Any) -> None:
     """The first-hour walk, with the year the demo used and a ``bfest`` that works from here."""
     bfest = bfest_command()
@@ -195,6 +209,8 @@ async def _say_what_next(settings: Any, year: int, stays: bool, info: Any) -> No
     for line in lines:
         console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
     console.print(f"Temporal UI: {settings.temporal_ui_url} (search `BfestYear = {year}`)", highlight=False, soft_wrap=True)
+    if getattr(info, "portal_url", None):
+        await _portal_hint(info.portal_url, year)
 
 
 async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: float, as_json: bool) -> dict[str, Any]:

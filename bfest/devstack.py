@@ -57,6 +57,7 @@ class StackInfo:
     temporal_address: str
     temporal_ui_url: str
     components: list[Component] = field(default_factory=list)
+    portal_url: str | None = None
     owner: int | None = None
     """The pid of the ``bfest dev up`` whose stack this is, when this process only uses it."""
     nats_before: dict[str, list[str]] | None = None
@@ -93,6 +94,17 @@ def _host_port(address: str, default_port: int) -> tuple[str, int]:
         address = "tcp://" + address
     u = urlparse(address)
     return u.hostname or "127.0.0.1", u.port or default_port
+
+
+def _portal_ok(url: str) -> bool:
+    """A Bureaucracy Fest portal answers there (its health page)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:  # noqa: S310 - a local http URL
+            return bool(json.loads(r.read()).get("status") == "ok")
+    except (OSError, ValueError):
+        return False
 
 
 def _free_port(host: str) -> int:
@@ -294,6 +306,7 @@ class DevStack:
             for c in running.get("components", []):
                 info.components.append(Component(c["name"], "reused", c["address"], c.get("log", ""), note=f"of the dev stack (pid {running['pid']})"))
             self.say(f"using the dev stack started by `bfest dev up` (pid {running['pid']}): NATS {info.nats_url}, Temporal {info.temporal_address}")
+            info.portal_url = next((c.address for c in info.components if c.name == "portal"), None)
             missing = [n for n in subjects.SERVICES if not asyncio.run(_healthy(info.nats_url, n))] if services else []
             if missing:
                 raise OperatorError(f"the running dev stack's services do not answer: {', '.join(missing)} (see {self.var / 'logs'})")
@@ -316,6 +329,7 @@ class DevStack:
                 for comp, proc in self.procs:
                     if comp.name in subjects.SERVICES:
                         _wait(lambda n=comp.name: asyncio.run(_healthy(info.nats_url, n)), 60, f"service {comp.name}", proc, Path(comp.log))
+                self._start_portal(info)
             if worker:
                 self.start_worker()
             self._save()
@@ -344,6 +358,29 @@ class DevStack:
             "BFEST_TEMPORAL_UI_URL": info.temporal_ui_url,
             "BFEST_VAR_DIR": str(self.var),
         }
+
+    def _start_portal(self, info: StackInfo) -> None:
+        """The web portal (``bfest portal run``) as the identity ``portal``, recorded with its URL
+        like every component. A port taken by something that is not a portal is left alone: the
+        portal gets a free one (and certificates' QR codes still name BFEST_PUBLIC_URL)."""
+        from services.portal.config import PortalSettings
+
+        portal = PortalSettings()
+        host, port = portal.host, portal.port
+        if _listening(host, port):
+            if _portal_ok(f"http://{host}:{port}"):
+                info.portal_url = f"http://{host}:{port}"
+                info.components.append(Component("portal", "reused", info.portal_url))
+                return
+            taken = f"{host}:{port}"
+            port = _free_port(host)
+            self.say(f"{taken} is taken by a server this stack did not start (left alone): starting the portal on port {port}")
+        info.portal_url = f"http://{host}:{port}"
+        env = {**self._env(info), **security.identity_env(self.settings, "portal"), "BFEST_PORTAL_PORT": str(port)}
+        comp, proc = self._spawn("portal", [binary("bfest"), "portal", "run"], info.portal_url, env)
+        comp.http = info.portal_url  # /livez /readyz on its own port
+        info.components.append(comp)
+        _wait(lambda: _listening(host, port), 60, "the portal", proc, Path(comp.log))
 
     def start_worker(self) -> None:
         """The Temporal worker (and the event→signal bridge), as its own process."""
@@ -478,6 +515,8 @@ def print_table(info: StackInfo, var: Path | None = None) -> None:
     if var is not None:
         console.print(f"logs: {var / 'logs'}/<component>.log; the stack: {var / 'dev' / 'stack.json'}", highlight=False, soft_wrap=True)
     console.print(f"Temporal UI: [bold underline]{info.temporal_ui_url}[/]")
+    if info.portal_url:
+        console.print(f"Portal: [bold underline]{info.portal_url}[/] (accounts: `bfest portal invite --role juror --id J01`)")
 
 
 def up() -> None:

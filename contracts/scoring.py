@@ -196,6 +196,35 @@ class StageClosedSummary(BaseModel):
     objection_window_until: Instant | None = Field(default=None, description="The public objection window the stage was closed with, if any.")
 
 
+class AssignmentView(BaseModel):
+    """One proposal a juror is to score in a stage, with the juror's latest marks if any."""
+
+    proposal_id: Code
+    title: str | None = None
+    group: Group | None = None
+    category: str | None = None
+    scored: bool
+    scores: dict[str, float] | None = Field(default=None, description="The juror's latest marks per criterion.")
+    comment: str | None = None
+    revision: Count = Field(default=0, description="How many times the juror has scored it (0: not yet).")
+
+
+class JurorStageView(BaseModel):
+    """A stage as one juror sees it: its state, deadline and criteria, and their assignments."""
+
+    stage: StageKey
+    state: str
+    deadline: Instant
+    criteria: list[Criterion]
+    assignments: list[AssignmentView]
+
+
+class JurorAssignmentsView(BaseModel):
+    cycle_year: Year
+    juror_id: Code
+    stages: list[JurorStageView]
+
+
 class ObjectionView(BaseModel):
     id: Code
     stage: StageKey
@@ -299,6 +328,23 @@ class StageStatus(Query):
     cycle_year: Year
     stage: StageKey
     per_juror: bool = False
+
+
+@command(SERVICE, "juror_assignments", reply=JurorAssignmentsView)
+class JurorAssignments(Query):
+    """One juror's assignments in every stage of a year (or one stage), with each stage's criteria
+    (scale and weight) and the juror's latest marks: what the portal's scoring form shows. A
+    person reading it is that juror (or staff): no juror sees another's load or marks."""
+
+    OWN_READER_FIELD: ClassVar[str | None] = "juror_id"
+
+    @classmethod
+    def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
+        return STAFF | {Role.JUROR}
+
+    cycle_year: Year
+    juror_id: Code
+    stage: StageKey | None = None
 
 
 @command(SERVICE, "remind_jurors")

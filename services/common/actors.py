@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from contracts.base import ACTOR_HEADER, Actor, Command, ErrorCode
+from contracts.base import ACTOR_HEADER, STAFF, Actor, Command, ErrorCode
 from services.common.errors import DomainError
 
 
@@ -60,4 +60,10 @@ def check_actor(cmd: Command, actor: Actor | None) -> None:
         raise DomainError(
             ErrorCode.NOT_ALLOWED_TO_READ,
             f"a {actor.role.value} may not read this ({cmd.NAME}); only: {', '.join(r.value for r in readers)}",
+        )
+    own = getattr(type(cmd), "OWN_READER_FIELD", None)  # a read of one person's own data
+    if own is not None and actor is not None and actor.role not in STAFF and getattr(cmd, own) != actor.id:
+        raise DomainError(
+            ErrorCode.NOT_ALLOWED_TO_READ,
+            f"a {actor.role.value} may read only their own ({cmd.NAME}: {own} {getattr(cmd, own)} is not {actor.id})",
         )

@@ -11,6 +11,7 @@ from sqlalchemy.orm import defer
 from contracts.base import ObjectionDecision, SetRef, digest_ids
 from contracts.cycle import CycleCancelled
 from contracts.scoring import (
+    AssignmentView,
     CloseStage,
     Criterion,
     DecideObjection,
@@ -21,8 +22,11 @@ from contracts.scoring import (
     ImportJurors,
     Juror,
     JurorAdded,
+    JurorAssignments,
+    JurorAssignmentsView,
     JurorProgress,
     JurorsAssigned,
+    JurorStageView,
     ListJurors,
     ObjectionDecided,
     ObjectionFiled,
@@ -440,6 +444,55 @@ async def stage_status(cmd: StageStatus, uow: UnitOfWork) -> StageStatusView:
         proposals_scored=len({a.proposal_id for a in assigned if (a.juror_id, a.proposal_id) in scored}),
         per_juror=sorted(per.values(), key=lambda p: p.juror_id) if cmd.per_juror else [],
     )
+
+
+async def juror_assignments(cmd: JurorAssignments, uow: UnitOfWork) -> JurorAssignmentsView:
+    """What one juror is to score, stage by stage, with the criteria and their own latest marks."""
+    where = [AssignmentRow.cycle_year == cmd.cycle_year, AssignmentRow.juror_id == cmd.juror_id]
+    if cmd.stage is not None:
+        where.append(AssignmentRow.stage == cmd.stage)
+    assigned = (await uow.session.execute(sa.select(AssignmentRow).where(*where))).scalars().all()
+    by_stage: dict[str, list[str]] = {}
+    for a in assigned:
+        by_stage.setdefault(a.stage, []).append(a.proposal_id)
+    latest = {
+        (r.stage, r.proposal_id): r
+        for r in (
+            await uow.session.execute(
+                sa.select(ScoreRow).where(
+                    ScoreRow.cycle_year == cmd.cycle_year, ScoreRow.juror_id == cmd.juror_id, ScoreRow.latest
+                )
+            )
+        ).scalars()
+    }
+    ids = sorted({a.proposal_id for a in assigned})
+    copies = {
+        r.id: r.data
+        for r in (await uow.session.execute(sa.select(ProposalCopy).where(ProposalCopy.id.in_(ids)))).scalars()
+    } if ids else {}
+    stages = []
+    for key in sorted(by_stage):
+        stage = await _stage(uow, cmd.cycle_year, key)
+        rows = []
+        for pid in sorted(by_stage[key]):
+            score = latest.get((key, pid))
+            content = copies.get(pid, {})
+            rows.append(
+                AssignmentView(
+                    proposal_id=pid,
+                    title=content.get("title"),
+                    group=content.get("group"),
+                    category=content.get("category"),
+                    scored=score is not None,
+                    scores=dict(score.values) if score is not None else None,
+                    comment=score.comment if score is not None else None,
+                    revision=score.revision if score is not None else 0,
+                )
+            )
+        stages.append(
+            JurorStageView(stage=key, state=stage.state, deadline=stage.deadline, criteria=_criteria(stage), assignments=rows)
+        )
+    return JurorAssignmentsView(cycle_year=cmd.cycle_year, juror_id=cmd.juror_id, stages=stages)
 
 
 async def remind_jurors(cmd: RemindJurors, uow: UnitOfWork) -> dict[str, int]:

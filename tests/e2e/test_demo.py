@@ -38,6 +38,7 @@ def fresh_stack(var: Path) -> dict[str, str]:
         "BFEST_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "BFEST_TEMPORAL_UI_URL": f"http://127.0.0.1:{free_port()}",
         "BFEST_VAR_DIR": str(var),
+        "BFEST_PORTAL_PORT": str(free_port()),
     }
 
 
@@ -194,6 +195,8 @@ async def test_first_hour_then_the_same_seed_in_another_year_on_a_reused_nats(tm
             assert "reusing nats at " + theirs in said and re.search(r"nats\s+reused\s+" + re.escape(theirs), said), said
             state = json.loads((var / "dev" / "stack.json").read_text())
             assert {c["name"]: c["state"] for c in state["components"]}["nats"] == "reused"
+            portal = f"http://127.0.0.1:{env['BFEST_PORTAL_PORT']}"  # the portal: a component with its URL
+            assert {c["name"]: c["address"] for c in state["components"]}["portal"] == portal and f"Portal: {portal}" in said, said
 
             out = await asyncio.to_thread(
                 subprocess.run, [BFEST, "demo", "--exit", *DEMO, "--year", str(first["year"] + 35)],

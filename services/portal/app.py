@@ -1,0 +1,131 @@
+"""The portal's edge: one FastAPI app joined to the NATS broker through FastStream's FastAPI
+integration (one app, one lifespan: the broker connects and the database is made when the app
+starts), the signed session cookie, the CSRF check, and the routers of each area."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.responses import JSONResponse, RedirectResponse
+from faststream.nats.fastapi import NatsRouter
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from services.common import authz
+from services.common.credentials import nats_options as identity_options
+from services.common.db import Database
+from services.common.settings import Settings, get_settings
+from services.portal.accounts import Accounts
+from services.portal.config import PortalSettings, session_secret
+from services.portal.gateway import Gateway
+from services.portal.routers import agency, auth, juror, objections, operator, public, unit, verifier
+from services.portal.store import Base
+from services.portal.web import LoginRequired, csrf_check, is_api, render
+
+SERVICE = "portal"
+
+
+def create_app(
+    settings: Settings | None = None,
+    portal: PortalSettings | None = None,
+    nats_url: str | None = None,
+    database_url: str | None = None,
+    nats_options: dict[str, Any] | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    portal = portal or PortalSettings()
+    secret = session_secret(portal, settings)  # refuses a production start without one
+    db = Database(database_url or settings.database_url(SERVICE), Base.metadata, SERVICE)
+    # The portal connects as its own identity, which may send only the commands people make.
+    options = {**identity_options(authz.PORTAL, settings), **(nats_options or {})}
+    tls = options.pop("tls", None)
+    if tls is not None:
+        from faststream.security import BaseSecurity
+
+        options["security"] = BaseSecurity(ssl_context=tls)
+    broker_router = NatsRouter(
+        nats_url or settings.nats_url,
+        name="bfest-portal",
+        schema_url=None,
+        include_in_schema=False,
+        **options,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.create_all()
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Bureaucracy Fest portal",
+        description="Portal Bureaucracy Fest (KOVABLIK, WBK): the web door for units, agency admins, verifiers, jurors, operators and the public.",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_check)],
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.accounts = Accounts(db, portal)
+    app.state.db = db
+    app.state.gateway = Gateway(broker_router.broker, timeout=settings.command_timeout)
+    app.state.year = portal.cycle_year()
+    app.state.temporal_ui_url = settings.temporal_ui_url
+    app.state.settings = settings
+    app.state.portal = portal
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="bfest_session",
+        max_age=int(portal.session_hours * 3600),
+        same_site="lax",
+        https_only=settings.production,
+    )
+    app.include_router(broker_router)  # the broker's lifespan (connect, close) joins the app's
+    for module in (public, objections, auth, juror, unit, agency, verifier, operator):
+        app.include_router(module.router)
+        if hasattr(module, "api"):
+            app.include_router(module.api)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "database": await db.ping()}
+
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        """Ready when its database answers and its NATS connection is up (what a load balancer
+        asks before sending people here). The portal serves the public, so it publishes no
+        /metrics page here."""
+        reasons = []
+        if (database := await db.ping()) != "ok":
+            reasons.append(f"database: {database}")
+        connection = getattr(broker_router.broker, "_connection", None)
+        if connection is None or not connection.is_connected:
+            reasons.append("nats: not connected")
+        return JSONResponse({"ready": not reasons, "reasons": reasons}, status_code=503 if reasons else 200)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": "login required / harus masuk"}, status_code=401)
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        if not hasattr(request.state, "person"):
+            request.state.person = None
+        return render(request, "error.html", status_code=exc.status_code, status=exc.status_code, detail=exc.detail)
+
+    return app

@@ -1,0 +1,1 @@
+"""One router per area: public, auth, and one per role."""
