@@ -173,9 +173,10 @@ def trace(
         )
 
 
-from bfest.commands import register  # noqa: E402  (the cycle/participants/jurors/demo commands)
+from bfest.commands import register, register_db  # noqa: E402  (the cycle/participants/jurors/demo/db commands)
 
 register(cycle_app, participants_app, jurors_app, app)
+register_db(app)
 
 
 def _use_running_stack() -> None:

@@ -383,6 +383,39 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         run(run_demo(seed=seed, year=year, minutes=minutes, leave_running=not exit_, as_json=as_json))
 
 
+def register_db(app: typer.Typer) -> None:
+    """``bfest db upgrade``: the services' schema migrations, run once before the services start."""
+    db_app = typer.Typer(no_args_is_help=True, help="The services' databases: schema migrations.")
+    app.add_typer(db_app, name="db")
+
+    @db_app.command("upgrade")
+    def db_upgrade(
+        service: str | None = typer.Option(None, "--service", help="One service (default: all four)."),
+    ) -> None:
+        """Bring each service's database (BFEST_<SERVICE>_DATABASE_URL, else a SQLite file under
+        BFEST_VAR_DIR) to this code's schema. Run it before the services start; safe to run again
+        and from several places at once."""
+        from contracts import subjects
+        from services.common.logging import configure_logging
+        from services.common.migrations import upgrade
+
+        settings = get_settings()
+        configure_logging("WARNING", settings.log_json)
+
+        async def go() -> None:
+            if service is not None and service not in subjects.SERVICES:
+                raise ops.OperatorError(f"unknown service {service!r}; choose one of: {', '.join(subjects.SERVICES)}")
+            for name in [service] if service else subjects.SERVICES:
+                try:
+                    result = await upgrade(name, settings.database_url(name))
+                except Exception as exc:  # noqa: BLE001 - one line naming the service
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise ops.OperatorError(f"{name}: database upgrade failed: {exc.__class__.__name__}: {first}") from None
+                console.print(result.line(), highlight=False, soft_wrap=True)
+
+        run(go())
+
+
 async def _live_progress(year: int, stages: list[str]) -> dict[str, Any]:
     """Scoring progress of the running stage, asked of the scoring service (best effort: the
     status panel still shows the workflow's view when NATS or the service is not reachable)."""

@@ -35,7 +35,7 @@ from rich.table import Table
 from bfest import security
 from bfest.operator import OperatorError, bfest_command
 from contracts import subjects
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, get_settings, nats_servers
 
 console = Console()
 
@@ -319,6 +319,7 @@ class DevStack:
             env = self._env(info)
             bfest = binary("bfest")
             if services:
+                self._upgrade_databases(bfest, env)
                 for name in subjects.SERVICES:
                     if asyncio.run(_healthy(info.nats_url, name)):
                         info.components.append(Component(name, "reused", f"{subjects.command(name, 'health')}"))
@@ -339,6 +340,16 @@ class DevStack:
             if c.name in ("nats", "temporal"):
                 self.say(f"[cyan]reusing[/] {c.name} at {c.address} ({c.note})")
         return info
+
+    def _upgrade_databases(self, bfest: str, env: dict[str, str]) -> None:
+        """`bfest db upgrade` before the services start: they refuse a schema older than their code."""
+        logs = self.var / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = subprocess.run([bfest, "db", "upgrade"], env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+        with (logs / "db-upgrade.log").open("a") as log:
+            log.write(out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise OperatorError((out.stderr.strip() or out.stdout.strip() or "bfest db upgrade failed").splitlines()[-1].removeprefix("error: "))
 
     def _env(self, info: StackInfo) -> dict[str, str]:
         return {
@@ -387,7 +398,7 @@ class DevStack:
             console.print(f"[yellow]warning:[/] could not apply the stream limits as the operator: {exc}", highlight=False)
 
     def _start_nats_server(self, info: StackInfo) -> None:
-        host, port = _host_port(info.nats_url, 4222)
+        host, port = _host_port(nats_servers(info.nats_url)[0], 4222)  # a local server on the first
         if _listening(host, port):
             if self._explicit("nats_url"):
                 if not asyncio.run(_nats_ok(info.nats_url)):

@@ -11,7 +11,7 @@ import nats
 
 from services.common import authz
 from services.common.credentials import nats_options
-from services.common.settings import Settings
+from services.common.settings import Settings, nats_servers
 
 
 def prepare(settings: Settings) -> Path:
@@ -32,7 +32,7 @@ def identity_env(settings: Settings, identity: str) -> dict[str, str]:
 
 async def connect(url: str, identity: str = authz.CLI, settings: Settings | None = None, **kwargs: Any) -> Any:
     """A short-lived connection as ``identity`` (the stack's own probes connect as the operator)."""
-    return await nats.connect(url, **{**nats_options(identity, settings), **kwargs})
+    return await nats.connect(servers=nats_servers(url), **{**nats_options(identity, settings), **kwargs})
 
 
 def auth_required(nc: Any) -> bool:

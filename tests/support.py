@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import shutil
 import socket
@@ -126,7 +127,9 @@ async def postgres_database() -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def running(app: Any, nats_url: str, database_url: str) -> AsyncIterator[Any]:
-    """Start a ServiceApp on a real NATS server and a database; stop it afterwards."""
+    """Bring the database to the service's schema (as `bfest db upgrade` does), start a ServiceApp
+    on a real NATS server; stop it afterwards."""
+    await migrate(app, database_url)
     await app.start(nats_url=nats_url, database_url=database_url)
     try:
         yield app
@@ -134,9 +137,18 @@ async def running(app: Any, nats_url: str, database_url: str) -> AsyncIterator[A
         await app.stop()
 
 
+async def migrate(app: Any, database_url: str) -> None:
+    """`bfest db upgrade` for one service's test database (a toy app creates its own tables)."""
+    if getattr(app, "migrations", False):
+        # Imported by name: `make lint` type-checks this module alone, not the services behind it.
+        migrations = importlib.import_module("services.common.migrations")
+        await migrations.upgrade(app.service, database_url)
+
+
 async def start_with_relay_down(app: Any, nats_url: str, database_url: str) -> None:
     """Start ``app`` as if its outbox relay had died: commands commit their events to the outbox and
     nothing publishes them until the next start (or an explicit ``app.relay.flush()``)."""
+    await migrate(app, database_url)
     await app.start(nats_url=nats_url, database_url=database_url)
     assert app.relay is not None
     await app.relay.stop()

@@ -78,7 +78,7 @@ def runtime_tables(metadata: sa.MetaData, service: str) -> tuple[sa.Table, sa.Ta
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("published_at", UtcDateTime(), nullable=True, index=True),
         # W3C traceparent of the span that emitted the event (issue 25): the relay's publish
-        # continues that trace. Nullable, so create_all adds it to an older outbox.
+        # continues that trace. Nullable; added to an older outbox by each service's revision 0002.
         sa.Column("trace_context", sa.String(128), nullable=True),
     )
     inbox = sa.Table(
@@ -218,31 +218,11 @@ class Database:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     async def create_all(self) -> None:
-        """Create missing tables and add missing columns: the schema only grows, by new tables and
-        new nullable columns, so a database made by an earlier version is brought up to date at
-        start. A new column that is NOT NULL without a server default would need a migration of
-        its own, and is refused with its name."""
+        """Create the tables of a metadata that has no migration history (a test's own tables).
+        A service's tables come from its migrations (``bfest db upgrade``, see
+        :mod:`services.common.migrations`)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(self.metadata.create_all)
-            await conn.run_sync(self._add_missing_columns)
-
-    def _add_missing_columns(self, conn: Any) -> None:
-        inspector = sa.inspect(conn)
-        quote = conn.dialect.identifier_preparer.quote
-        for table in self.metadata.sorted_tables:
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in have:
-                    continue
-                if not column.nullable and column.server_default is None:
-                    raise RuntimeError(
-                        f"{table.name}.{column.name} is missing from the {self.service} database and is "
-                        "NOT NULL without a default: it needs a migration"
-                    )
-                ddl = f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {column.type.compile(conn.dialect)}"
-                if column.server_default is not None:
-                    ddl += f" DEFAULT {column.server_default.arg}"  # type: ignore[attr-defined]
-                conn.execute(sa.text(ddl))
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

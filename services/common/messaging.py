@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import nats
@@ -24,7 +25,7 @@ from services.common import authz, metrics, telemetry
 from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.logging import get_logger
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, get_settings, nats_servers
 
 DUPLICATE_WINDOW_SECONDS = 2 * 60 * 60
 
@@ -262,12 +263,12 @@ class CommandClient:
 
     @classmethod
     async def connect(
-        cls, url: str, timeout: float = 10.0, identity: str = authz.CLI, settings: Settings | None = None, **kwargs: Any
+        cls, url: str | Sequence[str], timeout: float = 10.0, identity: str = authz.CLI, settings: Settings | None = None, **kwargs: Any
     ) -> CommandClient:
         """Connect as ``identity`` (the operator's ``cli`` unless told otherwise)."""
         denials = PermissionDenials()
         nc = await nats.connect(
-            url,
+            servers=nats_servers(url),
             name=f"bfest-{identity}",
             connect_timeout=3,
             max_reconnect_attempts=3,
@@ -386,7 +387,7 @@ class PermissionDenials:
 
 
 async def connect_jetstream(
-    url: str, name: str, timeout: float = 10.0, identity: str | None = None, settings: Settings | None = None
+    url: str | Sequence[str], name: str, timeout: float = 10.0, identity: str | None = None, settings: Settings | None = None
 ) -> tuple[NATS, JetStreamContext]:
     """Connect as ``identity`` (reconnecting forever once connected), failing with one clear error
     when no server answers at first or the server refuses the credentials."""
@@ -403,7 +404,7 @@ async def connect_jetstream(
     try:
         nc = await asyncio.wait_for(
             nats.connect(
-                url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error, **options
+                servers=nats_servers(url), name=name, max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2, error_cb=on_error, **options
             ),
             timeout,
         )

@@ -64,7 +64,8 @@ from services.common.errors import DomainError
 from services.common.http import HealthServer
 from services.common.logging import configure_logging, get_logger
 from services.common.messaging import OutboxRelay, connect_jetstream, dumps
-from services.common.settings import Settings, get_settings
+from services.common.migrations import require_current
+from services.common.settings import Settings, get_settings, nats_servers
 
 Clock = Callable[[], dt.datetime]
 
@@ -321,13 +322,18 @@ class ServiceApp:
         metadata: sa.MetaData,
         settings: Settings | None = None,
         version: str = "1",
+        migrations: bool = True,
     ) -> None:
+        """``migrations``: the schema comes from the service's migration history, which must be
+        at head before it starts (``bfest db upgrade``); False only for a test's own tables,
+        created at start."""
         if service not in subjects.SERVICES:
             raise ValueError(f"unknown service {service!r}")
         self.service = service
         self.metadata = metadata
         self.settings = settings or get_settings()
         self.version = version
+        self.migrations = migrations
         self.clock: Clock = utcnow
         self.log = get_logger("service", service=service)
         self._commands: dict[str, tuple[type[Command], CommandHandler]] = {}
@@ -414,7 +420,15 @@ class ServiceApp:
         self.db = Database(
             database_url or self.settings.database_url(self.service), self.metadata, self.service
         )
-        await self.db.create_all()
+        if self.migrations:
+            db = self.db
+            try:
+                await db.retrying(lambda: require_current(db.engine, self.service))
+            except BaseException:
+                await db.dispose()
+                raise
+        else:
+            await self.db.create_all()
         self.nc, self.js = await connect_jetstream(
             nats_url, f"bfest-{self.service}", identity=self.service, settings=self.settings
         )
@@ -522,7 +536,7 @@ class ServiceApp:
 
             options["security"] = BaseSecurity(ssl_context=tls)
         broker = NatsBroker(
-            nats_url,
+            nats_servers(nats_url),
             **options,
             middlewares=[*telemetry.broker_middlewares(), EnvelopeMiddleware],
             logger=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BFEST_", env_file=".env", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
+    """``BFEST_NATS_URL``: one server, or every node of a cluster separated by commas
+    (``nats://nats-1:4222,nats://nats-2:4222``); a client connects to whichever answers."""
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_url: str = "http://127.0.0.1:8233"
@@ -100,6 +103,16 @@ class Settings(BaseSettings):
         path = self.results_dir or (self.var_dir / "results")
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def nats_servers(urls: str | Sequence[str]) -> list[str]:
+    """The server list for nats-py's ``servers=`` (and FastStream's): ``BFEST_NATS_URL`` may name
+    several servers separated by commas (or spaces), which nats-py would take as one invalid URL."""
+    parts = [urls] if isinstance(urls, str) else list(urls)
+    servers = [u for part in parts for u in part.replace(",", " ").split()]
+    if not servers:
+        raise ValueError("no NATS server URL given (BFEST_NATS_URL)")
+    return servers
 
 
 @lru_cache

@@ -55,7 +55,7 @@ async def count_and_announce(uow: UnitOfWork, year: int) -> int:
 
 
 def toy_app() -> ServiceApp:
-    app = ServiceApp("awards", Base.metadata)
+    app = ServiceApp("awards", Base.metadata, migrations=False)  # a toy schema, created at start
 
     @app.command(ValidateAwards)
     async def validate(cmd: ValidateAwards, uow: UnitOfWork) -> dict:
@@ -252,7 +252,7 @@ async def test_non_object_bodies_are_refused(nats_url, nc, sqlite_db, body):
 def batch_app() -> ServiceApp:
     """The toy service with ValidateAwards group-committed: 'refuse' is refused in its place,
     'explode' breaks the whole batch call (a bug), everything else bumps a counter and emits."""
-    app = ServiceApp("awards", Base.metadata)
+    app = ServiceApp("awards", Base.metadata, migrations=False)  # a toy schema, created at start
 
     @app.command_batch(ValidateAwards)
     async def validate(cmds: list[ValidateAwards], uow: UnitOfWork) -> list[object]:

@@ -40,6 +40,7 @@ async def test_a_command_lost_with_its_killed_service_is_answered_soon_after_it_
         "BFEST_LOG_JSON": "1",
     }
     log = tmp_path / "registration.log"
+    await asyncio.to_thread(subprocess.run, [BFEST, "db", "upgrade", "--service", "registration"], env=env, check=True, capture_output=True, timeout=60)
     service = start_registration(env, log)
     try:
         await eventually(lambda: ready(nc), timeout=60)

@@ -1,0 +1,1 @@
+"""The awards service's schema revisions (Alembic; see services.common.migrations)."""

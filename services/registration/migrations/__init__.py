@@ -1,0 +1,1 @@
+"""The registration service's schema revisions (Alembic; see services.common.migrations)."""

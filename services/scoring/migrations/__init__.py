@@ -1,0 +1,1 @@
+"""The scoring service's schema revisions (Alembic; see services.common.migrations)."""

@@ -1,0 +1,1 @@
+"""The verification service's schema revisions (Alembic; see services.common.migrations)."""
