@@ -152,21 +152,24 @@ async def test_a_close_that_succeeds_only_after_retries_still_gives_the_whole_ob
     assert final.at >= completed + 5 * DAY - SECOND  # and the public still had five whole days
 
 
-async def wait_for_attention(handle):  # type: ignore[no-untyped-def]
-    async def paused():  # type: ignore[no-untyped-def]
-        status = await handle.query(CycleWorkflow.status)
-        return status if status.attention else None
-
-    return await eventually(paused)
-
-
-async def test_a_stage_without_scores_waits_for_the_operator_who_extends_it(harness):
-    env, script, queue = harness
+async def a_paused_interview(env, script, queue):  # type: ignore[no-untyped-def]
+    """A year whose interview stage reaches its deadline with nothing scored: its config, its
+    handle and its status once it waits for the operator."""
     script.unscored = {"interview"}
     cfg = config(await env.get_current_time())
     handle = await start(env, queue, cfg)
     await env.sleep(85 * DAY)  # past the interview's deadline (day 80), before the field's (day 100)
-    status = await wait_for_attention(handle)
+
+    async def paused():  # type: ignore[no-untyped-def]
+        status = await handle.query(CycleWorkflow.status)
+        return status if status.attention else None
+
+    return cfg, handle, await eventually(paused)
+
+
+async def test_a_stage_without_scores_waits_for_the_operator_who_extends_it(harness):
+    env, script, queue = harness
+    cfg, handle, status = await a_paused_interview(env, script, queue)
     assert status.phase == CyclePhase.JURY and status.stage == "interview"
     assert "interview reached its deadline with 0 of 10 proposal(s) scored" in status.attention
     assert "bfest cycle extend" in status.attention and "close-stage" in status.attention
@@ -195,11 +198,7 @@ async def test_a_stage_without_scores_waits_for_the_operator_who_extends_it(harn
 
 async def test_a_stage_without_scores_closed_anyway_by_the_operator_says_so(harness):
     env, script, queue = harness
-    script.unscored = {"interview"}
-    cfg = config(await env.get_current_time())
-    handle = await start(env, queue, cfg)
-    await env.sleep(85 * DAY)
-    await wait_for_attention(handle)
+    _, handle, _ = await a_paused_interview(env, script, queue)
     await handle.execute_update(CycleWorkflow.close_stage_now, CloseStageNow(stage="interview", reason="panel met on paper", operator="biro-org"))
     result: CycleResult = await handle.result()
     assert result.phase == CyclePhase.COMPLETED
@@ -210,11 +209,7 @@ async def test_a_stage_without_scores_closed_anyway_by_the_operator_says_so(harn
 
 async def test_a_stage_without_scores_and_a_cancel_ends_the_year_cancelled(harness):
     env, script, queue = harness
-    script.unscored = {"interview"}
-    cfg = config(await env.get_current_time())
-    handle = await start(env, queue, cfg)
-    await env.sleep(85 * DAY)
-    await wait_for_attention(handle)
+    _, handle, _ = await a_paused_interview(env, script, queue)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()
