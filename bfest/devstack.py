@@ -503,12 +503,17 @@ def _kill(pid: int) -> None:
 
 def print_table(info: StackInfo, var: Path | None = None) -> None:
     table = Table(title="Bureaucracy Fest — dev stack", box=None, pad_edge=False)
-    for col in ("component", "state", "address", "http (/livez /readyz /metrics)"):
+    # Fits 80 columns: the longest names and addresses whole, and a long address folds rather than
+    # being cut.
+    for col in ("component", "state"):
         table.add_column(col, no_wrap=True)
+    for col in ("address", "http"):
+        table.add_column(col, overflow="fold")
     colour = {"started": "green", "reused": "cyan", "failed": "red"}
     for c in info.components:
         table.add_row(c.name, f"[{colour.get(c.state, '')}]{c.state}[/]", c.address, c.http)
     console.print(table)
+    console.print("  http: each process's /livez, /readyz and /metrics", highlight=False)
     for c in info.reused:
         if c.note:
             console.print(f"  {c.name} reused: {c.note}", highlight=False)
@@ -516,7 +521,10 @@ def print_table(info: StackInfo, var: Path | None = None) -> None:
         console.print(f"logs: {var / 'logs'}/<component>.log; the stack: {var / 'dev' / 'stack.json'}", highlight=False, soft_wrap=True)
     console.print(f"Temporal UI: [bold underline]{info.temporal_ui_url}[/]")
     if info.portal_url:
-        console.print(f"Portal: [bold underline]{info.portal_url}[/] (accounts: `bfest portal invite --role juror --id J01`)")
+        console.print(
+            f"Portal: [bold underline]{info.portal_url}[/] (accounts: `bfest portal invite --role juror --id J01`)",
+            soft_wrap=True,
+        )
 
 
 def up() -> None:
