@@ -455,10 +455,9 @@ class CycleWorkflow:
             raise ValueError(f"{key} is already closing")
 
     def _check_stage(self, key: str) -> str:
-        if self.state.config is None:
-            raise ValueError("the cycle has not started yet")
+        cfg = self.cfg  # refuses an update before the cycle has started
         if key not in self.state.deadlines:
-            known = ", ".join([CALL, VERIFICATION, *[s.key for s in self.cfg.stages]])
+            known = ", ".join([CALL, VERIFICATION, *[s.key for s in cfg.stages]])
             raise ValueError(f"unknown stage {key!r}; known: {known}")
         if key in self.state.done:
             raise ValueError(f"{key} is already finished")

@@ -587,27 +587,38 @@ class ServiceApp:
     async def _serve(
         self, cmd: Command, fn: CommandHandler, answer: Callable[[Reply], Awaitable[None]], parent: Any = None
     ) -> None:
-        assert self._workers is not None
-        key = (cmd.NAME, cmd.request_id, _payload_hash(cmd))
-        first = self._serving.get(key)
-        if first is not None:
-            reply = await asyncio.shield(first)
-        else:
-            self._serving[key] = handled = asyncio.get_running_loop().create_future()
-            try:
-                async with self._workers:
-                    reply = await self.handle(cmd, fn, parent)
-                handled.set_result(reply)
-            finally:
-                del self._serving[key]
-                if not handled.done():
-                    handled.cancel()
+        # A read changes nothing, so a copy of it is simply read again.
+        reply = await (self._work(cmd, fn, parent) if isinstance(cmd, Query) else self._once(cmd, fn, parent))
         try:
             await answer(reply)
         except Exception as exc:  # noqa: BLE001 - the caller went away; the command stands
             self.log.warning(
                 "command.reply_failed", command=cmd.NAME, request_id=cmd.request_id, error=str(exc)
             )
+
+    async def _work(self, cmd: Command, fn: CommandHandler, parent: Any) -> Reply:
+        assert self._workers is not None
+        async with self._workers:
+            return await self.handle(cmd, fn, parent)
+
+    async def _once(self, cmd: Command, fn: CommandHandler, parent: Any) -> Reply:
+        """Handle a command that changes state; a copy the caller sent again (it heard nothing
+        yet) while the first is being handled waits for the first's reply instead of doing the
+        work again. Keyed by name, request id and payload, so a reused id with another payload
+        still gets its conflict from the database."""
+        key = (cmd.NAME, cmd.request_id, _payload_hash(cmd))
+        first = self._serving.get(key)
+        if first is not None:
+            return await asyncio.shield(first)
+        self._serving[key] = handled = asyncio.get_running_loop().create_future()
+        try:
+            reply = await self._work(cmd, fn, parent)
+            handled.set_result(reply)
+            return reply
+        finally:
+            del self._serving[key]
+            if not handled.done():
+                handled.cancel()
 
     async def dispatch(self, cmd: Command, actor: Actor | None = None) -> Reply:
         """Handle a command in-process (tests, benchmarks): the same path as over NATS. The actor,
