@@ -225,6 +225,15 @@ class JurorAssignmentsView(BaseModel):
     stages: list[JurorStageView]
 
 
+class ConflictDeclaredView(BaseModel):
+    """A juror's declared conflict of interest: the assignment left them, and who took it over."""
+
+    stage: StageKey
+    proposal_id: Code
+    juror_id: Code
+    replacement_juror_id: Code | None = Field(default=None, description="The juror now assigned in their place; none when no free juror was left.")
+
+
 class ObjectionView(BaseModel):
     id: Code
     stage: StageKey
@@ -317,6 +326,19 @@ class SubmitScore(Command):
     proposal_id: Code
     scores: dict[str, Mark] = Field(min_length=1, max_length=30)
     comment: str | None = Field(default=None, max_length=5000)
+
+
+@command(SERVICE, "declare_conflict", reply=ConflictDeclaredView)
+class DeclareConflict(Command):
+    """A juror declares a conflict of interest with one assigned proposal before scoring it: the
+    assignment leaves them and goes to another conflict-free juror of the pool, if one is left."""
+    ACTING: ClassVar[Acting | None] = acting(Role.JUROR, "juror_id", ErrorCode.NOT_A_JUROR)
+
+    cycle_year: Year
+    stage: StageKey
+    juror_id: Code
+    proposal_id: Code
+    reason: Reason
 
 
 @command(SERVICE, "stage_status", reply=StageStatusView)
@@ -440,6 +462,17 @@ class JurorAdded(Event):
     proposal_id: Code
     juror_id: Code
     spread: float
+
+
+@event(SERVICE, "conflict_declared")
+class ConflictDeclared(Event):
+    """A juror declared a conflict of interest; the assignment moved to ``replacement_juror_id``."""
+
+    stage: StageKey
+    proposal_id: Code
+    juror_id: Code
+    replacement_juror_id: Code | None = None
+    reason: Reason
 
 
 @event(SERVICE, "score_submitted")

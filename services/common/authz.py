@@ -70,7 +70,7 @@ def _kinds() -> dict[str, Kind]:
             "get_wbk_result": q,
         },
         "scoring": {
-            "health": q, "import_jurors": a, "list_jurors": q, "open_stage": s, "submit_score": p,
+            "health": q, "import_jurors": a, "list_jurors": q, "open_stage": s, "submit_score": p, "declare_conflict": p,
             "stage_status": q, "juror_assignments": q, "remind_jurors": s, "close_stage": s, "get_shortlist": q,
             "file_objection": p, "decide_objection": p, "objections_status": q, "finalize_shortlist": s,
         },
