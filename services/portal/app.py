@@ -21,8 +21,19 @@ from services.common.db import Database
 from services.common.settings import Settings, get_settings
 from services.portal.accounts import Accounts
 from services.portal.config import PortalSettings, session_secret
+from services.portal.documents import Documents
 from services.portal.gateway import Gateway
-from services.portal.routers import agency, auth, juror, objections, operator, public, unit, verifier
+from services.portal.routers import (
+    agency,
+    auth,
+    documents,
+    juror,
+    objections,
+    operator,
+    public,
+    unit,
+    verifier,
+)
 from services.portal.store import Base
 from services.portal.web import LoginRequired, csrf_check, is_api, render
 
@@ -75,6 +86,7 @@ def create_app(
     )
     app.state.accounts = Accounts(db, portal)
     app.state.db = db
+    app.state.documents = Documents(broker_router.broker, db, portal.document_max_bytes(), portal.document_replicas)
     app.state.gateway = Gateway(broker_router.broker, timeout=settings.command_timeout)
     app.state.year = portal.cycle_year()
     app.state.temporal_ui_url = settings.temporal_ui_url
@@ -93,7 +105,7 @@ def create_app(
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.provider(), excluded_urls="livez,readyz,healthz,static")
-    for module in (public, objections, auth, juror, unit, agency, verifier, operator):
+    for module in (public, objections, auth, juror, unit, agency, verifier, operator, documents):
         app.include_router(module.router)
         if hasattr(module, "api"):
             app.include_router(module.api)

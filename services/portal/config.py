@@ -35,6 +35,14 @@ class PortalSettings(BaseSettings):
     """Objections one client address may file per hour (with the form's hidden trap field, the
     spam guard that needs no outside service)."""
 
+    document_max_mb: float = 10.0
+    """``BFEST_PORTAL_DOCUMENT_MAX_MB``: the largest proposal PDF a unit may upload."""
+    document_replicas: int = 1
+    """``BFEST_PORTAL_DOCUMENT_REPLICAS``: replicas of each year's document bucket (3 on a cluster)."""
+
+    def document_max_bytes(self) -> int:
+        return int(self.document_max_mb * 1024 * 1024)
+
     def stage_keys(self) -> list[str]:
         return [s.strip() for s in self.stages.split(",") if s.strip()]
 

@@ -1,0 +1,123 @@
+"""Proposal documents on a real nats-server (the portal as its own NATS identity, the real
+registration service): a unit uploads a PDF with its proposal, the bytes land in the cycle's
+JetStream Object Store bucket and the proposal records them by digest; the unit, its agency's
+admin and the operator download it, another unit, another agency and a juror not assigned to it
+are refused; an oversize file and a file that is not a PDF (whatever its name) are refused next to
+the field with the rest of the form kept, and a PDF uploaded on a refused try stays attached."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+
+import nats
+import pytest
+
+from services.common import authz
+from services.portal.accounts import Role
+from services.portal.documents import DocumentRefused, check_pdf
+from services.registration.app import create_app as registration_app
+from tests.portal.support import account, client, csrf_of, logged_in, portal
+from tests.registration import test_service as reg
+from tests.support import connect_as, request, running
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + b"% isi proposal\n" * 200 + b"%%EOF\n"
+FIELDS = {
+    "title": "Antrian Daring Puskesmas", "group": "umum", "category": "kesehatan", "summary": "Antrian daring.",
+    "problem": "Antrian panjang.", "solution": "Pendaftaran daring.", "impact": "Tunggu turun.", "started_on": "2029-01-15",
+    "document_uri": "", "contact_name": "Admin", "contact_email": "admin@malangkab.go.id",
+}  # fmt: skip
+
+
+def test_the_pdf_check_reads_the_content_not_the_name():
+    check_pdf("a.pdf", PDF, 10_000)
+    for name, data, size, words in (
+        ("a.pdf", b"", None, "kosong"),
+        ("a.pdf", b"MZ\x90\x00 not a pdf", None, "bukan PDF"),
+        ("a.pdf", PDF, 20 * 1024 * 1024, "terlalu besar"),
+        ("scan.PDF", b"\x89PNG\r\n\x1a\n", None, "bukan PDF"),
+    ):
+        with pytest.raises(DocumentRefused) as refused:
+            check_pdf(name, data, 10 * 1024 * 1024, size=size)
+        assert words in refused.value.message_id
+
+
+async def test_a_unit_uploads_a_pdf_that_only_those_who_may_see_the_proposal_download(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
+    async with running(registration_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"):
+        await reg.setup_call(nc, quota=3)
+        async with portal(nats_url, tmp_path, reg.YEAR, document_max_mb=0.01) as app:  # 10 KB
+            for role, who in ((Role.UNIT, "KAB-MALANG-U01"), (Role.UNIT, "KAB-MALANG-U02"), (Role.AGENCY, "KAB-MALANG"), (Role.AGENCY, "OPD-DINKES"), (Role.OPERATOR, "OPS"), (Role.JUROR, "J01")):
+                await account(app, role, who)
+            async with logged_in(app, "KAB-MALANG-U01") as unit:
+                form = await unit.get("/unit/new")
+                assert 'enctype="multipart/form-data"' in form.text and 'type="file"' in form.text and "maksimal 0.01 MB" in form.text
+                fields = {**FIELDS, "csrf_token": csrf_of(form.text)}
+                # not a PDF, whatever its name says: refused next to the field, the rest kept, nothing sent
+                fake = await unit.post("/unit/new", data=fields, files={"documents": ("proposal.pdf", b"<html>bukan pdf</html>", "application/pdf")})
+                assert fake.status_code == 400 and "bukan PDF" in fake.text and 'id="documents-error"' in fake.text
+                assert 'value="Antrian Daring Puskesmas"' in fake.text and "Pendaftaran daring." in fake.text
+                # too large
+                big = await unit.post("/unit/new", data=fields, files={"documents": ("besar.pdf", PDF * 10, "application/pdf")})
+                assert big.status_code == 400 and "terlalu besar" in big.text and "maksimal 0.01 MB" in big.text
+                assert 'value="Antrian Daring Puskesmas"' in big.text
+                assert (await request(nc, reg.cmd("list_proposals"), {"cycle_year": reg.YEAR}))["data"]["total"] == 0
+                # a good PDF on a try refused for another field stays attached to the form
+                first = await unit.post("/unit/new", data={**fields, "contact_email": "bukan-email"}, files={"documents": ("proposal.pdf", PDF, "application/pdf")})
+                assert first.status_code == 400 and "proposal.pdf" in first.text
+                kept = re.findall(r'name="document_kept" value="([^"]+)" checked', first.text)
+                digest = hashlib.sha256(PDF).hexdigest()
+                assert kept == [f"nats-os://bfest-docs-{reg.YEAR}/sha256-{digest}.pdf"]
+                ok = await unit.post("/unit/new", data={**fields, "document_kept": kept[0]})
+                assert ok.status_code == 303, ok.text
+                pid = ok.headers["location"].rsplit(":", 1)[1]
+            recorded = (await request(nc, reg.cmd("get_proposal"), {"proposal_id": pid}))["data"]["content"]["documents"]
+            assert recorded == [{"kind": "proposal", "uri": kept[0]}]
+            # the bytes are in the year's Object Store bucket, on the same JetStream as the events
+            stored = await (await nc.jetstream().object_store(f"bfest-docs-{reg.YEAR}")).get(f"sha256-{digest}.pdf")
+            assert stored.data == PDF
+            path = f"/proposals/{pid}/documents/sha256-{digest}.pdf"
+            for who in ("KAB-MALANG-U01", "KAB-MALANG", "OPS"):
+                async with logged_in(app, who) as c:
+                    page = await c.get(f"/proposals/{pid}/documents")
+                    assert page.status_code == 200 and "proposal.pdf" in page.text and path in page.text, who
+                    got = await c.get(path)
+                    assert got.status_code == 200 and got.content == PDF and got.headers["content-type"] == "application/pdf", who
+                    assert "attachment" in got.headers["content-disposition"]
+            for who in ("KAB-MALANG-U02", "OPD-DINKES", "J01"):  # another unit, another agency, a juror not assigned it
+                async with logged_in(app, who) as c:
+                    assert (await c.get(path)).status_code == 404, who
+                    assert (await c.get(f"/proposals/{pid}/documents")).status_code == 404, who
+                    assert (await c.get(f"/api/proposals/{pid}/documents")).status_code == 404, who
+            async with client(app) as anonymous:
+                assert (await anonymous.get(path)).status_code == 303  # to the login page
+            async with logged_in(app, "KAB-MALANG-U02") as neighbour:
+                # another unit cannot attach the first unit's upload by naming it in the form
+                form = await neighbour.get("/unit/new")
+                theirs = await neighbour.post("/unit/new", data={**FIELDS, "title": "Inovasi Tetangga", "csrf_token": csrf_of(form.text), "document_kept": kept[0]})
+                assert theirs.status_code == 303
+                other = theirs.headers["location"].rsplit(":", 1)[1]
+            assert (await request(nc, reg.cmd("get_proposal"), {"proposal_id": other}))["data"]["content"]["documents"] == []
+
+
+async def test_the_portal_identity_reaches_its_document_buckets_and_not_the_event_streams(nats_url, js):  # type: ignore[no-untyped-def]
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    nc = await connect_as(nats_url, authz.PORTAL, error_cb=on_error, allow_reconnect=False)
+    try:
+        store = await nc.jetstream().create_object_store(authz.document_bucket(2031))
+        await store.put("sha256-x.pdf", PDF)
+        assert (await store.get("sha256-x.pdf")).data == PDF
+        for subject in (f"$JS.API.STREAM.PURGE.{authz.EVENTS_STREAM}", f"$JS.API.STREAM.DELETE.{authz.EVENTS_STREAM}", "$O.someone-else.C.x"):
+            await nc.publish(subject, b"{}")
+        with pytest.raises(nats.errors.Error):  # another bucket's stream cannot be made
+            await nc.jetstream().create_object_store("another-bucket")
+        await nc.flush()
+        await asyncio.sleep(0.2)  # the server's -ERR lines follow the PONG closely
+        denied = " ".join(errors).lower()
+        assert f"stream.purge.{authz.EVENTS_STREAM}".lower() in denied and "$o.someone-else.c.x" in denied
+    finally:
+        await nc.close()
