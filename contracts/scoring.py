@@ -4,7 +4,8 @@ public objections (uji publik).
 Domain error codes: ``unknown_juror``, ``unknown_stage``, ``stage_closed``, ``not_assigned``,
 ``unknown_criterion``, ``missing_criterion``, ``off_scale``, ``infeasible_assignment``,
 ``objection_window_closed``, ``objection_window_open`` (a shortlist finalised before its window
-has passed), ``not_on_shortlist``, ``already_decided`` (an objection decided before), plus the runtime's codes (``not_ready``, retryable, while objections to a stage are
+has passed), ``not_on_shortlist``, ``already_decided`` (an objection decided before),
+``already_scored`` (a conflict of interest declared on a proposal the juror has already scored), plus the runtime's codes (``not_ready``, retryable, while objections to a stage are
 still undecided)."""
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ScoringError:
     OBJECTION_WINDOW_OPEN = "objection_window_open"
     NOT_ON_SHORTLIST = "not_on_shortlist"
     ALREADY_DECIDED = "already_decided"
+    ALREADY_SCORED = "already_scored"
     NOT_FOUND = "not_found"
 
 

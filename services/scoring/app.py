@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.command(c.ListJurors)(h.list_jurors)
     app.command(c.OpenStage)(h.open_stage)
     app.command_batch(c.SubmitScore)(h.submit_scores)
+    app.command(c.DeclareConflict)(h.declare_conflict)
     app.command(c.StageStatus)(h.stage_status)
     app.command(c.JurorAssignments)(h.juror_assignments)
     app.command(c.RemindJurors)(h.remind_jurors)

@@ -13,8 +13,11 @@ from contracts.cycle import CycleCancelled
 from contracts.scoring import (
     AssignmentView,
     CloseStage,
+    ConflictDeclared,
+    ConflictDeclaredView,
     Criterion,
     DecideObjection,
+    DeclareConflict,
     FileObjection,
     FinalizeShortlist,
     FinalShortlistSummary,
@@ -57,6 +60,7 @@ from services.scoring import domain
 from services.scoring.store import (
     AssignmentRow,
     CounterRow,
+    DeclaredConflictRow,
     EntrantsRow,
     JurorRow,
     ObjectionRow,
@@ -200,10 +204,7 @@ async def open_stage(cmd: OpenStage, uow: UnitOfWork) -> StageSummary:
     if missing:
         raise NotReady(message=f"{len(missing)} entrant(s) not known yet", details={"missing": missing[:20]})
     entrants = [_entrant(copies[i]) for i in ids]
-    jurors = [
-        domain.JurorInfo(r.id, r.affiliation, frozenset(r.expertise), frozenset(r.conflicts))
-        for r in (await uow.session.execute(sa.select(JurorRow).where(JurorRow.active).order_by(JurorRow.id))).scalars()
-    ]
+    jurors = await _pool(uow, cmd.cycle_year)
     plan = domain.assign(entrants, jurors, cmd.jurors_per_proposal, cmd.seed)
     stage = StageRow(
         cycle_year=cmd.cycle_year,
@@ -231,6 +232,19 @@ async def open_stage(cmd: OpenStage, uow: UnitOfWork) -> StageSummary:
         )
     )
     return _summary(stage, len(rows), 0, len(loads))
+
+
+async def _pool(uow: UnitOfWork, year: int) -> list[domain.JurorInfo]:
+    """The active jurors, by id, each with their listed conflicts and those they declared this cycle."""
+    declared: dict[str, set[str]] = {}
+    for juror_id, proposal_id in await uow.session.execute(
+        sa.select(DeclaredConflictRow.juror_id, DeclaredConflictRow.proposal_id).where(DeclaredConflictRow.cycle_year == year)
+    ):
+        declared.setdefault(juror_id, set()).add(proposal_id)
+    return [
+        domain.JurorInfo(r.id, r.affiliation, frozenset(r.expertise), frozenset(r.conflicts) | declared.get(r.id, set()))
+        for r in (await uow.session.execute(sa.select(JurorRow).where(JurorRow.active).order_by(JurorRow.id))).scalars()
+    ]
 
 
 def _entrant(data: dict[str, Any]) -> domain.Entrant:
@@ -398,14 +412,9 @@ async def _divergence(uow: UnitOfWork, batch: _StageBatch, proposal_id: str) -> 
             )
         )
     loads = batch.loads
-    candidates = [
-        r
-        for r in (await uow.session.execute(sa.select(JurorRow).where(JurorRow.active).order_by(JurorRow.id))).scalars()
-        if r.id not in assigned and domain.may_judge(domain.JurorInfo(r.id, r.affiliation, frozenset(r.expertise), frozenset(r.conflicts)), entrant)
-    ]
-    if not candidates:
+    pick = domain.choose_juror(entrant, await _pool(uow, stage.cycle_year), assigned, loads)
+    if pick is None:
         return None
-    pick = min(candidates, key=lambda r: (loads.get(r.id, 0), entrant.category not in r.expertise, r.id))
     await uow.session.execute(
         sa.insert(AssignmentRow).values(cycle_year=stage.cycle_year, stage=stage.stage, proposal_id=proposal_id, juror_id=pick.id, extra=True)
     )
@@ -414,6 +423,55 @@ async def _divergence(uow: UnitOfWork, batch: _StageBatch, proposal_id: str) -> 
     stage.unscored += 1
     uow.emit(JurorAdded(cycle_year=stage.cycle_year, stage=stage.stage, proposal_id=proposal_id, juror_id=pick.id, spread=round(spread, 4)))
     return pick.id
+
+
+async def declare_conflict(cmd: DeclareConflict, uow: UnitOfWork) -> ConflictDeclaredView:
+    """A juror gives back an assignment they have a conflict of interest with, before scoring it:
+    it goes to the least loaded conflict-free juror of the pool, or to no one if none is left;
+    the conflict is remembered so they are never assigned that proposal again this cycle."""
+    stage = await _stage(uow, cmd.cycle_year, cmd.stage, lock=True)
+    key = (cmd.cycle_year, cmd.stage, cmd.proposal_id, cmd.juror_id)
+    if stage.state != "open":
+        raise DomainError(ScoringError.STAGE_CLOSED, f"stage {cmd.stage} is {stage.state}; assignments can no longer change", {"stage": cmd.stage})
+    leaving = await uow.session.get(AssignmentRow, key)
+    if leaving is None:
+        raise DomainError(
+            ScoringError.NOT_ASSIGNED,
+            f"juror {cmd.juror_id} is not assigned to proposal {cmd.proposal_id} in stage {cmd.stage}",
+            {"juror_id": cmd.juror_id, "proposal_id": cmd.proposal_id},
+        )
+    scored = await uow.session.execute(
+        sa.select(ScoreRow.id).where(ScoreRow.cycle_year == cmd.cycle_year, ScoreRow.stage == cmd.stage, ScoreRow.proposal_id == cmd.proposal_id, ScoreRow.juror_id == cmd.juror_id).limit(1)
+    )
+    if scored.first() is not None:
+        raise DomainError(
+            ScoringError.ALREADY_SCORED,
+            f"juror {cmd.juror_id} has already scored proposal {cmd.proposal_id} in stage {cmd.stage}; a conflict is declared before scoring",
+            {"juror_id": cmd.juror_id, "proposal_id": cmd.proposal_id},
+        )
+    if stage.unscored is None:  # opened before the stage kept its count
+        stage.unscored = (await uow.session.execute(_UNSCORED, {"y": stage.cycle_year, "st": stage.stage})).scalar_one()
+    rows = (await uow.session.execute(sa.select(AssignmentRow).where(AssignmentRow.cycle_year == cmd.cycle_year, AssignmentRow.stage == cmd.stage))).scalars().all()
+    loads: dict[str, int] = {}
+    for a in rows:
+        loads[a.juror_id] = loads.get(a.juror_id, 0) + 1
+    if await uow.session.get(DeclaredConflictRow, (cmd.cycle_year, cmd.juror_id, cmd.proposal_id)) is None:  # declared in another stage already
+        uow.session.add(DeclaredConflictRow(cycle_year=cmd.cycle_year, juror_id=cmd.juror_id, proposal_id=cmd.proposal_id, stage=cmd.stage, reason=cmd.reason, declared_at=uow.now))
+        await uow.session.flush()
+    copy = await uow.session.get(ProposalCopy, cmd.proposal_id)
+    assert copy is not None
+    taken = {a.juror_id for a in rows if a.proposal_id == cmd.proposal_id}
+    pick = domain.choose_juror(_entrant(copy.data), await _pool(uow, cmd.cycle_year), taken, loads)
+    await uow.session.delete(leaving)
+    if pick is None:
+        stage.unscored -= 1
+    else:
+        uow.session.add(AssignmentRow(cycle_year=cmd.cycle_year, stage=cmd.stage, proposal_id=cmd.proposal_id, juror_id=pick.id, extra=leaving.extra))
+    replacement = None if pick is None else pick.id
+    uow.emit(ConflictDeclared(cycle_year=cmd.cycle_year, stage=cmd.stage, proposal_id=cmd.proposal_id, juror_id=cmd.juror_id, replacement_juror_id=replacement, reason=cmd.reason))
+    await uow.session.flush()
+    await _fully_scored(uow, stage)
+    return ConflictDeclaredView(stage=cmd.stage, proposal_id=cmd.proposal_id, juror_id=cmd.juror_id, replacement_juror_id=replacement)
 
 
 async def _fully_scored(uow: UnitOfWork, stage: StageRow) -> None:

@@ -105,3 +105,17 @@ class CounterRow(Base, table=True):  # type: ignore[call-arg]
     cycle_year: int = Field(primary_key=True)
     name: str = Field(primary_key=True, max_length=32)
     value: int = 0
+
+
+class DeclaredConflictRow(Base, table=True):  # type: ignore[call-arg]
+    """A conflict of interest a juror declared with a proposal: they are never assigned it again
+    in the cycle (replacement, divergence, a later stage)."""
+
+    __tablename__ = "sco_declared_conflict"
+    cycle_year: int = Field(primary_key=True)
+    juror_id: str = Field(primary_key=True, max_length=64)
+    proposal_id: str = Field(primary_key=True, max_length=64)
+    stage: str = Field(max_length=32)
+    reason: str
+    replacement_juror_id: str | None = Field(default=None, max_length=64)
+    declared_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
