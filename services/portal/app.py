@@ -1,6 +1,6 @@
 """The portal's edge: one FastAPI app joined to the NATS broker through FastStream's FastAPI
 integration (one app, one lifespan: the broker connects and the database is made when the app
-starts), the signed session cookie, the CSRF check, and the routers of each area."""
+starts; its schema must be at its migrations' head), the signed session cookie, the CSRF check, and the routers of each area."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from starlette.responses import Response
 from services.common import authz, telemetry
 from services.common.credentials import nats_options as identity_options
 from services.common.db import Database
+from services.common.migrations import require_current
 from services.common.settings import Settings, get_settings
 from services.portal.accounts import Accounts
 from services.portal.config import PortalSettings, session_secret
@@ -69,7 +70,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await db.create_all()
+        # Like every service, the portal never changes its schema itself: on one older than its
+        # code it refuses to start, naming `bfest db upgrade --service portal`.
+        await require_current(db.engine, SERVICE)
         try:
             yield
         finally:

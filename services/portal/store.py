@@ -21,6 +21,7 @@ class AccountRow(Base, table=True):  # type: ignore[call-arg]
     password_hash: str | None = None
     active: bool = True
     created_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    oidc_id: str | None = Field(default=None, max_length=200, unique=True, index=True, description="The identity provider's claim (e.g. email or NIP) that signs this account in (added by portal_0002, so last).")
 
 
 class SessionRow(Base, table=True):  # type: ignore[call-arg]
