@@ -20,6 +20,7 @@ from services.common.credentials import nats_options as identity_options
 from services.common.db import Database
 from services.common.migrations import require_current
 from services.common.settings import Settings, get_settings
+from services.portal import oidc
 from services.portal.accounts import Accounts
 from services.portal.config import PortalSettings, session_secret
 from services.portal.documents import Documents
@@ -90,6 +91,7 @@ def create_app(
     app.state.accounts = Accounts(db, portal)
     app.state.db = db
     app.state.documents = Documents(broker_router.broker, db, portal.document_max_bytes(), portal.document_replicas)
+    app.state.oidc = oidc.client(portal)  # None: OpenID Connect is not configured
     app.state.gateway = Gateway(broker_router.broker, timeout=settings.command_timeout)
     app.state.year = portal.cycle_year()
     app.state.temporal_ui_url = settings.temporal_ui_url
