@@ -50,7 +50,7 @@ def _schemas() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[
     models += [ErrorBody, DeadLetter]
     unique = list(dict.fromkeys(models))
     refs, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
-    return refs, top.get("$defs", {})
+    return {(m, mode): schema for (m, mode), schema in refs.items() if isinstance(m, type) and issubclass(m, BaseModel)}, dict(top.get("$defs", {}))
 
 
 def _domain_codes(service: str) -> list[str]:
@@ -251,7 +251,7 @@ def build_asyncapi() -> dict[str, Any]:
 
 
 def asyncapi_yaml() -> str:
-    return yaml.safe_dump(build_asyncapi(), sort_keys=False, allow_unicode=True, width=120)
+    return str(yaml.safe_dump(build_asyncapi(), sort_keys=False, allow_unicode=True, width=120))
 
 
 def write_asyncapi(path: Path | str = DOC) -> None:
@@ -264,9 +264,11 @@ def write_asyncapi(path: Path | str = DOC) -> None:
 
 
 def current_schemas() -> dict[str, dict[str, Any]]:
-    out = {}
-    for subject, spec in {**COMMANDS, **EVENTS}.items():
+    out: dict[str, dict[str, Any]] = {}
+    for subject, spec in COMMANDS.items():
         out[subject] = spec.model.model_json_schema()
+    for subject, event_spec in EVENTS.items():
+        out[subject] = event_spec.model.model_json_schema()
     return out
 
 
