@@ -121,3 +121,49 @@ async def test_the_portal_identity_reaches_its_document_buckets_and_not_the_even
         assert f"stream.purge.{authz.EVENTS_STREAM}".lower() in denied and "$o.someone-else.c.x" in denied
     finally:
         await nc.close()
+
+
+async def test_a_verifier_opens_the_documents_of_a_proposal_under_verification(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    """Registration and verification both running: the unit's PDF travels with the forwarded
+    proposal; once verification holds it, a verifier may open it, and not before."""
+    from contracts.base import digest_ids
+    from services.verification.app import create_app as verification_app
+    from tests.support import eventually
+    from tests.verification.test_verification import cmd as ver_cmd
+
+    async with (
+        running(registration_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"),
+        running(verification_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'v.db'}"),
+    ):
+        await reg.setup_call(nc, quota=3)
+        async with portal(nats_url, tmp_path, reg.YEAR) as app:
+            for role, who in ((Role.UNIT, "KAB-MALANG-U01"), (Role.AGENCY, "KAB-MALANG"), (Role.VERIFIER, "V01")):
+                await account(app, role, who)
+            async with logged_in(app, "KAB-MALANG-U01") as unit:
+                form = await unit.get("/unit/new")
+                ok = await unit.post("/unit/new", data={**FIELDS, "csrf_token": csrf_of(form.text)}, files={"documents": ("proposal.pdf", PDF, "application/pdf")})
+                assert ok.status_code == 303, ok.text
+                pid = ok.headers["location"].rsplit(":", 1)[1]
+            path = f"/proposals/{pid}/documents/sha256-{hashlib.sha256(PDF).hexdigest()}.pdf"
+            async with logged_in(app, "V01") as verifier:
+                assert (await verifier.get(path)).status_code == 404  # not under verification yet
+            async with logged_in(app, "KAB-MALANG") as agency:
+                page = await agency.get("/agency")
+                assert f'href="/proposals/{pid}/documents"' in page.text
+                assert (await agency.post(f"/agency/proposals/{pid}/forward", data={"csrf_token": csrf_of(page.text)})).status_code == 303
+            body = {
+                "request_id": "start", "cycle_year": reg.YEAR, "expected": {"count": 1, "digest": digest_ids([pid])},
+                "call_closed_at": "2031-04-30T12:00:00+07:00", "deadline": "2031-05-15T16:00:00+07:00",
+                "rules": {"categories": ["kesehatan"], "review_required": True}, "at": "2031-04-30T12:00:00+07:00",
+            }  # fmt: skip
+
+            async def started():  # type: ignore[no-untyped-def]
+                r = await request(nc, ver_cmd("start_verification"), body)
+                return r if r["ok"] else None
+
+            await eventually(started)
+            async with logged_in(app, "V01") as verifier:
+                pending = await verifier.get("/verifier")
+                assert f'href="/proposals/{pid}/documents"' in pending.text
+                got = await verifier.get(path)
+                assert got.status_code == 200 and got.content == PDF
