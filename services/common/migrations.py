@@ -49,8 +49,6 @@ from services.common.logging import get_logger
 ENVIRONMENT = Path(__file__).with_name("migration_env")
 DATABASES: tuple[str, ...] = (*subjects.SERVICES, "portal")
 """Every database with a migration history: the four services' and the portal's."""
-FIRST_TABLE = {"portal": "por_account"}
-"""A table every release before migrations made (default: the service's outbox; the portal has none)."""
 SERVICES_DIR = Path(__file__).resolve().parent.parent
 
 log = get_logger("migrations")
@@ -168,7 +166,7 @@ def schema_problem(connection: sa.Connection, service: str) -> str | None:
         return None
     command_line = f"`bfest db upgrade --service {service}`"
     if not current:
-        made_before = FIRST_TABLE.get(service, f"{service}_outbox") in sa.inspect(connection).get_table_names()  # every release had it
+        made_before = f"{service}_outbox" in sa.inspect(connection).get_table_names()  # every release had it
         what = "was made by a release before migrations" if made_before else "has no schema yet"
         return f"the {service} database {what} (this code needs revision {_describe(head)}): run {command_line}"
     known = {rev.revision for rev in script.walk_revisions()}

@@ -6,9 +6,13 @@ the login is refused. No account is ever made from a provider's word."""
 
 from __future__ import annotations
 
-from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+import warnings
+from typing import TYPE_CHECKING
 
 from services.portal.config import PortalSettings
+
+if TYPE_CHECKING:
+    from authlib.integrations.starlette_client import StarletteOAuth2App
 
 NAME = "provinsi"
 
@@ -28,6 +32,10 @@ def client(portal: PortalSettings) -> StarletteOAuth2App | None:
         raise OidcMisconfigured(f"BFEST_PORTAL_OIDC_CLIENT_SECRET_FILE: cannot read {portal.oidc_client_secret_file} ({exc.strerror})") from None
     if not secret:
         raise OidcMisconfigured(f"BFEST_PORTAL_OIDC_CLIENT_SECRET_FILE: {portal.oidc_client_secret_file} is empty")
+    with warnings.catch_warnings():  # imported only when configured; its httpx deprecation notice is not the operator's concern
+        warnings.filterwarnings("ignore", message=".*httpx module is deprecated.*")
+        from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+
     oauth = OAuth()
     oauth.register(
         NAME,

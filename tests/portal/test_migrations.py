@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.common import migrations
+from services.common.db import runtime_tables
 from services.common.migrations import SchemaBehind, upgrade
 from services.common.settings import Settings
 from services.portal.app import create_app
@@ -22,11 +23,17 @@ from tests.common.test_migrations import dialect, fresh, run_sync, snapshot, uno
 baseline = importlib.import_module("services.portal.migrations.0001_baseline")
 
 
+def code_metadata() -> sa.MetaData:
+    """The tables the portal's code makes: its own and the runtime's (its Database adds them)."""
+    runtime_tables(Base.metadata, "portal")
+    return Base.metadata
+
+
 async def test_upgrade_head_gives_exactly_the_schema_of_the_code(dialect, tmp_path):  # noqa: F811
     async with fresh(dialect, tmp_path, "migrated") as migrated, fresh(dialect, tmp_path, "created") as created:
         result = await upgrade("portal", migrated)
         assert result.before == () and result.after == migrations.heads("portal") == ("portal_0002",)
-        await run_sync(created, Base.metadata.create_all)
+        await run_sync(created, code_metadata().create_all)
         want = await run_sync(created, snapshot, "portal")
         got = await run_sync(migrated, snapshot, "portal")
         assert set(got) == set(want)
@@ -53,7 +60,7 @@ async def test_a_portal_database_made_before_migrations_is_upgraded_with_its_acc
         assert problem and "was made by a release before migrations" in problem and "bfest db upgrade --service portal" in problem
         result = await upgrade("portal", legacy)
         assert result.before == () and result.after == ("portal_0002",)
-        await run_sync(created, Base.metadata.create_all)
+        await run_sync(created, code_metadata().create_all)
         got, want = await run_sync(legacy, snapshot, "portal"), await run_sync(created, snapshot, "portal")
         assert unordered(got) == unordered(want)
         rows = await run_sync(legacy, lambda c: c.execute(sa.text("SELECT login, oidc_id FROM por_account")).all())

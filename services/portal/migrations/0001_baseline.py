@@ -1,5 +1,6 @@
 """Baseline: the portal's schema as the last release before migrations made it (accounts,
-sessions, one-time invitations, counted attempts), when the portal created its tables at start.
+sessions, one-time invitations, counted attempts, and the runtime's outbox, inbox and kept
+replies every service database gets), when the portal created its tables at start.
 
 Frozen here (later changes are later revisions). A fresh database gets these tables; a database
 made by that release gets what it lacks (see services.common.migrations).
@@ -59,6 +60,40 @@ def schema(metadata: sa.MetaData) -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Index("ix_por_session_login", "login", unique=False),
+    )
+
+
+    # The runtime's tables, which every service's database gets (the portal never used them).
+    sa.Table(
+        "portal_commands",
+        metadata,
+        sa.Column("request_id", sa.String(200), primary_key=True, nullable=False),
+        sa.Column("command", sa.String(100), primary_key=True, nullable=False),
+        sa.Column("payload_hash", sa.String(64), nullable=False),
+        sa.Column("reply", sa.Text(), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Table(
+        "portal_inbox",
+        metadata,
+        sa.Column("consumer", sa.String(100), primary_key=True, nullable=False),
+        sa.Column("event_id", sa.String(200), primary_key=True, nullable=False),
+        sa.Column("subject", sa.String(300), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Table(
+        "portal_outbox",
+        metadata,
+        sa.Column("seq", sa.Integer(), primary_key=True, nullable=False, autoincrement=True),
+        sa.Column("event_id", sa.String(200), nullable=False),
+        sa.Column("subject", sa.String(300), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("trace_context", sa.String(128), nullable=True),
+        sa.UniqueConstraint("event_id"),
+        sa.Index("ix_portal_outbox_published_at", "published_at", unique=False),
     )
 
 
