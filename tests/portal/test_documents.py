@@ -167,3 +167,63 @@ async def test_a_verifier_opens_the_documents_of_a_proposal_under_verification(n
                 assert f'href="/proposals/{pid}/documents"' in pending.text
                 got = await verifier.get(path)
                 assert got.status_code == 200 and got.content == PDF
+
+
+async def test_a_juror_assigned_the_proposal_opens_its_documents_and_another_does_not(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    """Registration (the unit's upload, year 2031) and scoring (a desk stage whose entrants include
+    that proposal): the jurors it is assigned to open its PDF, the others get 404."""
+    from contracts.base import digest_ids
+    from contracts.verification import (
+        ProposalVerified,
+        VerificationClosed,
+        VerificationClosedSummary,
+        VerifiedProposal,
+    )
+    from services.scoring.app import create_app as scoring_app
+    from tests.scoring import test_service as sco
+    from tests.support import eventually
+
+    async with (
+        running(registration_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"),
+        running(scoring_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 's.db'}"),
+    ):
+        await reg.setup_call(nc, quota=3)
+        async with portal(nats_url, tmp_path, reg.YEAR) as app:
+            await account(app, Role.UNIT, "KAB-MALANG-U01")
+            async with logged_in(app, "KAB-MALANG-U01") as unit:
+                form = await unit.get("/unit/new")
+                ok = await unit.post("/unit/new", data={**FIELDS, "csrf_token": csrf_of(form.text)}, files={"documents": ("proposal.pdf", PDF, "application/pdf")})
+                pid = ok.headers["location"].rsplit(":", 1)[1]
+        # the proposal reaches the desk stage of a later cycle's scoring among four others
+        entrants = [(pid, "umum", "KAB-MALANG"), *sco.PROPOSALS[1:]]
+        assert (await request(nc, sco.cmd("import_jurors"), {"request_id": "j", "jurors": sco.JURORS}))["ok"]
+        for p, group, agency in entrants:
+            evt = ProposalVerified(cycle_year=sco.YEAR, proposal=VerifiedProposal(id=p, title=f"Inovasi {p}", group=group, category="kesehatan", unit_code=f"{agency}-U1", unit_name="Unit", agency_code=agency, agency_name=agency))
+            await js.publish(evt.subject(), evt.model_dump_json().encode())
+        ids = [p for p, _, _ in entrants]
+        summary = VerificationClosedSummary(cycle_year=sco.YEAR, eligible=len(ids), disqualified=0, overridden=0, eligible_digest=digest_ids(ids))
+        closed = VerificationClosed(cycle_year=sco.YEAR, summary=summary, eligible_ids=ids)
+        await js.publish(closed.subject(), closed.model_dump_json().encode())
+        body = {**sco.open_body(), "entrants": {"source": "verification", "expected": {"count": len(ids), "digest": digest_ids(ids)}}, "divergence_threshold": 9.5}
+
+        async def opened():  # type: ignore[no-untyped-def]
+            r = await request(nc, sco.cmd("open_stage"), body)
+            return r if r["ok"] else None
+
+        await eventually(opened)
+        status = (await request(nc, sco.cmd("stage_status"), {"cycle_year": sco.YEAR, "stage": "desk", "per_juror": True}))["data"]
+        holders = {j["juror_id"] for j in status["per_juror"] if pid in j["missing"]}
+        others = {j["id"] for j in sco.JURORS} - holders
+        assert holders and others
+        path = f"/proposals/{pid}/documents/sha256-{hashlib.sha256(PDF).hexdigest()}.pdf"
+        async with portal(nats_url, tmp_path, sco.YEAR) as app:
+            for juror in sorted(holders | others):
+                await account(app, Role.JUROR, juror)
+                async with logged_in(app, juror) as c:
+                    got = await c.get(path)
+                    if juror in holders:
+                        assert got.status_code == 200 and got.content == PDF, juror
+                        page = await c.get(f"/proposals/{pid}/documents")
+                        assert "proposal.pdf" in page.text and "admin@malangkab.go.id" not in page.text  # no contact details
+                    else:
+                        assert got.status_code == 404, juror
