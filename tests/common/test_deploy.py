@@ -86,6 +86,7 @@ def test_every_process_is_healthy_only_when_its_readiness_endpoint_says_so():
         assert test[0] == "CMD" and f"http://127.0.0.1:{port}/readyz" in " ".join(test), name
         if name != "portal":
             assert spec["environment"]["BFEST_HTTP_HOST"] == "0.0.0.0", name
+        assert spec["deploy"]["replicas"] >= 2, name
         # and it waits for the engines to be healthy, not merely started
         for engine in ("nats-1", "nats-2", "nats-3", "postgres", "temporal"):
             assert spec["depends_on"][engine] == {"condition": "service_healthy"}, (name, engine)
