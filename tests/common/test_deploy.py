@@ -17,9 +17,7 @@ import pytest
 import yaml
 
 from contracts import subjects
-from services.common.health import Probe
-from services.common.http import HealthServer
-from services.common.settings import nats_servers
+from services.common.settings import Settings, nats_servers
 
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"
@@ -95,29 +93,41 @@ def test_every_process_is_healthy_only_when_its_readiness_endpoint_says_so():
     assert services["worker"]["depends_on"]["temporal-namespace"] == {"condition": "service_completed_successfully"}
 
 
-async def test_the_healthcheck_command_fails_while_not_ready_and_passes_once_ready():
-    """The compose healthcheck's own command, run against the HTTP server every process uses."""
-    reasons = ["outbox: 3 events unsent for 45 s"]
+async def test_the_healthcheck_command_follows_a_real_services_readiness(nats_url, nc, tmp_path):
+    """The compose healthcheck's own command, run against a real registration service (real NATS,
+    its database): healthy while its outbox drains, unhealthy once an event cannot be published
+    for longer than BFEST_READY_OUTBOX_MAX_AGE, healthy again when the relay catches up."""
+    from services.registration.app import create_app
+    from tests.registration.test_service import forward, setup_call, submit
+    from tests.support import eventually, sqlite_url, start_with_relay_down
 
-    async def outbox() -> list[str]:
-        return list(reasons)
-
-    server = HealthServer(Probe("registration", [outbox]), "127.0.0.1", 0)
-    await server.start()
+    app = create_app(Settings(ready_outbox_max_age=0.3))
+    app.http_port = 0
+    await start_with_relay_down(app, nats_url, sqlite_url(tmp_path, "reg"))
     test = compose()["registration"]["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"]
-    code = test[3].replace("127.0.0.1:9000", f"127.0.0.1:{server.port}")
+    assert app.http is not None
+    code = test[3].replace("127.0.0.1:9000", f"127.0.0.1:{app.http.port}")
 
-    async def run() -> int:
+    async def healthcheck() -> int:
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         return await proc.wait()
 
     try:
-        assert await run() != 0
-        reasons.clear()
-        assert await run() == 0
+        assert await healthcheck() == 0
+        await setup_call(nc)
+        reply = await submit(nc, "KAB-MALANG-U00", "Inovasi 0")
+        assert (await forward(nc, reply["data"]["id"]))["ok"]
+
+        async def unhealthy() -> bool | None:
+            return True if await healthcheck() != 0 else None
+
+        assert await eventually(unhealthy)  # events stuck in the outbox: not ready
+        assert app.relay is not None
+        await app.relay.flush()
+        assert await healthcheck() == 0
     finally:
-        await server.stop()
+        await app.stop()
 
 
 def test_every_process_gets_every_nats_node_and_streams_at_three_replicas():
