@@ -182,6 +182,7 @@ def test_secrets_reach_the_containers_as_files_never_as_values():
     assert services["awards"]["environment"]["BFEST_CERTIFICATE_KEY_FILE"] == "/run/secrets/certificate_key"
     assert services["portal"]["environment"]["BFEST_PORTAL_SECRET_FILE"] == "/run/secrets/portal_secret"
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert services["worker"]["secrets"] == []  # no database, no password
 
 
 # --- the image and its lock -----------------------------------------------------------------
@@ -280,7 +281,9 @@ def test_every_secret_is_a_mounted_file_and_each_process_sees_only_its_own_nats_
         for c in pod["containers"]:
             assert not [e for e in c.get("env", []) if "valueFrom" in e], doc["metadata"]["name"]
             mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
-            files = {e["value"] for e in c.get("env", []) if e["name"].endswith("_FILE")} | {config["BFEST_DATABASE_PASSWORD_FILE"]}
+            files = {e["value"] for e in c.get("env", []) if e["name"].endswith("_FILE")}
+            if doc["metadata"]["name"] != "bfest-worker":  # every process with a database
+                files.add(config["BFEST_DATABASE_PASSWORD_FILE"])
             for path in files:
                 directory, _, key = path.rpartition("/")
                 volume = secret_volumes[mounts[directory]]
@@ -288,6 +291,8 @@ def test_every_secret_is_a_mounted_file_and_each_process_sees_only_its_own_nats_
         if doc["kind"] == "Deployment":
             identity = doc["metadata"]["name"].removeprefix("bfest-")
             assert [i["key"] for i in secret_volumes["nats-seed"]["items"]] == [f"{identity}.nk"]
+    worker = next(d for d in docs if d["metadata"]["name"] == "bfest-worker")
+    assert {v["name"] for v in worker["spec"]["template"]["spec"]["volumes"] if "secret" in v} == {"nats-seed"}
 
 
 def test_the_engines_come_from_their_official_charts_at_pinned_versions():
