@@ -324,6 +324,22 @@ def test_the_engines_come_from_their_official_charts_at_pinned_versions():
                 assert pinned(c["image"]), c["image"]
 
 
+def test_compose_and_kubernetes_run_the_same_engine_versions():
+    services = compose()
+    nats = yaml.safe_load((K8S / "values" / "nats.yaml").read_text())
+    temporal = yaml.safe_load((K8S / "values" / "temporal.yaml").read_text())
+    k8s = {
+        "nats": f"nats:{nats['container']['image']['tag']}",
+        "server": f"{temporal['server']['image']['repository']}:{temporal['server']['image']['tag']}",
+        "admin-tools": f"{temporal['admintools']['image']['repository']}:{temporal['admintools']['image']['tag']}",
+        "ui": f"{temporal['web']['image']['repository']}:{temporal['web']['image']['tag']}",
+    }
+    assert services["nats-1"]["image"] == k8s["nats"]
+    assert services["temporal"]["image"] == k8s["server"]
+    assert services["temporal-schema"]["image"] == services["temporal-namespace"]["image"] == k8s["admin-tools"]
+    assert services["temporal-ui"]["image"] == k8s["ui"]
+
+
 def _walk(node: Any) -> list[Any]:
     found = [node]
     if isinstance(node, dict):
