@@ -73,6 +73,7 @@ class Browser:
     def __init__(self, base: str) -> None:
         self.base = base
         self.driver = _browser(*DESKTOP)
+        self.driver.implicitly_wait(30)  # a page behind a busy shared machine still comes
         self.violations: list[str] = []
         self.too_wide: list[str] = []
         self.pages: list[str] = []
