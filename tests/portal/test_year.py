@@ -57,12 +57,13 @@ DAY = dt.timedelta(days=1)
 OPERATOR, VERIFIER = "biro-org", "VER-WEB"
 WIDEST = """
 const out = [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5 && !e.closest('.table-wrap'))
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
   .slice(-3).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : ''));
 return [document.documentElement.scrollWidth, window.innerWidth, out];
 """
-"""The page's width at the phone's, its screen's, and the last elements that stick out (outside a
-table that scrolls on its own)."""
+"""The page's width at the phone's, its screen's, and the last elements that reach past the screen
+(to name the culprit when the page scrolls sideways; a table's cells reach past it too while the
+table scrolls in its own box)."""
 
 
 class Browser:
