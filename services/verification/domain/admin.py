@@ -21,7 +21,7 @@ def months_between(start: dt.date, end: dt.date) -> int:
     return months - (1 if end.day < start.day else 0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Case:
     """One proposal under check, with what the rules compare it to."""
 
