@@ -372,6 +372,34 @@ def _event_schema(schema: dict[str, Any], cls: Any) -> None:
         schema.setdefault("properties", {}).setdefault("type", {})["const"] = tag()
 
 
+def _workflow_event_schema(schema: dict[str, Any], cls: Any) -> None:
+    _event_schema(schema, cls)
+    required = [name for name in schema.get("required", []) if name not in ("event_id", "occurred_at")]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+
+
+class WorkflowEvent(Event):
+    """An event a workflow builds (the cycle's lifecycle events). Built in code, it must name its
+    ``event_id`` (derived from the workflow's id, so JetStream de-duplicates a retried publish)
+    and its ``occurred_at`` (``workflow.now()``): neither defaults to ``uuid4()`` or ``now()``.
+    A consumer reading one from the wire reads it as any event (the schema is unchanged)."""
+
+    model_config = ConfigDict(json_schema_extra=lambda s, cls: _workflow_event_schema(s, cls))
+
+    event_id: str = Field(min_length=1, max_length=200)
+    occurred_at: Instant
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_as_any_event(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.mode == "json" and isinstance(data, dict) and not {"event_id", "occurred_at"} <= data.keys():
+            return {"event_id": str(uuid.uuid4()), "occurred_at": dt.datetime.now(dt.UTC), **data}
+        return data
+
+
 # --------------------------------------------------------------------------- the registry
 
 

@@ -1,7 +1,8 @@
-"""The commands a workflow builds are deterministic: built in code, each must name its
-``request_id`` and its timestamps (nothing defaults to ``uuid4()`` or ``now()``), so a replayed
-workflow builds the very same command. On the wire they stay as they were: a hand-sent message
-without a ``request_id`` is still accepted, and the published schema does not require one."""
+"""The commands (and lifecycle events) a workflow builds are deterministic: built in code, each
+must name its ``request_id`` (an event its ``event_id`` and ``occurred_at``) and its timestamps
+(nothing defaults to ``uuid4()`` or ``now()``), so a replayed workflow builds the very same
+message. On the wire they stay as they were: a hand-sent message without a ``request_id`` is
+still accepted, and the published schema does not require one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from contracts import catalogue, subjects
-from contracts.base import COMMANDS, Command, Query, WorkflowCommand, WorkflowQuery, new_request_id
+from contracts.base import (
+    COMMANDS,
+    EVENTS,
+    Command,
+    Event,
+    Query,
+    WorkflowCommand,
+    WorkflowEvent,
+    WorkflowQuery,
+    new_request_id,
+)
 from contracts.examples import example
 from services.verification.app import create_app as verification_app
 from tests.support import request, running
@@ -22,19 +33,21 @@ from tests.support import request, running
 ROOT = Path(__file__).parents[2]
 _ = catalogue
 BY_NAME: dict[str, type[Command]] = {spec.model.__name__: spec.model for spec in COMMANDS.values()}
+EVENTS_BY_NAME: dict[str, type[Event]] = {spec.model.__name__: spec.model for spec in EVENTS.values()}
 
 
-def built_by_workflows() -> dict[str, list[ast.Call]]:
-    """Every catalogued command the workflow code constructs, with its call sites."""
+def built_by_workflows(names: dict[str, type] = BY_NAME) -> dict[str, list[ast.Call]]:  # type: ignore[type-arg]
+    """Every catalogued command (or event) the workflow code constructs, with its call sites."""
     found: dict[str, list[ast.Call]] = {}
     for path in sorted((ROOT / "workflows").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in BY_NAME:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
                 found.setdefault(node.func.id, []).append(node)
     return found
 
 
 WORKFLOW_BUILT = sorted(built_by_workflows())
+WORKFLOW_EVENTS = sorted(built_by_workflows(EVENTS_BY_NAME))
 
 
 def test_the_workflows_build_commands_and_each_is_a_workflow_command():
@@ -108,3 +121,21 @@ async def test_a_hand_sent_workflow_command_without_a_request_id_still_gets_a_do
         subject = subjects.command("verification", "close_verification")
         reply = await request(nc, subject, {"cycle_year": 2044, "at": "2044-05-15T16:00:00+07:00"})
         assert reply["error"]["code"] == "verification_not_started", reply
+
+
+def test_the_lifecycle_events_a_workflow_builds_name_their_id_and_time():
+    assert {"CycleStarted", "CycleCancelled", "CycleCompleted", "CycleStageChanged"} <= set(WORKFLOW_EVENTS)
+    for name in WORKFLOW_EVENTS:
+        model = EVENTS_BY_NAME[name]
+        assert issubclass(model, WorkflowEvent), f"{name} is built by a workflow but may default its id or time"
+        payload = example(model)
+        assert payload is not None
+        assert model(**payload).event_id == payload["event_id"]
+        for missing in ("event_id", "occurred_at"):
+            without = {k: v for k, v in payload.items() if k != missing}
+            with pytest.raises(ValidationError) as err:
+                model(**without)
+            assert [(e["loc"], e["type"]) for e in err.value.errors()] == [((missing,), "missing")]
+            # A consumer reads one from the wire as any event, as before.
+            assert model.model_validate_json(json.dumps(without))
+            assert missing not in model.model_json_schema().get("required", [])

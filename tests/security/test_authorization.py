@@ -187,7 +187,7 @@ async def test_a_forged_event_is_refused_by_the_server_and_changes_nothing(nats_
             assert opened["state"] == "open"
         finally:
             await worker.close()
-        forged = CycleCancelled(cycle_year=2091, reason="forged", phase=CyclePhase.CALL_OPEN)
+        forged = CycleCancelled(event_id="forged-cancel", occurred_at="2091-03-02T08:00:00+07:00", cycle_year=2091, reason="forged", phase=CyclePhase.CALL_OPEN)  # type: ignore[arg-type]
         for identity in authz.IDENTITIES:
             if identity == authz.WORKER:
                 continue
