@@ -27,6 +27,7 @@ from services.common.errors import DomainError
 from services.verification import domain
 from services.verification.domain import TRANSITIONS, Decision, RunState, Verification, WbkEvaluation
 from services.verification.thresholds import threshold_sets
+from tests.verification import test_rubrics
 from tests.verification.test_verification import CLOSED, YEAR, lke, snapshot
 
 AT = dt.datetime(2032, 5, 2, 3, 0, tzinfo=dt.UTC)
@@ -251,7 +252,8 @@ def test_wbk_refusals():
 
 
 def test_every_refusal_code_of_verification_has_a_domain_test():
-    """The codes the contract documents (VerificationError) and the shared ones it raises."""
+    """Each code the contract documents (VerificationError) is raised by a pure module in a test
+    (the rubrics' ``invalid_sheet`` in test_rubrics.py)."""
     documented = {v for k, v in vars(VerificationError).items() if k.isupper()}
     tested = {
         VerificationError.NOT_STARTED: test_reading_a_decision_before_the_start_and_of_a_stranger,
@@ -260,5 +262,6 @@ def test_every_refusal_code_of_verification_has_a_domain_test():
         VerificationError.LKE_OUT_OF_RANGE: test_wbk_refusals,
         VerificationError.UNKNOWN_THRESHOLD_SET: test_wbk_refusals,
         VerificationError.NOT_FOUND: test_wbk_refusals,
+        VerificationError.INVALID_SHEET: test_rubrics.test_a_component_outside_its_maximum_or_not_a_number_is_refused_naming_it,
     }
     assert documented == set(tested)
