@@ -30,7 +30,7 @@ from selenium.webdriver.support.ui import Select
 from bfest.files.participants import load_default_participants
 from bfest.simulation import Simulator, demo_jurors
 from contracts.awards import GetResults, VerifyCertificate
-from contracts.base import CyclePhase, ObjectionDecision
+from contracts.base import CyclePhase, ObjectionDecision, new_request_id
 from contracts.cycle import CycleInput, stage_workflow_id
 from contracts.registration import ListProposals, SubmitProposal
 from contracts.scoring import DecideObjection, GetShortlist, JurorAssignments, StageStatus
@@ -277,7 +277,7 @@ async def test_a_compressed_year_through_the_portal_in_a_browser(temporal_env, n
             await eventually(_opened(sim, stage.key), timeout=30)
             if stage.key == "desk":
                 seen["operator-jury"] = await act(dashboard, "09-operator-jury")
-                progress = (await sim.call(StageStatus(cycle_year=year, stage="desk", per_juror=True)))["per_juror"]
+                progress = (await sim.call(StageStatus(request_id=new_request_id(), cycle_year=year, stage="desk", per_juror=True)))["per_juror"]
                 j1, j2 = [p for p in progress if p["missing"]][:2]
                 mine = await sim.call(JurorAssignments(cycle_year=year, juror_id=j1["juror_id"], stage="desk"))
                 assigned = {a["proposal_id"] for a in mine["stages"][0]["assignments"]}
@@ -348,7 +348,7 @@ async def test_a_compressed_year_through_the_portal_in_a_browser(temporal_env, n
         seen["operator-done"] = await act(dashboard, "16-operator-completed")
 
         # ------------------------------------------------------------------ the results
-        results = await sim.call(GetResults(cycle_year=year))
+        results = await sim.call(GetResults(request_id=new_request_id(), cycle_year=year))
         first = next(c for c in results["categories"] if c["key"] == "top")["winners"][0]
         pdf = pypdf.PdfReader(first["certificate_path"])
         links = [a.get_object()["/A"]["/URI"] for a in pdf.pages[0].get("/Annots", []) if "/A" in a.get_object()]
