@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -18,6 +19,7 @@ from contracts.awards import (
     AwardsSummary,
     CategoryResult,
     CertificateIssued,
+    CertificateView,
     ResultsView,
     Winner,
     award_rule_problems,
@@ -81,45 +83,10 @@ def determine(
         winners: list[Winner] = []
         empty = None
         if rule.rule in ("top_n", "best_of_group"):
-            rows = [r for r in ranked if rule.min_score is None or _grade(r) >= rule.min_score]
-            if rule.rule == "best_of_group":
-                rows = [r for r in rows if r.get("group") == rule.group][: rule.n or 1]
-            elif rule.per_group:
-                by_group: dict[str, list[dict[str, Any]]] = {}
-                for r in rows:
-                    by_group.setdefault(r.get("group") or "", []).append(r)
-                rows = sorted((r for g in by_group.values() for r in g[: rule.n]), key=lambda r: r["rank"])
-            else:
-                rows = rows[: rule.n]
-            winners = [_winner(rule.key, i, r) for i, r in enumerate(rows, start=1)]
-            if not winners:
-                empty = (
-                    f"no proposal of group {rule.group} on the final shortlist"
-                    if rule.rule == "best_of_group"
-                    else "no proposal reached the passing grade"
-                    if rule.min_score is not None
-                    else "the final shortlist is empty"
-                )
+            winners, empty = _from_shortlist(rule, ranked)
         elif rule.rule == "layak_wbk":
-            # Every unit decided layak_wbk wins; they are listed best total first (a unit decided
-            # by a verifier's override without a total last), ties by unit code.
-            def by_total(u: dict[str, Any]) -> tuple[bool, float, str]:
-                return (u.get("total") is None, -(u.get("total") or 0.0), u["unit_code"])
-
-            for i, u in enumerate(sorted(wbk_layak, key=by_total), start=1):
-                winners.append(
-                    Winner(
-                        award_key=rule.key,
-                        rank=i,
-                        unit_code=u["unit_code"],
-                        unit_name=u.get("unit_name") or u["unit_code"],
-                        agency_code=u.get("agency_code"),
-                        agency_name=u.get("agency_name") or u.get("agency_code"),
-                        score=u.get("total"),
-                    )
-                )
-            if not winners:
-                empty = "no unit was decided layak_wbk"
+            winners = _layak_wbk(rule, wbk_layak)
+            empty = None if winners else "no unit was decided layak_wbk"
         out.append(
             CategoryResult(
                 key=rule.key,
@@ -131,6 +98,51 @@ def determine(
             )
         )
     return out
+
+
+def _from_shortlist(rule: AwardRule, ranked: list[dict[str, Any]]) -> tuple[list[Winner], str | None]:
+    """A ``top_n`` or ``best_of_group`` category's winners, or why it has none."""
+    rows = [r for r in ranked if rule.min_score is None or _grade(r) >= rule.min_score]
+    if rule.rule == "best_of_group":
+        rows = [r for r in rows if r.get("group") == rule.group][: rule.n or 1]
+    elif rule.per_group:
+        by_group: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_group.setdefault(r.get("group") or "", []).append(r)
+        rows = sorted((r for g in by_group.values() for r in g[: rule.n]), key=lambda r: r["rank"])
+    else:
+        rows = rows[: rule.n]
+    winners = [_winner(rule.key, i, r) for i, r in enumerate(rows, start=1)]
+    if winners:
+        return winners, None
+    return winners, (
+        f"no proposal of group {rule.group} on the final shortlist"
+        if rule.rule == "best_of_group"
+        else "no proposal reached the passing grade"
+        if rule.min_score is not None
+        else "the final shortlist is empty"
+    )
+
+
+def _layak_wbk(rule: AwardRule, wbk_layak: list[dict[str, Any]]) -> list[Winner]:
+    """Every unit decided layak_wbk wins; they are listed best total first (a unit decided by a
+    verifier's override without a total last), ties by unit code."""
+
+    def by_total(u: dict[str, Any]) -> tuple[bool, float, str]:
+        return (u.get("total") is None, -(u.get("total") or 0.0), u["unit_code"])
+
+    return [
+        Winner(
+            award_key=rule.key,
+            rank=i,
+            unit_code=u["unit_code"],
+            unit_name=u.get("unit_name") or u["unit_code"],
+            agency_code=u.get("agency_code"),
+            agency_name=u.get("agency_name") or u.get("agency_code"),
+            score=u.get("total"),
+        )
+        for i, u in enumerate(sorted(wbk_layak, key=by_total), start=1)
+    ]
 
 
 MONTHS_ID = [
@@ -201,6 +213,38 @@ class Certificate:
     key_id: str | None = None
     signature: str | None = None
     verify_url: str | None = None
+
+    def verdict(
+        self, key_id: str, signature_holds: Callable[[Certificate], bool], verify_url: str
+    ) -> CertificateView:
+        """Whether the certificate verifies against the service's key ``key_id``: only a record
+        signed by it that still says what was signed (``signature_holds``) does."""
+        if self.signature is None or self.unit_code is None:
+            return CertificateView(
+                valid=False,
+                code=self.code,
+                reason="issued before certificates were signed: it cannot be verified",
+            )
+        if self.key_id != key_id:
+            reason = f"signed by key {self.key_id}, not by this service's key {key_id}"
+            return CertificateView(valid=False, code=self.code, key_id=self.key_id, reason=reason)
+        if not signature_holds(self):
+            reason = "the certificate's record does not match its signature: it was altered"
+            return CertificateView(valid=False, code=self.code, key_id=self.key_id, reason=reason)
+        return CertificateView(
+            valid=True,
+            code=self.code,
+            cycle_year=self.cycle_year,
+            award_key=self.award_key,
+            award_name=self.award_name,
+            recipient=self.recipient,
+            title=self.title,
+            issued_at=self.issued_at,
+            key_id=self.key_id,
+            unit_code=self.unit_code,
+            proposal_id=self.proposal_id,
+            verify_url=verify_url,
+        )
 
     def issued(self) -> CertificateIssued:
         return CertificateIssued(
@@ -307,6 +351,10 @@ class Ceremony:
             rankings=self.rankings,
             files=self.files,
         )
+
+
+def unknown_certificate(code: str) -> CertificateView:
+    return CertificateView(valid=False, code=code, reason="unknown code: no certificate was issued with it")
 
 
 def determined(ceremony: Ceremony | None, year: int) -> Ceremony:
