@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 
@@ -88,8 +88,9 @@ class _Repository:
         self.session = uow.session
         self.db = uow.db
 
-    async def _rows(self, stmt: Any, params: Any = None) -> sa.CursorResult[Any]:
-        return await self.session.execute(stmt, params)  # type: ignore[return-value]
+    async def _rows(self, stmt: Any, params: Any = None) -> sa.Result[Any]:
+        result: sa.Result[Any] = await self.session.execute(stmt, params)
+        return result
 
     async def _one(self, stmt: Any, lock: bool = False) -> Any:
         return (await self._rows(self.db.for_update(stmt) if lock else stmt)).first()
@@ -111,7 +112,7 @@ class Shortlists(_Repository):
         done = await self._rows(
             sa.update(SHORTLISTS).where(s.cycle_year == year, s.stage == stage).values(**values)
         )
-        if not done.rowcount:
+        if not cast(sa.CursorResult[Any], done).rowcount:
             await self._rows(sa.insert(SHORTLISTS).values(cycle_year=year, stage=stage, **values))
 
 

@@ -83,8 +83,9 @@ class _Repository:
         self.session = uow.session
         self.db = uow.db
 
-    async def _rows(self, stmt: Any, params: Any = None) -> sa.CursorResult[Any]:
-        return await self.session.execute(stmt, params)  # type: ignore[return-value]
+    async def _rows(self, stmt: Any, params: Any = None) -> sa.Result[Any]:
+        result: sa.Result[Any] = await self.session.execute(stmt, params)
+        return result
 
     async def _one(self, stmt: Any, lock: bool = False) -> Any:
         return (await self._rows(self.db.for_update(stmt) if lock else stmt)).first()
