@@ -181,7 +181,7 @@ async def forward_proposals(cmds: list[ForwardProposal], uow: Unit) -> list[Prop
         uow.emit(event)
         forwarded.append(proposal)
         results.append(_view(proposal))
-    await uow.proposals.save_states(forwarded)
+    await uow.proposals.save_forwarded(forwarded)
     await uow.quotas.save(q for q in batch.quotas.values() if q.forwarded_now)
     return results
 

@@ -297,10 +297,20 @@ class Proposals(_Repository):
         """Write what a step changed: its state, and with ``content`` what the unit wrote."""
         await self._rows(_SAVE_STATE, [{"pid": p.id, **_state(p), **(_content(p) if content else {})}])
 
-    async def save_states(self, changed: list[Proposal]) -> None:
-        """A batch's changes in one statement."""
-        if changed:
-            await self._rows(_SAVE_STATE, [{"pid": p.id, **_state(p)} for p in changed])
+    async def save_forwarded(self, forwarded: list[Proposal]) -> None:
+        """A batch's forwards in one statement (only the columns a forward changes)."""
+        if forwarded:
+            rows = [
+                {
+                    "pid": p.id,
+                    "status": p.status.value,
+                    "was_forwarded": True,
+                    "forwarded_at": p.forwarded_at,
+                    "updated_at": p.updated_at,
+                }
+                for p in forwarded
+            ]
+            await self._rows(_SAVE_STATE, rows)
 
     async def page(
         self, year: int, filters: dict[str, str | None], offset: int, limit: int

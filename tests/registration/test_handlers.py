@@ -116,7 +116,7 @@ class FakeProposals:
     async def save(self, p: Proposal, content: bool = False) -> None:
         self.rows[p.id] = copy.deepcopy(p)
 
-    async def save_states(self, changed: list[Proposal]) -> None:
+    async def save_forwarded(self, changed: list[Proposal]) -> None:
         self.batch_writes += 1
         for p in changed:
             self.rows[p.id] = copy.deepcopy(p)
