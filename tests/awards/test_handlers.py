@@ -95,7 +95,7 @@ async def test_determine_then_announce_over_fake_repositories(signed):
     assert view.announcement_no == "001/PENGHARGAAN-BFEST/2034" and isinstance(uow.events[-1], AwardsAnnounced)
     await handlers.announce_awards(AnnounceAwards(request_id="a2", cycle_year=YEAR, ceremony=DETAILS, at=AT), uow)  # type: ignore[arg-type]
     assert uow.ceremonies.counter == 1 and len(uow.events) == 5
-    results = await handlers.get_results(GetResults(cycle_year=YEAR), uow)  # type: ignore[arg-type]
+    results = await handlers.get_results(GetResults(request_id="g", cycle_year=YEAR), uow)  # type: ignore[arg-type]
     assert results.announcement_no == view.announcement_no
     code = next(iter(uow.certificates.certs))
     assert (await handlers.verify_certificate(VerifyCertificate(code=code.lower()), uow)).valid  # type: ignore[arg-type]

@@ -234,7 +234,7 @@ async def test_return_and_resubmit_go_through_the_chain(uow):
 async def test_closing_freezes_the_summary_and_a_cancelled_cycle_refuses_submissions(uow):
     a = await submit(uow, "U1", "Satu")
     await h.forward_proposals([forward(a.id)], uow)  # type: ignore[arg-type]
-    await h.on_cycle_cancelled(CycleCancelled(cycle_year=YEAR, phase="call_open"), uow)  # type: ignore[arg-type]
+    await h.on_cycle_cancelled(CycleCancelled(event_id="cancel-2031", occurred_at=NOW, cycle_year=YEAR, phase="call_open"), uow)  # type: ignore[arg-type]
     with pytest.raises(DomainError) as err:
         await submit(uow, "U2", "Dua")
     assert err.value.code == RegistrationError.CALL_CLOSED
