@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import registration as c
 from contracts.cycle import CycleCancelled
-from services.common.runtime import ServiceApp
+from services.common.runtime import ServiceApp, each_in_savepoint
 from services.common.settings import Settings
 from services.registration import handlers as h
 from services.registration.store import Base
@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.command(c.OpenCall)(h.open_call)
     app.command(c.CloseCall)(h.close_call)
     app.command(c.GetCall)(h.get_call)
-    app.command(c.SubmitProposal, group_commit=True)(h.submit_proposal)
+    app.command_batch(c.SubmitProposal)(each_in_savepoint(h.submit_proposal))
     app.command_batch(c.ForwardProposal)(h.forward_proposals)
     app.command(c.ReturnProposal)(h.return_proposal)
     app.command(c.WithdrawProposal)(h.withdraw_proposal)
