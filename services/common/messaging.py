@@ -11,17 +11,23 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import nats
+import sqlalchemy as sa
 from faststream import AckPolicy as FastStreamAck
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import BatchPullStreamSubscriber
-from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-import nats
-import sqlalchemy as sa
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -239,6 +245,17 @@ class OutboxRelay:
 
 
 EventBatchHandler = Callable[[list[Msg]], Awaitable[None]]
+
+
+def broker_as(identity: str, url: str | Sequence[str], settings: Settings | None = None, **kwargs: Any) -> NatsBroker:
+    """A FastStream broker connecting as ``identity`` (its credentials, inbox prefix and TLS)."""
+    options = nats_options(identity, settings)
+    tls = options.pop("tls", None)
+    if tls is not None:
+        from faststream.security import BaseSecurity
+
+        options["security"] = BaseSecurity(ssl_context=tls)
+    return NatsBroker(nats_servers(url), **options, logger=None, **kwargs)
 
 
 class _PromptBatchPull(BatchPullStreamSubscriber):
@@ -504,6 +521,7 @@ async def connect_jetstream(
 
 
 __all__ = [
+    "broker_as",
     "durable_batches",
     "CommandClient",
     "CommandError",

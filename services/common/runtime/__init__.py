@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import sqlalchemy as sa
 from faststream.nats import NatsBroker
@@ -46,20 +45,19 @@ from pydantic import BaseModel
 from contracts import catalogue, subjects
 from contracts.base import Actor, Command, Event, Health, Query, Reply
 from services.common import health, telemetry
-from services.common.credentials import nats_options
 from services.common.db import Database
 from services.common.errors import DomainError
 from services.common.http import HealthServer
 from services.common.logging import configure_logging, get_logger
-from services.common.messaging import OutboxRelay, connect_jetstream
+from services.common.messaging import OutboxRelay, broker_as, connect_jetstream
 from services.common.migrations import require_current
 from services.common.runtime import lifecycle
-from services.common.runtime.batching import BatchHandler, Batches, each_in_savepoint, one_at_a_time
+from services.common.runtime.batching import Batches, BatchHandler, each_in_savepoint, one_at_a_time
 from services.common.runtime.commands import CommandHandler, Commands
 from services.common.runtime.events import EventHandler, Events, spec_service
 from services.common.runtime.replies import EnvelopeMiddleware, as_received, error_reply, validation_details
 from services.common.runtime.uow import Clock, UnitOfWork, utcnow
-from services.common.settings import Settings, get_settings, nats_servers
+from services.common.settings import Settings, get_settings
 
 
 class ServiceApp:
@@ -190,17 +188,11 @@ class ServiceApp:
         dead-letter publisher. The intake reads a command's body itself (one pass of pydantic's
         JSON parser), so FastStream hands it over as it came: no decoding, no dependency
         injection per message."""
-        options = nats_options(self.service, self.settings)
-        tls = options.pop("tls", None)
-        if tls is not None:
-            from faststream.security import BaseSecurity
-
-            options["security"] = BaseSecurity(ssl_context=tls)
-        broker = NatsBroker(
-            nats_servers(nats_url),
-            **options,
+        broker = broker_as(
+            self.service,
+            nats_url,
+            self.settings,
             middlewares=[*telemetry.broker_middlewares(), EnvelopeMiddleware],
-            logger=None,
             name=f"bfest-{self.service}-cmd",
             apply_types=False,
             decoder=as_received,
