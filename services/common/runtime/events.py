@@ -82,11 +82,14 @@ class Events:
         log = self.app.log.bind(consumer=durable)
 
         async def on_batch(msgs: list[Any]) -> None:
-            if len(msgs) > 1:
-                await self.process_batch(durable, msgs, log)
-            else:
-                for msg in msgs:
-                    await self.process_one(durable, msg, log)
+            try:
+                if len(msgs) > 1:
+                    await self.process_batch(durable, msgs, log)
+                else:
+                    for msg in msgs:
+                        await self.process_one(durable, msg, log)
+            except Exception:  # noqa: BLE001 - the database gone for good: unacknowledged, they come again
+                log.exception("consumer.batch_failed", size=len(msgs))
 
         on_batch.__name__ = durable.replace("-", "_")
         return on_batch

@@ -61,5 +61,3 @@ class UnitOfWork:
                 for e in self.events
             ],
         )
-
-    _write_outbox = write_outbox  # the name it had before the runtime was split
