@@ -35,7 +35,7 @@ test: install lint $(AXE)
 lint: install
 	$(BIN)/ruff check contracts services workflows bfest tests
 	$(BIN)/lint-imports
-	$(BIN)/mypy contracts workflows tests/support.py
+	$(BIN)/mypy contracts workflows tests/support.py services/verification
 
 ## Benchmarks: print figures and ratios to a baseline measured in the same run.
 bench: install

@@ -421,6 +421,7 @@ async def _live_progress(year: int, stages: list[str]) -> dict[str, Any]:
     status panel still shows the workflow's view when NATS or the service is not reachable)."""
     if not stages:
         return {}
+    from contracts.base import new_request_id
     from contracts.scoring import StageStatus
     from services.common.messaging import CommandClient
 
@@ -431,7 +432,7 @@ async def _live_progress(year: int, stages: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         for key in stages:
-            reply = await client.request(StageStatus(cycle_year=year, stage=key), timeout=2)
+            reply = await client.request(StageStatus(request_id=new_request_id(), cycle_year=year, stage=key), timeout=2)
             if reply.ok:
                 out[key] = reply.data
     finally:

@@ -33,6 +33,8 @@ from contracts.base import (
     Role,
     SetRef,
     StageKey,
+    WorkflowCommand,
+    WorkflowQuery,
     Year,
     acting,
     command,
@@ -282,7 +284,7 @@ class ListJurors(Query):
 
 
 @command(SERVICE, "open_stage", reply=StageSummary)
-class OpenStage(Command):
+class OpenStage(WorkflowCommand):
     """Open a jury stage and assign jurors (sent by the workflow). Fails before assigning anything
     when the pool cannot cover every proposal. Answers ``not_ready`` while the entrants the command
     expects have not reached the service."""
@@ -320,7 +322,7 @@ class SubmitScore(Command):
 
 
 @command(SERVICE, "stage_status", reply=StageStatusView)
-class StageStatus(Query):
+class StageStatus(WorkflowQuery):
     @classmethod
     def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
         return STAFF if cmd.per_juror else None  # each juror's load and open assignments
@@ -348,7 +350,7 @@ class JurorAssignments(Query):
 
 
 @command(SERVICE, "remind_jurors")
-class RemindJurors(Command):
+class RemindJurors(WorkflowCommand):
     """Publish a reminder event to each juror with open assignments (sent by the workflow)."""
 
     cycle_year: Year
@@ -360,7 +362,7 @@ class RemindJurors(Command):
 
 
 @command(SERVICE, "close_stage", reply=StageClosedSummary)
-class CloseStage(Command):
+class CloseStage(WorkflowCommand):
     """Freeze scores, rank, publish the shortlist (sent by the workflow). Idempotent."""
 
     cycle_year: Year
@@ -410,7 +412,7 @@ class ObjectionsStatus(Query):
 
 
 @command(SERVICE, "finalize_shortlist", reply=FinalShortlistSummary)
-class FinalizeShortlist(Command):
+class FinalizeShortlist(WorkflowCommand):
     """Make the stage's shortlist final once the window passed and every objection is decided
     (sent by the workflow). Answers ``not_ready`` while objections are pending. Idempotent."""
 
