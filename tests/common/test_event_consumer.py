@@ -42,7 +42,8 @@ async def registration(sqlite_db: str) -> AsyncIterator[ServiceApp]:
 
 
 def cancelled(event_id: str = "evt-cancel-1") -> str:
-    return CycleCancelled(cycle_year=YEAR, phase="call_open", event_id=event_id).model_dump_json()
+    at = dt.datetime(YEAR, 3, 15, tzinfo=dt.UTC)
+    return CycleCancelled(cycle_year=YEAR, phase="call_open", event_id=event_id, occurred_at=at).model_dump_json()
 
 
 async def call_state(app: ServiceApp) -> str:
