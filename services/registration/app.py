@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import registration as c
 from contracts.cycle import CycleCancelled
-from services.common.runtime import ServiceApp
+from services.common.runtime import ServiceApp, each_in_savepoint
 from services.common.settings import Settings
 from services.registration import handlers as h
 from services.registration.store import Base, bind
@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.command(c.OpenCall)(bind(h.open_call))
     app.command(c.CloseCall)(bind(h.close_call))
     app.command(c.GetCall)(bind(h.get_call))
-    app.command(c.SubmitProposal, group_commit=True)(bind(h.submit_proposal))
+    app.command_batch(c.SubmitProposal)(each_in_savepoint(bind(h.submit_proposal)))
     app.command_batch(c.ForwardProposal)(bind(h.forward_proposals))
     app.command(c.ReturnProposal)(bind(h.return_proposal))
     app.command(c.WithdrawProposal)(bind(h.withdraw_proposal))
