@@ -60,7 +60,7 @@ async def test_a_scoring_service_without_the_handler_is_said_to_be_not_available
     """The scoring service as it was before declare_conflict: it shows the assignments, nobody
     answers the declaration; the page says the service does not take it yet, the reason stays."""
     service = scoring_app()
-    del service._commands[DeclareConflict.subject()]
+    del service.commands.handlers[DeclareConflict.subject()]
     async with running(service, nats_url, f"sqlite+aiosqlite:///{tmp_path / 's.db'}"):
         plan = await open_desk_stage(nc, js)
         juror, pid = plan[0]
