@@ -18,7 +18,7 @@ from starlette.responses import Response
 from services.common import authz, telemetry
 from services.common.credentials import nats_options as identity_options
 from services.common.db import Database
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings, get_settings, nats_servers
 from services.portal.accounts import Accounts
 from services.portal.config import PortalSettings, session_secret
 from services.portal.gateway import Gateway
@@ -49,7 +49,7 @@ def create_app(
 
         options["security"] = BaseSecurity(ssl_context=tls)
     broker_router = NatsRouter(
-        nats_url or settings.nats_url,
+        nats_servers(nats_url or settings.nats_url),  # every node of a cluster
         name="bfest-portal",
         schema_url=None,
         include_in_schema=False,
