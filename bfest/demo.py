@@ -262,7 +262,7 @@ async def play_year(
             console.print(f"started [bold]{handle.id}[/] — Temporal UI:")
             console.print(f"  {ops.ui_link(settings, handle.id)}", highlight=False, soft_wrap=True)
             await _play(sim, temporal, handle, cfg, nats_url)
-            result = await handle.result()
+            result = await _through_outages(handle.result)
         results = await client.call(GetResults(cycle_year=year))
     finally:
         await client.close()
@@ -311,12 +311,12 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
     try:
         with progress:
             while True:
-                status = await handle.query(CycleWorkflow.status)
+                status = await _through_outages(lambda: handle.query(CycleWorkflow.status))
                 phase = status.phase
                 await settle(status.stage if phase == CyclePhase.JURY else None)
                 if phase in (CyclePhase.COMPLETED, CyclePhase.FAILED, CyclePhase.CANCELLED):
                     break
-                desc = await handle.describe()
+                desc = await _through_outages(handle.describe)
                 if desc.status.name != "RUNNING":
                     await settle(None)
                     break
@@ -370,7 +370,7 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                             done.add(f"{key}:late")
                             progress.console.print(f"juror {late_juror} was reminded and scores now")
                             await sim.score_stage(stage, None, include_late=True)
-                        cstat = await child.query(JuryStageWorkflow.status)
+                        cstat = await _through_outages(lambda c=child: c.query(JuryStageWorkflow.status))
                         if cstat["state"] == "objections" and f"{key}:objection" not in done:
                             done.add(f"{key}:objection")
                             shortlist = await _shortlist(sim, key)
@@ -380,6 +380,24 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                 await asyncio.sleep(0.4)
     finally:
         await nc.drain()
+
+
+async def _through_outages(ask: Any, patience: float = 180.0) -> Any:
+    """Ask Temporal again while it (or the worker that answers a query) is restarting, as the
+    people ask the services again: an outage slows the demo, it does not end it."""
+    from temporalio.service import RPCError
+
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    wait = 0.2
+    while True:
+        try:
+            return await ask()
+        except RPCError:
+            if loop.time() + wait > give_up:
+                raise
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, 2.0)
 
 
 async def _shortlist(sim: Simulator, stage: str) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from bfest import security
 from bfest.demo import play_year
 from bfest.devstack import DevStack
 from contracts import subjects
@@ -27,11 +28,11 @@ from contracts.awards import GetResults, VerifyCertificate
 from contracts.base import CyclePhase
 from services.common.messaging import CommandClient
 from services.common.settings import Settings
-from tests.support import HARNESS, connect_as, free_port, stream_messages
+from tests.support import free_port, stream_messages
 from workflows.cycle import CycleWorkflow
 
 SEED = 1
-MINUTES = float(os.environ.get("BFEST_CHAOS_MINUTES", "1.6"))
+MINUTES = float(os.environ.get("BFEST_CHAOS_MINUTES", "2.5"))
 """The compressed year's length; the same for every run, so every run has the same schedule."""
 
 POSTGRES = os.environ.get("BFEST_TEST_POSTGRES_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -83,6 +84,14 @@ class Cluster:
     def url(self) -> str:
         return self.settings.nats_url
 
+    def keep_logs(self, where: Path) -> Path:
+        """The stack's logs, kept beside the test artifacts (pytest removes old temporary dirs)."""
+        import shutil
+
+        where.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(self.settings.var_dir / "logs", where / "logs", dirs_exist_ok=True)
+        return where
+
     async def drop_databases(self) -> None:
         conn = await asyncpg.connect(server_url(POSTGRES).replace("postgresql+asyncpg://", "postgresql://"))
         try:
@@ -130,7 +139,7 @@ async def outcome(cluster: Cluster, year: int, phase: Any) -> Outcome:
                     certificates.append((view["valid"], view.get("award_key"), w["unit_code"], w["rank"]))
     finally:
         await client.close()
-    nc = await connect_as(cluster.url, HARNESS)
+    nc = await security.connect(cluster.url, "cli", cluster.settings)  # the operator reads the streams
     try:
         js = nc.jetstream()
         events: Counter[str] = Counter()
@@ -213,7 +222,7 @@ async def kill_and_restart(cluster: Cluster, names: list[str], down_for: float =
 
 
 async def event_stream_leader(cluster: Cluster) -> str:
-    nc = await connect_as(cluster.url, HARNESS)
+    nc = await security.connect(cluster.url, "cli", cluster.settings)  # the operator reads the streams
     try:
         info = await nc.jetstream().stream_info(subjects.STREAM)
         assert info.cluster is not None and info.cluster.leader, "the event stream has no leader"
@@ -345,8 +354,17 @@ async def play(cluster: Cluster, year: int, fault: Fault | None = None) -> tuple
 
     temporal = await C.connect(cluster.settings.temporal_address, data_converter=pydantic_data_converter)
     phase = None
+    handle = temporal.get_workflow_handle(f"bfest-cycle-{year}")
     try:
-        phase = (await status(temporal.get_workflow_handle(f"bfest-cycle-{year}"), patience=60)).phase
+        st = await status(handle, patience=60)
+        phase = st.phase
+        if phase != CyclePhase.COMPLETED:
+            desc = await handle.describe()
+            pending = [
+                f"{a.activity_type.name} attempt {a.attempt}: {a.last_failure.message if a.HasField('last_failure') else ''}"
+                for a in desc.raw_description.pending_activities
+            ]
+            problems.append(f"cycle {phase} stage={st.stage} attention={st.attention} pending={pending}")
     except Exception as exc:  # noqa: BLE001 - no cycle to ask
         problems.append(f"status: {exc.__class__.__name__}: {exc}")
     # The relays drain what the last commands wrote (bounded: a stuck one is the finding).

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[har
         yield c
     finally:
         await asyncio.to_thread(c.stack.stop)
+        c.keep_logs(Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "chaos")
         await c.drop_databases()
 
 
