@@ -28,7 +28,7 @@ from contracts.awards import GetResults, VerifyCertificate
 from contracts.base import CyclePhase
 from services.common.messaging import CommandClient
 from services.common.settings import Settings
-from tests.support import free_port, stream_messages
+from tests.support import free_port
 from workflows.cycle import CycleWorkflow
 
 SEED = 1
@@ -122,6 +122,25 @@ class Outcome:
     completed: bool
 
 
+async def every_event(js: Any) -> list[Any]:
+    """Every message in the event stream, read to its end (by each message's count of those still
+    pending, not by a pause: a loaded machine may pause longer than any timeout)."""
+    from nats.js.api import DeliverPolicy
+
+    total = (await js.stream_info(subjects.STREAM)).state.messages
+    sub = await js.subscribe(subjects.EVENTS_ALL, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    out: list[Any] = []
+    try:
+        while len(out) < total:
+            msg = await sub.next_msg(timeout=30)
+            out.append(msg)
+            if msg.metadata.num_pending == 0:
+                break
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
 async def outcome(cluster: Cluster, year: int, phase: Any) -> Outcome:
     client = await CommandClient.connect(cluster.url, timeout=30)
     try:
@@ -144,7 +163,7 @@ async def outcome(cluster: Cluster, year: int, phase: Any) -> Outcome:
         js = nc.jetstream()
         events: Counter[str] = Counter()
         ids: Counter[str] = Counter()
-        for msg in await stream_messages(js, subjects.EVENTS_ALL, limit=1_000_000):
+        for msg in await every_event(js):
             try:
                 body = json.loads(msg.data)
             except ValueError:
@@ -393,6 +412,10 @@ def compare(name: str, base: Outcome, run: Outcome, problems: list[str]) -> tupl
         f"fault={name} completed={'yes' if run.completed else 'no'} identical={'yes' if identical else 'no'} "
         f"lost={lost} duplicated={duplicated} outbox={unsent} dlq={run.dlq} certificates_valid={'yes' if valid else 'no'}"
     )
+    diff = {s: run.events.get(s, 0) - base.events.get(s, 0) for s in set(base.events) | set(run.events)}
+    diff = {s.removeprefix("bfest.evt."): d for s, d in sorted(diff.items()) if d}
+    if diff or run.duplicate_ids:
+        line += f" differs={diff} duplicate_ids={run.duplicate_ids}"
     if problems:
         line += " problems=" + "; ".join(problems)[:300]
     return line, ok
