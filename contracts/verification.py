@@ -2,7 +2,8 @@
 verifier overrides.
 
 Domain error codes: ``verification_not_started``, ``verification_closed``,
-``unknown_proposal``, ``lke_out_of_range``, ``unknown_threshold_set``, plus the runtime's codes
+``unknown_proposal``, ``lke_out_of_range``, ``unknown_threshold_set``,
+``invalid_sheet`` (a SAKIP, RB or CETTAR sheet that does not fit its rubric), plus the runtime's codes
 (``not_ready`` while the copy of registration's proposals is behind)."""
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class VerificationError:
     UNKNOWN_PROPOSAL = "unknown_proposal"
     LKE_OUT_OF_RANGE = "lke_out_of_range"
     UNKNOWN_THRESHOLD_SET = "unknown_threshold_set"
+    INVALID_SHEET = "invalid_sheet"
     NOT_FOUND = "not_found"
 
 

@@ -50,7 +50,7 @@ def _schemas() -> tuple[dict[tuple[type[BaseModel], str], dict[str, Any]], dict[
     models += [ErrorBody, DeadLetter]
     unique = list(dict.fromkeys(models))
     refs, top = models_json_schema([(m, "validation") for m in unique], ref_template="#/components/schemas/{model}")
-    return refs, top.get("$defs", {})
+    return {(m, mode): schema for (m, mode), schema in refs.items() if isinstance(m, type) and issubclass(m, BaseModel)}, dict(top.get("$defs", {}))
 
 
 def _domain_codes(service: str) -> list[str]:
@@ -97,69 +97,60 @@ def _actor_headers(model: type[Any]) -> dict[str, Any]:
     }
 
 
-def build_asyncapi() -> dict[str, Any]:
-    _ = catalogue  # every contract module registered
-    refs, schemas = _schemas()
+class _Document:
+    """The AsyncAPI document being built: its channels, operations, messages and schemas."""
 
-    def ref(model: type[BaseModel]) -> dict[str, Any]:
-        return refs[(model, "validation")]
+    def __init__(self) -> None:
+        _ = catalogue  # every contract module registered
+        self.refs, self.schemas = _schemas()
+        self.channels: dict[str, Any] = {}
+        self.operations: dict[str, Any] = {}
+        self.messages: dict[str, Any] = {}
+        self.codes = ", ".join(c.value for c in ErrorCode)
+        self.domain_codes = {service: ", ".join(_domain_codes(service)) or "none" for service in subjects.SERVICES}
 
-    channels: dict[str, Any] = {}
-    operations: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    codes = ", ".join(c.value for c in ErrorCode)
-    domain_codes = {service: ", ".join(_domain_codes(service)) or "none" for service in subjects.SERVICES}
+    def ref(self, model: type[BaseModel]) -> dict[str, Any]:
+        return self.refs[(model, "validation")]
 
-    for subject in sorted(COMMANDS):
+    def add_command(self, subject: str) -> None:
         spec = COMMANDS[subject]
         ident = _ident(subject)
         req, rep = f"{ident}_request", f"{ident}_reply"
-        data: dict[str, Any] = ref(spec.reply) if spec.reply is not None and issubclass(spec.reply, BaseModel) else {}
         reply_schema = f"{ident}_reply_envelope"
-        schemas[reply_schema] = {
-            "title": f"Reply to {spec.name}",
-            "type": "object",
-            "description": 'The envelope: {"ok": true, "data": …} or {"ok": false, "error": {code, message, details}}. '
-            f"Runtime error codes: {codes}. Domain error codes of {spec.service}: {domain_codes[spec.service]}.",
-            "properties": {
-                "ok": {"type": "boolean"},
-                "data": {"anyOf": [data, {"type": "null"}]} if data else {},
-                "error": {"anyOf": [ref(ErrorBody), {"type": "null"}]},
-            },
-            "required": ["ok"],
-        }
-        messages[req] = {
+        self.schemas[reply_schema] = self._reply_envelope(spec)
+        summary = spec.doc.splitlines()[0] if spec.doc else spec.name
+        self.messages[req] = {
             "name": spec.model.__name__,
             "title": f"{spec.service}: {spec.name}",
-            "summary": spec.doc.splitlines()[0] if spec.doc else spec.name,
+            "summary": summary,
             "description": spec.doc or spec.name,
             "contentType": "application/json",
             **_actor_headers(spec.model),
-            "payload": ref(spec.model),
+            "payload": self.ref(spec.model),
             **_examples(spec.model, f"A well-formed {spec.name}"),
         }
-        messages[rep] = {
+        self.messages[rep] = {
             "name": f"{spec.model.__name__}Reply",
             "title": f"{spec.service}: {spec.name} reply",
             "contentType": "application/json",
             "payload": {"$ref": f"#/components/schemas/{reply_schema}"},
         }
-        channels[ident] = {
+        self.channels[ident] = {
             "address": subject,
             "title": subject,
             "description": f"Request/reply, served by queue group `{subjects.queue_group(spec.service)}`."
             + (" A read-only query." if issubclass(spec.model, Query) else " Idempotent by `request_id`."),
             "messages": {req: {"$ref": f"#/components/messages/{req}"}},
         }
-        channels[f"{ident}_reply"] = {
+        self.channels[f"{ident}_reply"] = {
             "address": None,
             "description": f"The requester's reply inbox for {subject}.",
             "messages": {rep: {"$ref": f"#/components/messages/{rep}"}},
         }
-        operations[ident] = {
+        self.operations[ident] = {
             "action": "receive",
             "title": f"{spec.service} handles {spec.name}",
-            "summary": spec.doc.splitlines()[0] if spec.doc else spec.name,
+            "summary": summary,
             "channel": {"$ref": f"#/channels/{ident}"},
             "messages": [{"$ref": f"#/channels/{ident}/messages/{req}"}],
             "reply": {
@@ -169,11 +160,26 @@ def build_asyncapi() -> dict[str, Any]:
             "tags": [{"name": spec.service}, {"name": "command"}],
         }
 
-    for subject in sorted(EVENTS):
+    def _reply_envelope(self, spec: Any) -> dict[str, Any]:
+        data: dict[str, Any] = self.ref(spec.reply) if spec.reply is not None and issubclass(spec.reply, BaseModel) else {}
+        return {
+            "title": f"Reply to {spec.name}",
+            "type": "object",
+            "description": 'The envelope: {"ok": true, "data": …} or {"ok": false, "error": {code, message, details}}. '
+            f"Runtime error codes: {self.codes}. Domain error codes of {spec.service}: {self.domain_codes[spec.service]}.",
+            "properties": {
+                "ok": {"type": "boolean"},
+                "data": {"anyOf": [data, {"type": "null"}]} if data else {},
+                "error": {"anyOf": [self.ref(ErrorBody), {"type": "null"}]},
+            },
+            "required": ["ok"],
+        }
+
+    def add_event(self, subject: str) -> None:
         espec = EVENTS[subject]
         ident = _ident(subject)
         msg = f"{ident}_event"
-        messages[msg] = {
+        self.messages[msg] = {
             "name": espec.model.__name__,
             "title": espec.model.type_tag(),
             "summary": espec.doc.splitlines()[0] if espec.doc else espec.name,
@@ -183,16 +189,16 @@ def build_asyncapi() -> dict[str, Any]:
                 "type": "object",
                 "properties": {"Nats-Msg-Id": {"type": "string", "description": "= event_id (de-duplication)"}},
             },
-            "payload": ref(espec.model),
+            "payload": self.ref(espec.model),
             **_examples(espec.model, f"A {espec.name} event"),
         }
-        channels[ident] = {
+        self.channels[ident] = {
             "address": subject,
             "title": subject,
             "description": f"Event of {espec.service}, version {espec.version}.",
             "messages": {msg: {"$ref": f"#/components/messages/{msg}"}},
         }
-        operations[f"publish_{ident}"] = {
+        self.operations[f"publish_{ident}"] = {
             "action": "send",
             "title": f"{espec.service} publishes {espec.name}",
             "channel": {"$ref": f"#/channels/{ident}"},
@@ -200,58 +206,74 @@ def build_asyncapi() -> dict[str, Any]:
             "tags": [{"name": espec.service}, {"name": "event"}],
         }
 
-    for service in subjects.SERVICES:
+    def add_dead_letters(self, service: str) -> None:
         ident = _ident(subjects.dlq(service))
         msg = f"{ident}_entry"
-        messages[msg] = {
+        self.messages[msg] = {
             "name": "DeadLetter",
             "title": f"{service}: dead letter",
             "contentType": "application/json",
-            "payload": ref(DeadLetter),
+            "payload": self.ref(DeadLetter),
         }
-        channels[ident] = {
+        self.channels[ident] = {
             "address": subjects.dlq(service),
             "description": f"Poison events {service} could not process (stream BFEST_DLQ).",
             "messages": {msg: {"$ref": f"#/components/messages/{msg}"}},
         }
-        operations[f"dead_letter_{service}"] = {
+        self.operations[f"dead_letter_{service}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{ident}"},
             "messages": [{"$ref": f"#/channels/{ident}/messages/{msg}"}],
             "tags": [{"name": service}, {"name": "dlq"}],
         }
 
+    def document(self) -> dict[str, Any]:
+        return {
+            "asyncapi": "3.1.0",
+            "info": _info(),
+            "defaultContentType": "application/json",
+            "servers": {
+                "local": {
+                    "host": "127.0.0.1:4222",
+                    "protocol": "nats",
+                    "description": "The embedded stack (`bfest dev up`).",
+                }
+            },
+            "channels": self.channels,
+            "operations": self.operations,
+            "components": {"messages": self.messages, "schemas": dict(sorted(self.schemas.items()))},
+        }
+
+
+def _info() -> dict[str, Any]:
     return {
-        "asyncapi": "3.1.0",
-        "info": {
-            "title": "Bureaucracy Fest platform",
-            "version": VERSION,
-            "description": "Commands (NATS request/reply on `bfest.<service>.cmd.<name>`) and events (JetStream stream "
-            "`BFEST_EVENTS` on `bfest.evt.<service>.<event>.v<N>`) of the KOVABLIK / WBK award cycle. "
-            "Generated from `contracts/` by `bfest contracts asyncapi`.",
-            "tags": [{"name": service, "description": _service_doc(service)} for service in subjects.SERVICES]
-            + [
-                {"name": "command", "description": "Request/reply; the reply is the envelope {ok, data, error}."},
-                {"name": "event", "description": f"Published to JetStream stream `{subjects.STREAM}` through the outbox."},
-                {"name": "dlq", "description": "Poison events a service could not process, with the reason."},
-            ],
-        },
-        "defaultContentType": "application/json",
-        "servers": {
-            "local": {
-                "host": "127.0.0.1:4222",
-                "protocol": "nats",
-                "description": "The embedded stack (`bfest dev up`).",
-            }
-        },
-        "channels": channels,
-        "operations": operations,
-        "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
+        "title": "Bureaucracy Fest platform",
+        "version": VERSION,
+        "description": "Commands (NATS request/reply on `bfest.<service>.cmd.<name>`) and events (JetStream stream "
+        "`BFEST_EVENTS` on `bfest.evt.<service>.<event>.v<N>`) of the KOVABLIK / WBK award cycle. "
+        "Generated from `contracts/` by `bfest contracts asyncapi`.",
+        "tags": [{"name": service, "description": _service_doc(service)} for service in subjects.SERVICES]
+        + [
+            {"name": "command", "description": "Request/reply; the reply is the envelope {ok, data, error}."},
+            {"name": "event", "description": f"Published to JetStream stream `{subjects.STREAM}` through the outbox."},
+            {"name": "dlq", "description": "Poison events a service could not process, with the reason."},
+        ],
     }
 
 
+def build_asyncapi() -> dict[str, Any]:
+    doc = _Document()
+    for subject in sorted(COMMANDS):
+        doc.add_command(subject)
+    for subject in sorted(EVENTS):
+        doc.add_event(subject)
+    for service in subjects.SERVICES:
+        doc.add_dead_letters(service)
+    return doc.document()
+
+
 def asyncapi_yaml() -> str:
-    return yaml.safe_dump(build_asyncapi(), sort_keys=False, allow_unicode=True, width=120)
+    return str(yaml.safe_dump(build_asyncapi(), sort_keys=False, allow_unicode=True, width=120))
 
 
 def write_asyncapi(path: Path | str = DOC) -> None:
@@ -264,9 +286,11 @@ def write_asyncapi(path: Path | str = DOC) -> None:
 
 
 def current_schemas() -> dict[str, dict[str, Any]]:
-    out = {}
-    for subject, spec in {**COMMANDS, **EVENTS}.items():
+    out: dict[str, dict[str, Any]] = {}
+    for subject, spec in COMMANDS.items():
         out[subject] = spec.model.model_json_schema()
+    for subject, event_spec in EVENTS.items():
+        out[subject] = event_spec.model.model_json_schema()
     return out
 
 

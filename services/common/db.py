@@ -61,7 +61,7 @@ def make_base(service: str) -> type[SQLModel]:
 
     reg = registry()
     base = type(f"{service.title()}Table", (SQLModel,), {"__module__": __name__}, registry=reg)
-    return base  # type: ignore[return-value]
+    return base
 
 
 def runtime_tables(metadata: sa.MetaData, service: str) -> tuple[sa.Table, sa.Table, sa.Table]:
@@ -144,7 +144,7 @@ class InlineSQLiteConnection(aiosqlite.Connection):
     def __await__(self) -> Any:
         return self._connect().__await__()
 
-    def stop(self) -> None:  # type: ignore[override]
+    def stop(self) -> None:
         self._running = False
         if self._connection is not None:
             self._connection.close()
@@ -156,7 +156,8 @@ def _inline_sqlite_creator(url: str, busy_timeout: float) -> Callable[[], Any]:
 
     async def creator() -> InlineSQLiteConnection:
         connector = partial(sqlite3.connect, database, timeout=busy_timeout, check_same_thread=False)
-        return await InlineSQLiteConnection(connector)
+        connection: InlineSQLiteConnection = await InlineSQLiteConnection(connector)
+        return connection
 
     return creator
 

@@ -37,6 +37,7 @@ def _explain(exc: ValidationError, is_json: bool) -> str:
     if not entries:  # the file as a whole has the wrong shape
         return f"expected a list of entries: {first['msg']}"
     index, *field = first["loc"]
+    assert isinstance(index, int)
     place = f"entry {index + 1}" if is_json else f"line {index + 2}"
     noun = "entry" if len(entries) == 1 else "entries"
     return f"{len(entries)} invalid {noun}; the first, {place}, {'.'.join(map(str, field)) or 'itself'}: {first['msg']}"

@@ -1,4 +1,7 @@
-"""Settings from the environment (prefix ``BFEST_``)."""
+"""Settings from the environment (prefix ``BFEST_``). Secrets may come from files instead (Docker
+secrets, Kubernetes Secrets mounted as files): ``BFEST_NATS_CREDS``, ``BFEST_NATS_NKEY_SEED_FILE``
+and ``BFEST_CERTIFICATE_KEY_FILE`` are paths already; every other secret takes ``<VARIABLE>_FILE``
+(:class:`SecretFilesSource`), and a database password ``BFEST_<SERVICE>_DATABASE_PASSWORD_FILE``."""
 
 from __future__ import annotations
 
@@ -8,10 +11,74 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
-class Settings(BaseSettings):
+class SecretFileError(OSError):
+    """A ``*_FILE`` variable names a file that cannot be read (said in one line, naming both)."""
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The secret in ``path`` (named by ``variable``), without the trailing newline an editor or
+    ``echo`` leaves: Docker secrets and Kubernetes Secrets mounted as files hold one value each."""
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise SecretFileError(f"{variable}: cannot read {path} ({exc.strerror or exc})") from None
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """``<PREFIX><FIELD>_FILE`` for every secret (``SecretStr``) field that has no path field of
+    its own: the value read from that file, so a secret never has to sit in the environment.
+    Setting both the variable and its ``_FILE`` is refused (which one wins would be a guess)."""
+
+    def _variable(self, name: str) -> str:
+        return f"{self.config.get('env_prefix', '')}{name}_FILE".upper()
+
+    def _secret_fields(self) -> list[str]:
+        fields = self.settings_cls.model_fields
+        return [
+            name
+            for name, info in fields.items()
+            if SecretStr in getattr(info.annotation, "__args__", (info.annotation,)) and f"{name}_file" not in fields
+        ]
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[str | None, str, bool]:
+        variable = self._variable(field_name)
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
+        plain = variable.removesuffix("_FILE")
+        if os.environ.get(plain):
+            raise SecretFileError(f"set {plain} or {variable}, not both")
+        return read_secret_file(variable, path), field_name, False
+
+    def __call__(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for name in self._secret_fields():
+            value, key, _ = self.get_field_value(self.settings_cls.model_fields[name], name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class SecretFilesSettings(BaseSettings):
+    """Settings whose secrets may also come from files (``BFEST_…_FILE``), after the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings
+
+
+class Settings(SecretFilesSettings):
     model_config = SettingsConfigDict(env_prefix="BFEST_", env_file=".env", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
@@ -45,6 +112,7 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_api_key: SecretStr | None = None
+    """``BFEST_TEMPORAL_API_KEY``, or the file named by ``BFEST_TEMPORAL_API_KEY_FILE``."""
 
     def credentials_dir(self) -> Path:
         return self.nats_credentials_dir or (self.var_dir / "nats" / "auth")
@@ -95,9 +163,21 @@ class Settings(BaseSettings):
         return self.profile.strip().lower() in ("production", "prod")
 
     def database_url(self, service: str) -> str:
-        """``BFEST_<SERVICE>_DATABASE_URL``, else a SQLite file under ``var/``."""
-        url = os.environ.get(f"BFEST_{service.upper()}_DATABASE_URL")
+        """``BFEST_<SERVICE>_DATABASE_URL`` (or the URL in the file ``…_DATABASE_URL_FILE``), else a
+        SQLite file under ``var/``. The password may come apart from the URL, from the file
+        ``BFEST_<SERVICE>_DATABASE_PASSWORD_FILE`` or (one for every service)
+        ``BFEST_DATABASE_PASSWORD_FILE``: it replaces the URL's own."""
+        prefix = f"BFEST_{service.upper()}_DATABASE"
+        url = os.environ.get(f"{prefix}_URL")
+        if not url and os.environ.get(f"{prefix}_URL_FILE"):
+            url = read_secret_file(f"{prefix}_URL_FILE", os.environ[f"{prefix}_URL_FILE"])
         if url:
+            for variable in (f"{prefix}_PASSWORD_FILE", "BFEST_DATABASE_PASSWORD_FILE"):
+                if os.environ.get(variable):
+                    from sqlalchemy.engine import make_url
+
+                    password = read_secret_file(variable, os.environ[variable])
+                    return make_url(url).set(password=password).render_as_string(hide_password=False)
             return url
         self.var_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{(self.var_dir / f'{service}.db').resolve()}"

@@ -8,13 +8,13 @@ import secrets
 from pathlib import Path
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.common.db import CYCLE_ZONE
-from services.common.settings import Settings
+from services.common.settings import SecretFilesSettings, Settings
 
 
-class PortalSettings(BaseSettings):
+class PortalSettings(SecretFilesSettings):  # BFEST_PORTAL_SECRET_FILE: the secret from a file
     model_config = SettingsConfigDict(env_prefix="BFEST_PORTAL_", env_file=".env", extra="ignore")
 
     host: str = "127.0.0.1"

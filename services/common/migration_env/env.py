@@ -5,4 +5,4 @@ from alembic import context
 
 from services.common.migrations import configure_environment
 
-configure_environment(context)
+configure_environment(context)  # type: ignore[arg-type]  # alembic.context proxies an EnvironmentContext
