@@ -46,7 +46,7 @@ chaos: install
 lint: install
 	$(BIN)/ruff check contracts services workflows bfest tests
 	$(BIN)/lint-imports
-	$(BIN)/mypy contracts workflows tests/support.py
+	$(BIN)/mypy contracts workflows tests/support.py services/verification services/scoring
 
 ## Benchmarks: print figures and ratios to a baseline measured in the same run.
 bench: install

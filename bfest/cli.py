@@ -95,13 +95,14 @@ def portal_invite(
     subject: str = typer.Option(..., "--id", help="The unit or agency code, juror id, verifier id or operator name."),
     name: str = typer.Option(None, "--name", help="Display name (default: the registry's or juror pool's)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Check units, agencies and jurors against the imports over NATS."),
+    oidc_id: str = typer.Option(None, "--oidc-id", help="The identity provider's claim (BFEST_PORTAL_OIDC_CLAIM: email, NIP) that also signs this account in."),
 ) -> None:
     """Make the account (if missing) and print a one-time set-password link (BFEST_PUBLIC_URL/set-password/…)."""
     from bfest.operator import OperatorError
     from bfest.portal import invite_sync
 
     try:
-        inv = invite_sync(role, subject, name, check)
+        inv = invite_sync(role, subject, name, check, oidc_id)
     except OperatorError as exc:
         fail(str(exc))
     console.print(f"{inv.role} {inv.login} ({inv.name}): {inv.url}", highlight=False, soft_wrap=True)

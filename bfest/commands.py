@@ -390,22 +390,21 @@ def register_db(app: typer.Typer) -> None:
 
     @db_app.command("upgrade")
     def db_upgrade(
-        service: str | None = typer.Option(None, "--service", help="One service (default: all four)."),
+        service: str | None = typer.Option(None, "--service", help="One service, or portal (default: the four services and the portal)."),
     ) -> None:
         """Bring each service's database (BFEST_<SERVICE>_DATABASE_URL, else a SQLite file under
         BFEST_VAR_DIR) to this code's schema. Run it before the services start; safe to run again
         and from several places at once."""
-        from contracts import subjects
         from services.common.logging import configure_logging
-        from services.common.migrations import upgrade
+        from services.common.migrations import DATABASES, upgrade
 
         settings = get_settings()
         configure_logging("WARNING", settings.log_json)
 
         async def go() -> None:
-            if service is not None and service not in subjects.SERVICES:
-                raise ops.OperatorError(f"unknown service {service!r}; choose one of: {', '.join(subjects.SERVICES)}")
-            for name in [service] if service else subjects.SERVICES:
+            if service is not None and service not in DATABASES:
+                raise ops.OperatorError(f"unknown service {service!r}; choose one of: {', '.join(DATABASES)}")
+            for name in [service] if service else DATABASES:
                 try:
                     result = await upgrade(name, settings.database_url(name))
                 except Exception as exc:  # noqa: BLE001 - one line naming the service
@@ -421,6 +420,7 @@ async def _live_progress(year: int, stages: list[str]) -> dict[str, Any]:
     status panel still shows the workflow's view when NATS or the service is not reachable)."""
     if not stages:
         return {}
+    from contracts.base import new_request_id
     from contracts.scoring import StageStatus
     from services.common.messaging import CommandClient
 
@@ -431,7 +431,7 @@ async def _live_progress(year: int, stages: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         for key in stages:
-            reply = await client.request(StageStatus(cycle_year=year, stage=key), timeout=2)
+            reply = await client.request(StageStatus(request_id=new_request_id(), cycle_year=year, stage=key), timeout=2)
             if reply.ok:
                 out[key] = reply.data
     finally:

@@ -31,7 +31,7 @@ from bfest.operator import bfest_command
 from bfest.simulation import Door, Simulator, demo_jurors
 from contracts import subjects
 from contracts.awards import GetResults
-from contracts.base import CyclePhase
+from contracts.base import CyclePhase, new_request_id
 from contracts.cycle import CycleConfig, stage_workflow_id
 from contracts.published import score_text
 from contracts.scoring import ReminderDue, StageStatus
@@ -262,8 +262,13 @@ async def play_year(
             console.print(f"started [bold]{handle.id}[/] — Temporal UI:")
             console.print(f"  {ops.ui_link(settings, handle.id)}", highlight=False, soft_wrap=True)
             await _play(sim, temporal, handle, cfg, nats_url)
+<<<<<<< HEAD
             result = await _through_outages(handle.result)
         results = await client.call(GetResults(cycle_year=year))
+=======
+            result = await handle.result()
+        results = await client.call(GetResults(request_id=new_request_id(), cycle_year=year))
+>>>>>>> main
     finally:
         await client.close()
         await operator.close()
@@ -303,7 +308,7 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
         between two looks, with its last scores and a juror added on divergence)."""
         for key in [k for k in tasks if k not in ("call", current)]:
             try:
-                st = await sim.call(StageStatus(cycle_year=sim.year, stage=key))
+                st = await sim.call(StageStatus(request_id=new_request_id(), cycle_year=sim.year, stage=key))
             except CommandError:
                 continue
             progress.update(tasks[key], total=st["assignments"], completed=st["scored"])
@@ -348,7 +353,7 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                     stage = cfg.stage(key)
                     assert stage is not None
                     try:
-                        st = await sim.call(StageStatus(cycle_year=sim.year, stage=key, per_juror=True))
+                        st = await sim.call(StageStatus(request_id=new_request_id(), cycle_year=sim.year, stage=key, per_juror=True))
                     except CommandError:
                         st = None
                     child = temporal.get_workflow_handle(stage_workflow_id(sim.year, key))

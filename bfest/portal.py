@@ -25,7 +25,24 @@ def run() -> None:
         app = create_app(portal=portal)
     except MissingSecret as exc:
         raise OperatorError(str(exc)) from None
+    asyncio.run(_schema_current())  # refused in one line before serving, not as a lifespan traceback
     uvicorn.run(app, host=portal.host, port=portal.port, log_level="warning", proxy_headers=True)
+
+
+async def _schema_current() -> None:
+    """Refuse (one line naming `bfest db upgrade --service portal`) a portal database whose schema
+    is older than this code."""
+    from services.common.migrations import migration_engine, schema_problem
+    from services.portal.app import SERVICE
+
+    engine = migration_engine(get_settings().database_url(SERVICE))
+    try:
+        async with engine.connect() as conn:
+            problem = await conn.run_sync(schema_problem, SERVICE)
+    finally:
+        await engine.dispose()
+    if problem:
+        raise OperatorError(problem)
 
 
 @dataclass
@@ -68,7 +85,7 @@ async def _registered_name(role: str, subject: str) -> str:
         await client.close()
 
 
-async def invite(role: str, subject: str, name: str | None, check: bool) -> Invitation:
+async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None) -> Invitation:
     from services.common.db import Database
     from services.portal.accounts import AccountError, Accounts, Role
     from services.portal.app import SERVICE
@@ -82,12 +99,14 @@ async def invite(role: str, subject: str, name: str | None, check: bool) -> Invi
     if check and not name:
         name = await _registered_name(r.value, subject)
     settings = get_settings()
+    await _schema_current()
     db = Database(settings.database_url(SERVICE), Base.metadata, SERVICE)
     try:
-        await db.create_all()
         accounts = Accounts(db, PortalSettings())
         try:
             person = await accounts.ensure_account(r, subject, name or "")
+            if oidc_id:
+                await accounts.link_oidc(person.login, oidc_id)
             token = await accounts.invite(person.login)
         except AccountError as exc:
             raise OperatorError(str(exc)) from None
@@ -96,5 +115,5 @@ async def invite(role: str, subject: str, name: str | None, check: bool) -> Invi
     return Invitation(person.login, r.value, person.display_name, f"{settings.public_url.rstrip('/')}/set-password/{token}", token)
 
 
-def invite_sync(role: str, subject: str, name: str | None, check: bool) -> Invitation:
-    return asyncio.run(invite(role, subject, name, check))
+def invite_sync(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None) -> Invitation:
+    return asyncio.run(invite(role, subject, name, check, oidc_id))

@@ -14,10 +14,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+<<<<<<< HEAD
 import nats
 import nats.errors
 
 from contracts.base import AdminDecision, Group, ObjectionDecision, title_key
+=======
+from contracts.base import AdminDecision, Group, ObjectionDecision, new_request_id, title_key
+>>>>>>> main
 from contracts.registration import (
     ForwardProposal,
     ImportParticipants,
@@ -442,7 +446,7 @@ class Simulator:
     async def score_stage(self, stage: Any, late_juror: str | None, include_late: bool) -> int:
         """Every juror scores all their open assignments (the late one only when told to),
         including those of a juror added on divergent scores meanwhile."""
-        status = await self.call(StageStatus(cycle_year=self.year, stage=stage.key, per_juror=True))
+        status = await self.call(StageStatus(request_id=new_request_id(), cycle_year=self.year, stage=stage.key, per_juror=True))
         jurors = sorted(j["juror_id"] for j in status["per_juror"])
         harsh, lenient = (jurors[0], jurors[1]) if len(jurors) > 1 else ("", "")
         sent = 0
@@ -456,7 +460,7 @@ class Simulator:
             if not open_work:
                 break
             sent += await self._score(stage, open_work, harsh, lenient)
-            status = await self.call(StageStatus(cycle_year=self.year, stage=stage.key, per_juror=True))
+            status = await self.call(StageStatus(request_id=new_request_id(), cycle_year=self.year, stage=stage.key, per_juror=True))
         return sent
 
     async def _score(self, stage: Any, work: list[tuple[str, str]], harsh: str, lenient: str) -> int:

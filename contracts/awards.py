@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field, model_validator
 
 from contracts.base import (
     Code,
-    Command,
     Count,
     Event,
     Group,
@@ -23,6 +22,8 @@ from contracts.base import (
     Query,
     SetRef,
     StageKey,
+    WorkflowCommand,
+    WorkflowQuery,
     Year,
     command,
     event,
@@ -183,7 +184,7 @@ class AwardsHealth(Query):
 
 
 @command(SERVICE, "validate_awards")
-class ValidateAwards(Command):
+class ValidateAwards(WorkflowCommand):
     """Check a cycle's award rules before the cycle starts: every problem is reported at once."""
 
     cycle_year: Year
@@ -191,7 +192,7 @@ class ValidateAwards(Command):
 
 
 @command(SERVICE, "determine_awards", reply=AwardsSummary)
-class DetermineAwards(Command):
+class DetermineAwards(WorkflowCommand):
     """Compute the winners at the ceremony (sent by the workflow). Idempotent. Answers
     ``not_ready`` while the final shortlist or the WBK decisions it names have not arrived."""
 
@@ -205,7 +206,7 @@ class DetermineAwards(Command):
 
 
 @command(SERVICE, "announce_awards", reply=AnnouncementView)
-class AnnounceAwards(Command):
+class AnnounceAwards(WorkflowCommand):
     """Publish the numbered announcement of the awards (sent by the workflow). Idempotent."""
 
     cycle_year: Year
@@ -214,7 +215,7 @@ class AnnounceAwards(Command):
 
 
 @command(SERVICE, "get_results", reply=ResultsView)
-class GetResults(Query):
+class GetResults(WorkflowQuery):
     cycle_year: Year
 
 

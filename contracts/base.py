@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 
@@ -248,6 +249,15 @@ class Acting:
 # --------------------------------------------------------------------------- base models
 
 
+REQUEST_ID_DOC = "Idempotency key: a retry with the same id returns the first answer and changes nothing."
+
+
+def new_request_id() -> str:
+    """A fresh idempotency key, for a client that is a person's (the CLI, the portal, tests): one
+    per act, kept for its retries. Workflow code never calls it: its keys derive from its id."""
+    return str(uuid.uuid4())
+
+
 class Command(BaseModel):
     """A request to one service, sent as NATS request/reply on ``bfest.<service>.cmd.<name>``.
 
@@ -261,10 +271,7 @@ class Command(BaseModel):
     ACTING: ClassVar[Acting | None] = None
     """Set on the commands people make: who may act, and which field names them."""
 
-    request_id: RequestId = Field(
-        default_factory=lambda: str(uuid.uuid4()),
-        description="Idempotency key: a retry with the same id returns the first answer and changes nothing.",
-    )
+    request_id: RequestId = Field(default_factory=new_request_id, description=REQUEST_ID_DOC)
 
     @classmethod
     def subject(cls) -> str:
@@ -279,6 +286,43 @@ class Command(BaseModel):
 
 class Query(Command):
     """A command that only reads; its request_id is optional and not recorded."""
+
+
+def _request_id_optional_on_the_wire(schema: dict[str, Any]) -> None:
+    required = [name for name in schema.get("required", []) if name != "request_id"]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+
+
+class WorkflowCommand(Command):
+    """A command a workflow builds (and sends through an activity). Built in code, it must name
+    its ``request_id`` — derived from the workflow's id and step — and its timestamps
+    (``workflow.now()``): nothing in it defaults to ``uuid4()`` or ``now()``, so replaying the
+    workflow builds the very same command and a retried activity is the same idempotent request.
+    People's clients that send one too (the CLI, the portal, tests) name a fresh key with
+    :func:`new_request_id`.
+
+    On the wire nothing changes: ``request_id`` stays optional in the published schema, and a
+    command parsed from JSON without one gets a fresh key from the receiving service, as before."""
+
+    model_config = ConfigDict(json_schema_extra=_request_id_optional_on_the_wire)
+
+    request_id: RequestId = Field(description=REQUEST_ID_DOC)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fresh_key_for_a_hand_sent_message(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.mode == "json" and isinstance(data, dict) and "request_id" not in data:
+            return {**data, "request_id": new_request_id()}
+        return data
+
+
+class WorkflowQuery(WorkflowCommand, Query):
+    """A read a workflow makes: like :class:`WorkflowCommand`, it names its ``request_id``."""
+
+    request_id: RequestId = Field(description=REQUEST_ID_DOC)
 
 
 STAFF = frozenset({Role.SECRETARIAT, Role.OPERATOR})
@@ -326,6 +370,34 @@ def _event_schema(schema: dict[str, Any], cls: Any) -> None:
     tag = getattr(cls, "type_tag", None)
     if tag is not None and hasattr(cls, "SERVICE"):
         schema.setdefault("properties", {}).setdefault("type", {})["const"] = tag()
+
+
+def _workflow_event_schema(schema: dict[str, Any], cls: Any) -> None:
+    _event_schema(schema, cls)
+    required = [name for name in schema.get("required", []) if name not in ("event_id", "occurred_at")]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+
+
+class WorkflowEvent(Event):
+    """An event a workflow builds (the cycle's lifecycle events). Built in code, it must name its
+    ``event_id`` (derived from the workflow's id, so JetStream de-duplicates a retried publish)
+    and its ``occurred_at`` (``workflow.now()``): neither defaults to ``uuid4()`` or ``now()``.
+    A consumer reading one from the wire reads it as any event (the schema is unchanged)."""
+
+    model_config = ConfigDict(json_schema_extra=lambda s, cls: _workflow_event_schema(s, cls))
+
+    event_id: str = Field(min_length=1, max_length=200)
+    occurred_at: Instant
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_as_any_event(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.mode == "json" and isinstance(data, dict) and not {"event_id", "occurred_at"} <= data.keys():
+            return {"event_id": str(uuid.uuid4()), "occurred_at": dt.datetime.now(dt.UTC), **data}
+        return data
 
 
 # --------------------------------------------------------------------------- the registry

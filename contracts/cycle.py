@@ -14,13 +14,13 @@ from contracts.awards import AwardRule, Ceremony, award_rule_problems
 from contracts.base import (
     DEFAULT_STAGES,
     CyclePhase,
-    Event,
     Group,
     Instant,
     Name,
     PositiveInt,
     Reason,
     StageKey,
+    WorkflowEvent,
     Year,
     event,
 )
@@ -241,12 +241,12 @@ class CloseStageNow(BaseModel):
 
 
 @event(SERVICE, "cycle_started")
-class CycleStarted(Event):
+class CycleStarted(WorkflowEvent):
     config_summary: dict[str, Any]
 
 
 @event(SERVICE, "stage_changed")
-class CycleStageChanged(Event):
+class CycleStageChanged(WorkflowEvent):
     """The cycle moved to a new phase or jury stage."""
 
     phase: CyclePhase
@@ -255,7 +255,7 @@ class CycleStageChanged(Event):
 
 
 @event(SERVICE, "cycle_cancelled")
-class CycleCancelled(Event):
+class CycleCancelled(WorkflowEvent):
     """An operator cancelled the cycle; services stop accepting work for it."""
 
     phase: CyclePhase
@@ -264,6 +264,6 @@ class CycleCancelled(Event):
 
 
 @event(SERVICE, "cycle_completed")
-class CycleCompleted(Event):
+class CycleCompleted(WorkflowEvent):
     awards: dict[str, list[str]]
     counts: dict[str, int]

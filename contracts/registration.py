@@ -32,6 +32,7 @@ from contracts.base import (
     Role,
     Text,
     Title,
+    WorkflowCommand,
     Year,
     acting,
     command,
@@ -184,7 +185,7 @@ class ListParticipants(Query):
 
 
 @command(SERVICE, "open_call", reply=CallView)
-class OpenCall(Command):
+class OpenCall(WorkflowCommand):
     """Open the call for proposals of a cycle (sent by the cycle workflow). Idempotent."""
 
     cycle_year: Year
@@ -194,7 +195,7 @@ class OpenCall(Command):
 
 
 @command(SERVICE, "close_call", reply=CallClosedSummary)
-class CloseCall(Command):
+class CloseCall(WorkflowCommand):
     """Close the call: the set of forwarded proposals is frozen. Idempotent: a second close
     returns the same summary."""
 

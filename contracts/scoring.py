@@ -4,7 +4,8 @@ public objections (uji publik).
 Domain error codes: ``unknown_juror``, ``unknown_stage``, ``stage_closed``, ``not_assigned``,
 ``unknown_criterion``, ``missing_criterion``, ``off_scale``, ``infeasible_assignment``,
 ``objection_window_closed``, ``objection_window_open`` (a shortlist finalised before its window
-has passed), ``not_on_shortlist``, ``already_decided`` (an objection decided before), plus the runtime's codes (``not_ready``, retryable, while objections to a stage are
+has passed), ``not_on_shortlist``, ``already_decided`` (an objection decided before),
+``already_scored`` (a conflict of interest declared on a proposal the juror has already scored), plus the runtime's codes (``not_ready``, retryable, while objections to a stage are
 still undecided)."""
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from contracts.base import (
     Role,
     SetRef,
     StageKey,
+    WorkflowCommand,
+    WorkflowQuery,
     Year,
     acting,
     command,
@@ -60,6 +63,7 @@ class ScoringError:
     OBJECTION_WINDOW_OPEN = "objection_window_open"
     NOT_ON_SHORTLIST = "not_on_shortlist"
     ALREADY_DECIDED = "already_decided"
+    ALREADY_SCORED = "already_scored"
     NOT_FOUND = "not_found"
 
 
@@ -225,6 +229,15 @@ class JurorAssignmentsView(BaseModel):
     stages: list[JurorStageView]
 
 
+class ConflictDeclaredView(BaseModel):
+    """A juror's declared conflict of interest: the assignment left them, and who took it over."""
+
+    stage: StageKey
+    proposal_id: Code
+    juror_id: Code
+    replacement_juror_id: Code | None = Field(default=None, description="The juror now assigned in their place; none when no free juror was left.")
+
+
 class ObjectionView(BaseModel):
     id: Code
     stage: StageKey
@@ -282,7 +295,7 @@ class ListJurors(Query):
 
 
 @command(SERVICE, "open_stage", reply=StageSummary)
-class OpenStage(Command):
+class OpenStage(WorkflowCommand):
     """Open a jury stage and assign jurors (sent by the workflow). Fails before assigning anything
     when the pool cannot cover every proposal. Answers ``not_ready`` while the entrants the command
     expects have not reached the service."""
@@ -319,8 +332,21 @@ class SubmitScore(Command):
     comment: str | None = Field(default=None, max_length=5000)
 
 
+@command(SERVICE, "declare_conflict", reply=ConflictDeclaredView)
+class DeclareConflict(Command):
+    """A juror declares a conflict of interest with one assigned proposal before scoring it: the
+    assignment leaves them and goes to another conflict-free juror of the pool, if one is left."""
+    ACTING: ClassVar[Acting | None] = acting(Role.JUROR, "juror_id", ErrorCode.NOT_A_JUROR)
+
+    cycle_year: Year
+    stage: StageKey
+    juror_id: Code
+    proposal_id: Code
+    reason: Reason
+
+
 @command(SERVICE, "stage_status", reply=StageStatusView)
-class StageStatus(Query):
+class StageStatus(WorkflowQuery):
     @classmethod
     def restricted_readers(cls, cmd: Any) -> frozenset[Role] | None:
         return STAFF if cmd.per_juror else None  # each juror's load and open assignments
@@ -348,7 +374,7 @@ class JurorAssignments(Query):
 
 
 @command(SERVICE, "remind_jurors")
-class RemindJurors(Command):
+class RemindJurors(WorkflowCommand):
     """Publish a reminder event to each juror with open assignments (sent by the workflow)."""
 
     cycle_year: Year
@@ -360,7 +386,7 @@ class RemindJurors(Command):
 
 
 @command(SERVICE, "close_stage", reply=StageClosedSummary)
-class CloseStage(Command):
+class CloseStage(WorkflowCommand):
     """Freeze scores, rank, publish the shortlist (sent by the workflow). Idempotent."""
 
     cycle_year: Year
@@ -410,7 +436,7 @@ class ObjectionsStatus(Query):
 
 
 @command(SERVICE, "finalize_shortlist", reply=FinalShortlistSummary)
-class FinalizeShortlist(Command):
+class FinalizeShortlist(WorkflowCommand):
     """Make the stage's shortlist final once the window passed and every objection is decided
     (sent by the workflow). Answers ``not_ready`` while objections are pending. Idempotent."""
 
@@ -440,6 +466,17 @@ class JurorAdded(Event):
     proposal_id: Code
     juror_id: Code
     spread: float
+
+
+@event(SERVICE, "conflict_declared")
+class ConflictDeclared(Event):
+    """A juror declared a conflict of interest; the assignment moved to ``replacement_juror_id``."""
+
+    stage: StageKey
+    proposal_id: Code
+    juror_id: Code
+    replacement_juror_id: Code | None = None
+    reason: Reason
 
 
 @event(SERVICE, "score_submitted")

@@ -32,6 +32,7 @@ from contracts.base import (
     SetRef,
     Title,
     WbkDecision,
+    WorkflowCommand,
     Year,
     acting,
     command,
@@ -197,7 +198,7 @@ class VerificationHealth(Query):
 
 
 @command(SERVICE, "start_verification", reply=VerificationCounts)
-class StartVerification(Command):
+class StartVerification(WorkflowCommand):
     """Run the administrative check over the frozen forwarded set of a cycle (sent by the workflow).
     Answers ``not_ready`` while the service's copy of the forwarded proposals differs from ``expected``."""
 
@@ -237,7 +238,7 @@ class OverrideDecision(Command):
 
 
 @command(SERVICE, "close_verification", reply=VerificationClosedSummary)
-class CloseVerification(Command):
+class CloseVerification(WorkflowCommand):
     """Freeze the verification result at the deadline (sent by the workflow). Idempotent."""
 
     cycle_year: Year

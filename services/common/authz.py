@@ -70,7 +70,7 @@ def _kinds() -> dict[str, Kind]:
             "get_wbk_result": q,
         },
         "scoring": {
-            "health": q, "import_jurors": a, "list_jurors": q, "open_stage": s, "submit_score": p,
+            "health": q, "import_jurors": a, "list_jurors": q, "open_stage": s, "submit_score": p, "declare_conflict": p,
             "stage_status": q, "juror_assignments": q, "remind_jurors": s, "close_stage": s, "get_shortlist": q,
             "file_objection": p, "decide_objection": p, "objections_status": q, "finalize_shortlist": s,
         },
@@ -173,6 +173,39 @@ def _stream_reads() -> list[str]:
     return out
 
 
+DOCUMENT_YEARS = range(2020, 2100)
+"""The cycles whose document buckets the portal may use (a permission names a stream whole: a
+wildcard cannot match part of ``OBJ_bfest-docs-2031``, and ``*`` there would reach the events)."""
+
+
+def document_bucket(year: int) -> str:
+    """The JetStream Object Store bucket of one cycle's proposal documents (PDFs the units upload)."""
+    return f"bfest-docs-{year}"
+
+
+def _document_stores() -> list[str]:
+    """What the portal needs of each year's document bucket and nothing more: its objects'
+    subjects, make and look up its stream, read the last meta of an object, read its chunks with
+    an ordered (ephemeral) consumer, and purge the chunks of an object it replaces. No other
+    stream: the events and dead letters stay out of its reach."""
+    out = [_js("STREAM.NAMES")]  # reading an object finds its stream by subject
+    for year in DOCUMENT_YEARS:
+        bucket = document_bucket(year)
+        stream = f"OBJ_{bucket}"
+        out += [
+            f"$O.{bucket}.>",
+            _js("STREAM.INFO", stream),
+            _js("STREAM.CREATE", stream),
+            _js("STREAM.MSG.GET", stream),
+            _js("DIRECT.GET", stream, ">"),
+            _js("STREAM.PURGE", stream),
+            _js("CONSUMER.CREATE", stream),
+            _js("CONSUMER.CREATE", stream, ">"),
+            _js("CONSUMER.DELETE", stream, "*"),
+        ]
+    return out
+
+
 def grants(identity: str) -> Grants:
     inbox = inbox_prefix(identity) + ".>"
     if identity in SERVICES:
@@ -196,7 +229,7 @@ def grants(identity: str) -> Grants:
             publish += _durable_api(bridge_durable(event))
         return Grants(tuple(publish), (inbox,))
     if identity == PORTAL:
-        return Grants(tuple(commands(Kind.PERSON, Kind.QUERY)), (inbox,))
+        return Grants(tuple([*commands(Kind.PERSON, Kind.QUERY), *_document_stores()]), (inbox,))
     if identity == CLI:
         manage = [_js(op, name) for name in STREAMS for op in ("STREAM.CREATE", "STREAM.UPDATE")]
         # The dev stack, as the operator, removes from a NATS it reused (not its own) the streams

@@ -43,9 +43,12 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from contracts import subjects
 from services.common.logging import get_logger
 
 ENVIRONMENT = Path(__file__).with_name("migration_env")
+DATABASES: tuple[str, ...] = (*subjects.SERVICES, "portal")
+"""Every database with a migration history: the four services' and the portal's."""
 SERVICES_DIR = Path(__file__).resolve().parent.parent
 
 log = get_logger("migrations")

@@ -99,6 +99,30 @@ class Accounts:
                 row.display_name = display_name
             return _person(row)
 
+    async def link_oidc(self, login: str, oidc_id: str) -> None:
+        """Let the identity provider's claim ``oidc_id`` (an email, a NIP) sign ``login`` in."""
+        oidc_id = oidc_id.strip()
+        async with self.db.session() as s, s.begin():
+            row = await s.get(AccountRow, login)
+            if row is None:
+                raise AccountError("unknown_account", f"no account {login}")
+            taken = await s.scalar(sa.select(AccountRow.login).where(AccountRow.oidc_id == oidc_id, AccountRow.login != login))
+            if taken is not None:
+                raise AccountError("oidc_id_taken", f"OpenID id {oidc_id} already signs in account {taken}")
+            row.oidc_id = oidc_id
+
+    async def by_oidc(self, value: str) -> Person | None:
+        """The active account the provider's claim names: by its OpenID id, else by its account
+        name; ``None`` for a person the secretariat has not issued an account to."""
+        value = value.strip()
+        if not value:
+            return None
+        async with self.db.session() as s:
+            row = await s.scalar(sa.select(AccountRow).where(AccountRow.oidc_id == value))
+            if row is None:
+                row = await s.get(AccountRow, value)
+        return _person(row) if row is not None and row.active else None
+
     async def invite(self, login: str) -> str:
         """A one-time set-password token for ``login`` (earlier unused ones stop working)."""
         token = secrets.token_urlsafe(32)

@@ -1,6 +1,6 @@
 """The portal's edge: one FastAPI app joined to the NATS broker through FastStream's FastAPI
 integration (one app, one lifespan: the broker connects and the database is made when the app
-starts), the signed session cookie, the CSRF check, and the routers of each area."""
+starts; its schema must be at its migrations' head), the signed session cookie, the CSRF check, and the routers of each area."""
 
 from __future__ import annotations
 
@@ -18,11 +18,24 @@ from starlette.responses import Response
 from services.common import authz, telemetry
 from services.common.credentials import nats_options as identity_options
 from services.common.db import Database
+from services.common.migrations import require_current
 from services.common.settings import Settings, get_settings, nats_servers
+from services.portal import oidc
 from services.portal.accounts import Accounts
 from services.portal.config import PortalSettings, session_secret
+from services.portal.documents import Documents
 from services.portal.gateway import Gateway
-from services.portal.routers import agency, auth, juror, objections, operator, public, unit, verifier
+from services.portal.routers import (
+    agency,
+    auth,
+    documents,
+    juror,
+    objections,
+    operator,
+    public,
+    unit,
+    verifier,
+)
 from services.portal.store import Base
 from services.portal.web import LoginRequired, csrf_check, is_api, render
 
@@ -58,7 +71,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await db.create_all()
+        # Like every service, the portal never changes its schema itself: on one older than its
+        # code it refuses to start, naming `bfest db upgrade --service portal`.
+        await require_current(db.engine, SERVICE)
         try:
             yield
         finally:
@@ -75,6 +90,8 @@ def create_app(
     )
     app.state.accounts = Accounts(db, portal)
     app.state.db = db
+    app.state.documents = Documents(broker_router.broker, db, portal.document_max_bytes(), portal.document_replicas)
+    app.state.oidc = oidc.client(portal)  # None: OpenID Connect is not configured
     app.state.gateway = Gateway(broker_router.broker, timeout=settings.command_timeout)
     app.state.year = portal.cycle_year()
     app.state.temporal_ui_url = settings.temporal_ui_url
@@ -93,7 +110,7 @@ def create_app(
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.provider(), excluded_urls="livez,readyz,healthz,static")
-    for module in (public, objections, auth, juror, unit, agency, verifier, operator):
+    for module in (public, objections, auth, juror, unit, agency, verifier, operator, documents):
         app.include_router(module.router)
         if hasattr(module, "api"):
             app.include_router(module.api)

@@ -35,6 +35,39 @@ class PortalSettings(SecretFilesSettings):  # BFEST_PORTAL_SECRET_FILE: the secr
     """Objections one client address may file per hour (with the form's hidden trap field, the
     spam guard that needs no outside service)."""
 
+    document_max_mb: float = 10.0
+    """``BFEST_PORTAL_DOCUMENT_MAX_MB``: the largest proposal PDF a unit may upload."""
+    document_replicas: int = 1
+    """``BFEST_PORTAL_DOCUMENT_REPLICAS``: replicas of each year's document bucket (3 on a cluster)."""
+
+    oidc_issuer: str | None = None
+    """``BFEST_PORTAL_OIDC_ISSUER``: the provincial identity provider (OpenID Connect); its
+    discovery document is ``<issuer>/.well-known/openid-configuration`` unless
+    ``BFEST_PORTAL_OIDC_DISCOVERY_URL`` names another. Unset: no OpenID Connect login."""
+    oidc_discovery_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret_file: Path | None = None
+    """``BFEST_PORTAL_OIDC_CLIENT_SECRET_FILE``: a file holding the client secret (never the secret in the environment)."""
+    oidc_claim: str = "email"
+    """``BFEST_PORTAL_OIDC_CLAIM``: the ID token's claim (e.g. ``email``, or ``nip``) matched against an
+    account's OpenID id (``bfest portal invite --oidc-id``) or, failing that, its account name."""
+    oidc_label: str = "SSO Pemprov Jatim"
+    """``BFEST_PORTAL_OIDC_LABEL``: the name on the login page's button."""
+    oidc_scope: str = "openid email profile"
+
+    def oidc_metadata_url(self) -> str | None:
+        if self.oidc_discovery_url:
+            return self.oidc_discovery_url
+        if self.oidc_issuer:
+            return self.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
+        return None
+
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_metadata_url() and self.oidc_client_id and self.oidc_client_secret_file)
+
+    def document_max_bytes(self) -> int:
+        return int(self.document_max_mb * 1024 * 1024)
+
     def stage_keys(self) -> list[str]:
         return [s.strip() for s in self.stages.split(",") if s.strip()]
 

@@ -37,6 +37,7 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     "off_scale": ("Nilai di luar skala kriteria.", "A mark is outside the criterion's scale.", "scores"),
     "missing_criterion": ("Semua kriteria harus dinilai.", "Every criterion must be scored.", "scores"),
     "unknown_criterion": ("Kriteria tidak dikenal.", "Unknown criterion.", "scores"),
+    "already_scored": ("Anda sudah menilai proposal ini: konflik kepentingan dinyatakan sebelum menilai. Hubungi sekretariat.", "You have already scored this proposal: a conflict is declared before scoring. Contact the secretariat.", "reason"),
     "objection_window_closed": ("Masa sanggah (uji publik) sudah berakhir.", "The objection window has closed.", None),
     "not_on_shortlist": ("Proposal ini tidak ada dalam daftar pendek.", "This proposal is not on the shortlist.", "proposal_id"),
     # the actor checks (trust boundary)

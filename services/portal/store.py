@@ -21,6 +21,7 @@ class AccountRow(Base, table=True):  # type: ignore[call-arg]
     password_hash: str | None = None
     active: bool = True
     created_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    oidc_id: str | None = Field(default=None, max_length=200, unique=True, index=True, description="The identity provider's claim (e.g. email or NIP) that signs this account in (added by portal_0002, so last).")
 
 
 class SessionRow(Base, table=True):  # type: ignore[call-arg]
@@ -47,3 +48,16 @@ class AttemptRow(Base, table=True):  # type: ignore[call-arg]
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(index=True, max_length=200)
     at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+
+
+class DocumentRow(Base, table=True):  # type: ignore[call-arg]
+    """A PDF a unit uploaded into the cycle's Object Store bucket (``uri`` names the bucket and
+    the content-addressed object); only the unit that uploaded it may attach it to a proposal."""
+
+    __tablename__ = "por_document"
+    uri: str = Field(primary_key=True, max_length=300)
+    unit_code: str = Field(primary_key=True, max_length=64)
+    filename: str = Field(max_length=200)
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))

@@ -1,28 +1,53 @@
-"""The verification service's edge: builds the ServiceApp and wires its handlers."""
+"""The verification service's edge: builds the ServiceApp and wires its handlers, each bound to
+the runtime's unit of work through verification's repositories (``SqlUnit``)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from contracts import registration as r
 from contracts import verification as c
 from contracts.cycle import CycleCancelled
-from services.common.runtime import ServiceApp
+from services.common.runtime import ServiceApp, UnitOfWork
 from services.common.settings import Settings
 from services.verification import handlers as h
-from services.verification.store import Base
+from services.verification.store import Base, SqlUnit, VerificationUnit
+
+M = TypeVar("M")
+R = TypeVar("R")
+
+
+def bound(handler: Callable[[M, VerificationUnit], Awaitable[R]]) -> Callable[[M, UnitOfWork], Awaitable[R]]:
+    """The handler as the runtime calls it: with its unit of work, seen through the repositories."""
+
+    async def run(message: M, uow: UnitOfWork) -> R:
+        return await handler(message, SqlUnit(uow))
+
+    run.__name__ = run.__qualname__ = handler.__name__
+    return run
 
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
     app = ServiceApp("verification", Base.metadata, settings)
-    app.on_event(r.ProposalForwarded)(h.on_forwarded)
-    app.on_event(r.ProposalWithdrawn)(h.on_withdrawn)
-    app.on_event(r.ProposalReturned)(h.on_returned)
-    app.on_event(CycleCancelled)(h.on_cycle_cancelled)
-    app.command(c.StartVerification)(h.start_verification)
-    app.command(c.VerificationStatus)(h.verification_status)
-    app.command(c.GetDecision)(h.get_decision)
-    app.command(c.OverrideDecision)(h.override_decision)
-    app.command(c.CloseVerification)(h.close_verification)
-    app.command(c.SubmitLke)(h.submit_lke)
-    app.command(c.OverrideWbk)(h.override_wbk)
-    app.command(c.GetWbkResult)(h.get_wbk_result)
+    events: list[tuple[Any, Any]] = [
+        (r.ProposalForwarded, h.on_forwarded),
+        (r.ProposalWithdrawn, h.on_withdrawn),
+        (r.ProposalReturned, h.on_returned),
+        (CycleCancelled, h.on_cycle_cancelled),
+    ]
+    commands: list[tuple[Any, Any]] = [
+        (c.StartVerification, h.start_verification),
+        (c.VerificationStatus, h.verification_status),
+        (c.GetDecision, h.get_decision),
+        (c.OverrideDecision, h.override_decision),
+        (c.CloseVerification, h.close_verification),
+        (c.SubmitLke, h.submit_lke),
+        (c.OverrideWbk, h.override_wbk),
+        (c.GetWbkResult, h.get_wbk_result),
+    ]
+    for event, on_event in events:
+        app.on_event(event)(bound(on_event))
+    for command, handler in commands:
+        app.command(command)(bound(handler))
     return app

@@ -16,7 +16,7 @@ from temporalio.api.testservice.v1 import SleepRequest
 
 from bfest.simulation import demo_jurors
 from contracts import subjects
-from contracts.base import Actor, CyclePhase, Role
+from contracts.base import Actor, CyclePhase, Role, new_request_id
 from contracts.cycle import CycleConfig, CycleInput, stage_workflow_id
 from contracts.registration import ForwardProposal, ImportParticipants, Participant, SubmitProposal
 from contracts.scoring import StageStatus, SubmitScore
@@ -158,7 +158,7 @@ async def test_a_national_scale_year(temporal_env, nats_url, tmp_path):
 
                 async def status(key: str = stage.key):  # type: ignore[no-untyped-def]
                     try:
-                        return await client.call(StageStatus(cycle_year=year, stage=key, per_juror=True))
+                        return await client.call(StageStatus(request_id=new_request_id(), cycle_year=year, stage=key, per_juror=True))
                     except Exception:  # noqa: BLE001 - not open yet
                         return None
 

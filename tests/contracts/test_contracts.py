@@ -151,7 +151,7 @@ def _codes_raised(service: str) -> tuple[set[str], set[str]]:
     """What a service's code passes as an error code: ``<Name>Error.X`` / ``ErrorCode.X`` attribute
     names, and bare string literals (which no contract declares)."""
     attributes, literals = set(), set()
-    for path in (ROOT / "services" / service).glob("*.py"):
+    for path in (ROOT / "services" / service).rglob("*.py"):  # a domain may be a package
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args):
                 continue

@@ -16,7 +16,7 @@ import pytest
 from bfest.files.participants import load_default_participants
 from bfest.simulation import Simulator, demo_jurors
 from contracts.awards import GetResults, VerifyCertificate
-from contracts.base import CyclePhase
+from contracts.base import CyclePhase, new_request_id
 from contracts.cycle import CycleConfig, stage_workflow_id
 from contracts.scoring import GetShortlist, StageStatus
 from services.awards.app import create_app as awards_app
@@ -128,7 +128,7 @@ async def test_a_whole_year_from_call_to_ceremony(temporal_env, nats_url, servic
     assert all(s.closed_early for s in result.stages)  # fully scored → the bridge closed each stage early
     assert len(history.events) < 400
 
-    results = await client.call(GetResults(cycle_year=year))
+    results = await client.call(GetResults(request_id=new_request_id(), cycle_year=year))
     field = await client.call(GetShortlist(cycle_year=year, stage="field"))
     final_ids = [r["proposal_id"] for r in field["rows"]]
     cats = {c["key"]: c for c in results["categories"]}
@@ -175,7 +175,7 @@ def _verified(sim: Simulator):  # type: ignore[no-untyped-def]
 def _opened(sim: Simulator, key: str):  # type: ignore[no-untyped-def]
     async def go() -> bool:
         try:
-            st = await sim.call(StageStatus(cycle_year=sim.year, stage=key))
+            st = await sim.call(StageStatus(request_id=new_request_id(), cycle_year=sim.year, stage=key))
             return st["assignments"] > 0
         except CommandError:
             return False
@@ -185,7 +185,7 @@ def _opened(sim: Simulator, key: str):  # type: ignore[no-untyped-def]
 
 def _scored_again(sim: Simulator, stage):  # type: ignore[no-untyped-def]
     async def go() -> bool:
-        st = await sim.call(StageStatus(cycle_year=sim.year, stage=stage.key))
+        st = await sim.call(StageStatus(request_id=new_request_id(), cycle_year=sim.year, stage=stage.key))
         if st["fully_scored"] or st["state"] != "open":
             return True
         await sim.score_stage(stage, None, include_late=True)

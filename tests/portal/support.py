@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from services.common.migrations import upgrade
 from services.common.settings import Settings
 from services.portal.accounts import Role
 from services.portal.app import create_app
@@ -25,11 +26,13 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 @contextlib.asynccontextmanager
 async def portal(nats_url: str, tmp_path: Path, year: int, **portal_kwargs: Any) -> AsyncIterator[FastAPI]:
     settings = Settings(var_dir=tmp_path / "portal-var", command_timeout=5.0)
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'portal.db'}"
+    await upgrade("portal", database_url)  # as `bfest db upgrade` does before the portal starts
     app = create_app(
         settings,
         PortalSettings(year=year, secret="test-secret-" + "x" * 32, **portal_kwargs),  # type: ignore[arg-type]
         nats_url=nats_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'portal.db'}",
+        database_url=database_url,
     )
     async with app.router.lifespan_context(app):
         yield app

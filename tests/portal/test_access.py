@@ -44,10 +44,19 @@ PAGES: list[tuple[str, str, Role | None]] = [
     ("POST", "/juror/desk/P1", Role.JUROR),
     ("GET", "/api/juror/assignments", Role.JUROR),
     ("POST", "/api/juror/scores/desk/P1", Role.JUROR),
+    ("POST", "/juror/desk/P1/conflict", Role.JUROR),
+    ("POST", "/api/juror/conflicts/desk/P1", Role.JUROR),
     ("GET", "/operator", Role.OPERATOR),
     ("GET", "/api/operator/status", Role.OPERATOR),
 ]
 PRIVATE = [p for p in PAGES if p[2] is not None]
+SIGNED_IN = [
+    ("GET", "/proposals/P1/documents"),
+    ("GET", "/proposals/P1/documents/sha256-" + "0" * 64 + ".pdf"),
+    ("GET", "/api/proposals/P1/documents"),
+]
+"""A proposal's documents: for any signed-in role that may see the proposal (decided per proposal,
+tests/portal/test_documents.py), never for the anonymous public."""
 
 
 @pytest.fixture
@@ -79,6 +88,9 @@ async def test_the_anonymous_public_sees_only_the_public_pages(app):  # type: ig
                 assert r.status_code == 401, (path, r.status_code)
             else:
                 assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), (path, r.status_code)
+        for method, path in SIGNED_IN:
+            r = await _call(c, method, path)
+            assert r.status_code == (401 if path.startswith("/api/") else 303), (path, r.status_code)
 
 
 @pytest.mark.parametrize("role", list(SUBJECTS))
@@ -95,6 +107,8 @@ async def test_each_role_is_refused_every_other_roles_pages_and_api(app, role): 
         for method, path, owner in PAGES:
             if owner is None:
                 assert (await _call(c, method, path)).status_code not in (401, 403), path
+        for method, path in SIGNED_IN:  # no service answers here: not found, never let through
+            assert (await _call(c, method, path)).status_code in (404, 503), (role, path)
 
 
 async def test_a_form_or_api_call_without_the_csrf_token_is_refused(app):  # type: ignore[no-untyped-def]

@@ -27,6 +27,11 @@ async def test_invite_issues_a_one_time_link_for_an_imported_juror(nats_url, nc,
     env = {"BFEST_VAR_DIR": str(tmp_path), "BFEST_NATS_URL": nats_url, "BFEST_PUBLIC_URL": "https://bfest.jatimprov.go.id"}
     async with running(scoring_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 's.db'}"):
         assert (await request(nc, cmd("import_jurors"), {"request_id": "j", "jurors": JURORS}))["ok"]
+        behind = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", "juror", "--id", "J2")
+        assert behind.returncode == 1 and behind.stderr.strip().splitlines() == [
+            "error: the portal database has no schema yet (this code needs revision portal_0002): run `bfest db upgrade --service portal`"
+        ]
+        assert (await asyncio.to_thread(bfest, env, "db", "upgrade", "--service", "portal")).returncode == 0
         done = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", "juror", "--id", "J2")
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("juror J2 (Juri 2): https://bfest.jatimprov.go.id/set-password/"), done.stdout
@@ -42,6 +47,9 @@ async def test_invite_issues_a_one_time_link_for_an_imported_juror(nats_url, nc,
 async def test_the_portal_runs_as_its_own_process_and_refuses_production_without_a_secret(nats_url, tmp_path):  # type: ignore[no-untyped-def]
     port = free_port()
     env = {**os.environ, "BFEST_VAR_DIR": str(tmp_path), "BFEST_NATS_URL": nats_url, "BFEST_PORTAL_PORT": str(port)}
+    refused = await asyncio.to_thread(bfest, env, "portal", "run")  # no schema yet: refused before serving
+    assert refused.returncode == 1 and refused.stderr.strip().endswith("run `bfest db upgrade --service portal`") and "Traceback" not in refused.stderr
+    assert (await asyncio.to_thread(bfest, env, "db", "upgrade", "--service", "portal")).returncode == 0
     proc = await asyncio.create_subprocess_exec(BFEST, "portal", "run", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:

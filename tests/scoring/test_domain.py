@@ -238,3 +238,20 @@ def test_the_objection_window_runs_from_the_shortlist_publication():
     assert domain.objection_window(at, until, at - dt.timedelta(hours=1)) == until  # a clock behind (time-skipped): as asked
     assert domain.objection_window(at, until, at + dt.timedelta(seconds=12)) == until + dt.timedelta(seconds=12)
     assert domain.objection_window(at, None, at + dt.timedelta(days=1)) is None
+
+
+def test_choose_juror_takes_the_least_loaded_free_juror_and_none_when_none_is_left():
+    entrant = Entrant("P1", "KAB-A", "umum", "kesehatan")
+    pool = [
+        JurorInfo("J1", "KAB-A"),  # its own agency
+        JurorInfo("J2", "UNAIR", conflicts=frozenset({"P1"})),  # a conflict (listed or declared)
+        JurorInfo("J3", "ITS"),
+        JurorInfo("J4", "UB", expertise=frozenset({"kesehatan"})),
+        JurorInfo("J5", "UM"),
+    ]
+    loads = {"J1": 0, "J2": 0, "J3": 2, "J4": 2, "J5": 1}
+    assert domain.choose_juror(entrant, pool, {"J9"}, loads) == pool[4]  # least loaded
+    assert domain.choose_juror(entrant, pool, {"J5"}, loads) == pool[3]  # then matching expertise
+    assert domain.choose_juror(entrant, pool, {"J5", "J4"}, loads) == pool[2]
+    assert domain.choose_juror(entrant, pool, {"J3", "J4", "J5"}, loads) is None  # J1, J2 may not judge it
+    assert domain.choose_juror(entrant, list(reversed(pool)), {"J4"}, {}) == pool[2]  # ties by id, whatever the order

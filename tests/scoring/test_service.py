@@ -7,8 +7,6 @@ import asyncio
 import json
 from datetime import datetime as dt_
 
-import pytest
-
 from contracts import subjects
 from contracts.base import digest_ids
 from contracts.verification import (
@@ -299,28 +297,6 @@ async def test_a_stage_opened_before_the_count_was_kept_is_counted_once(nats_url
         assert await stream_messages(js, subjects.event("scoring", "stage_fully_scored", 1)) == []
         assert (await request(nc, cmd("submit_score"), body(*pairs[-1])))["ok"]
         await eventually(lambda: _n(js, subjects.event("scoring", "stage_fully_scored", 1), 1))
-
-
-@pytest.mark.parametrize(
-    ("proportions", "removed", "expected"),
-    [
-        (None, "B", ["A", "C"]),  # no proportions: the next ranked moves up, whatever its group
-        ({"umum": 0.5, "khusus": 0.5}, "C", ["A", "B"]),  # khusus has no one left: the best remaining overall
-        ({"umum": 0.5, "khusus": 0.5}, "A", ["B", "C"]),  # umum's seat goes to umum's next
-    ],
-)
-def test_an_upheld_objection_draws_the_shortlist_again_by_the_stage_rule(proportions, removed, expected):
-    from types import SimpleNamespace
-
-    from services.scoring.handlers import _promote
-
-    ranking = [
-        {"proposal_id": p, "group": g, "score": s}
-        for p, g, s in (("A", "umum", 9.0), ("B", "umum", 8.0), ("C", "khusus", 7.0), ("D", "umum", 3.0), ("E", "umum", None))
-    ]
-    stage = SimpleNamespace(ranking=ranking, config={"advance": 2, "group_proportions": proportions}, shortlist=["A", "B"])
-    assert _promote(stage, removed) == expected  # type: ignore[arg-type]
-    assert stage.config["removed"] == [removed]
 
 
 async def test_a_reminder_names_the_deadline_as_the_operator_extended_it(nats_url, nc, js, sqlite_db):

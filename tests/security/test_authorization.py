@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from contracts import catalogue, subjects
-from contracts.base import CyclePhase
+from contracts.base import CyclePhase, new_request_id
 from contracts.cycle import CycleCancelled
 from contracts.registration import GetCall, OpenCall
 from services.common import authz
@@ -187,7 +187,7 @@ async def test_a_forged_event_is_refused_by_the_server_and_changes_nothing(nats_
             assert opened["state"] == "open"
         finally:
             await worker.close()
-        forged = CycleCancelled(cycle_year=2091, reason="forged", phase=CyclePhase.CALL_OPEN)
+        forged = CycleCancelled(event_id="forged-cancel", occurred_at="2091-03-02T08:00:00+07:00", cycle_year=2091, reason="forged", phase=CyclePhase.CALL_OPEN)  # type: ignore[arg-type]
         for identity in authz.IDENTITIES:
             if identity == authz.WORKER:
                 continue
@@ -227,7 +227,7 @@ async def test_a_client_the_server_refuses_hears_it_at_once_not_after_a_timeout(
     try:
         started = asyncio.get_running_loop().time()
         reply = await portal.request(
-            OpenCall(cycle_year=2091, opens_at="2091-03-01T08:00:00+07:00", closes_at="2091-04-30T12:00:00+07:00")  # type: ignore[arg-type]
+            OpenCall(request_id=new_request_id(), cycle_year=2091, opens_at="2091-03-01T08:00:00+07:00", closes_at="2091-04-30T12:00:00+07:00")  # type: ignore[arg-type]
         )
         assert reply.error is not None and reply.error.code == "forbidden", reply
         assert "bfest.registration.cmd.open_call" in reply.error.message

@@ -1,15 +1,22 @@
-"""Signing in and out, and setting a password from a one-time invitation link."""
+"""Signing in and out (with a password, or through the provincial identity provider when OpenID
+Connect is configured), and setting a password from a one-time invitation link."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Request
+from authlib.common.errors import AuthlibBaseError
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
+from httpx import HTTPError
+from joserfc.errors import JoseError
 from starlette.responses import Response
 
+from services.common.logging import get_logger
 from services.portal.accounts import AccountError, Person, Role
 from services.portal.web import accounts, current_person, render
+
+log = get_logger("portal.oidc")
 
 router = APIRouter(tags=["auth"])
 
@@ -28,7 +35,13 @@ def _safe_next(target: str | None) -> str | None:
 
 @router.get("/login", include_in_schema=False)
 async def login_form(request: Request, next: str | None = None, person: Person | None = Depends(current_person)) -> Response:
-    return render(request, "login.html", next=_safe_next(next) or "", login="", error=None)
+    return _login_page(request, next=_safe_next(next) or "", login="", error=None)
+
+
+def _login_page(request: Request, status_code: int = 200, **context: object) -> Response:
+    portal = request.app.state.portal
+    oidc = {"label": portal.oidc_label} if request.app.state.oidc is not None else None
+    return render(request, "login.html", status_code=status_code, oidc=oidc, **context)
 
 
 @router.post("/login", include_in_schema=False)
@@ -49,7 +62,11 @@ async def login(
             else ("Nama akun atau kata sandi salah.", "Wrong account name or password.")
         )
         status = 429 if exc.code == "rate_limited" else 401
-        return render(request, "login.html", status_code=status, next=_safe_next(next) or "", login=login, error=message)
+        return _login_page(request, status_code=status, next=_safe_next(next) or "", login=login, error=message)
+    return await _signed_in(request, who, next)
+
+
+async def _signed_in(request: Request, who: Person, next: str | None) -> Response:
     old = request.session.get("sid")
     if old:
         await accounts(request).close_session(old)
@@ -57,6 +74,50 @@ async def login(
     request.session.clear()
     request.session["sid"] = await accounts(request).open_session(who)
     return RedirectResponse(_safe_next(next) or HOME[who.role], status_code=303)
+
+
+@router.get("/login/oidc", include_in_schema=False)
+async def oidc_start(request: Request, next: str | None = None) -> Response:
+    """To the identity provider (Authlib keeps the state and nonce of this login in the session)."""
+    provider = request.app.state.oidc
+    if provider is None:
+        raise HTTPException(404, "Login SSO tidak diaktifkan / single sign-on is not configured")
+    request.session["oidc_next"] = _safe_next(next) or ""
+    try:
+        return await provider.authorize_redirect(request, str(request.url_for("oidc_callback")))  # type: ignore[no-any-return]
+    except (HTTPError, AuthlibBaseError, ValueError) as exc:
+        log.warning("oidc.provider_unreachable", error=f"{exc.__class__.__name__}: {exc}")
+        error = ("Penyedia identitas tidak dapat dihubungi; coba lagi atau masuk dengan kata sandi.", "The identity provider cannot be reached; try again or log in with a password.")
+        return _login_page(request, status_code=502, next=_safe_next(next) or "", login="", error=error)
+
+
+@router.get("/login/oidc/callback", include_in_schema=False, name="oidc_callback")
+async def oidc_callback(request: Request) -> Response:
+    """Back from the provider: the signed ID token names the person; the configured claim must
+    name an account the secretariat issued."""
+    provider = request.app.state.oidc
+    if provider is None:
+        raise HTTPException(404, "Login SSO tidak diaktifkan / single sign-on is not configured")
+    next = request.session.pop("oidc_next", "")
+    claim = request.app.state.portal.oidc_claim
+    try:
+        token = await provider.authorize_access_token(request)
+    except (HTTPError, AuthlibBaseError, JoseError, ValueError, KeyError) as exc:  # a wrong state, a refused code, a bad signature
+        log.warning("oidc.refused", error=f"{exc.__class__.__name__}: {exc}")
+        error = ("Login SSO gagal atau dibatalkan; coba lagi.", "The single sign-on failed or was cancelled; try again.")
+        return _login_page(request, status_code=401, next=next, login="", error=error)
+    userinfo = token.get("userinfo") or {}
+    value = str(userinfo.get(claim) or "")
+    who = await accounts(request).by_oidc(value) if value else None
+    if who is None:
+        log.info("oidc.unknown_person", claim=claim, sub=userinfo.get("sub"))
+        shown = value or f"(tanpa klaim {claim})"
+        error = (
+            f"Identitas {shown} belum terdaftar sebagai akun portal. Minta sekretariat (Biro Organisasi) menerbitkan akun Anda.",
+            f"{shown} has no portal account. Ask the secretariat to issue one.",
+        )
+        return _login_page(request, status_code=403, next=next, login="", error=error)
+    return await _signed_in(request, who, next)
 
 
 @router.post("/logout", include_in_schema=False)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from contracts.awards import GetResults, VerifyCertificate
 from services.portal.accounts import Person
+from services.portal.gateway import request_id
 from services.portal.messages import refusal
 from services.portal.web import current_person, gateway, render, year
 
@@ -40,7 +41,7 @@ async def verify_page(request: Request, code: str, person: Person | None = Depen
 
 @router.get("/results", include_in_schema=False)
 async def results(request: Request, person: Person | None = Depends(current_person)) -> Response:
-    reply = await gateway(request).send(GetResults(cycle_year=year(request)))
+    reply = await gateway(request).send(GetResults(request_id=request_id("results"), cycle_year=year(request)))
     return render(request, "results.html", results=reply.data if reply.ok else None, error=None if reply.ok else refusal(reply))
 
 
@@ -64,4 +65,4 @@ async def api_verify(request: Request, code: str) -> Any:
 @api.get("/results")
 async def api_results(request: Request) -> Any:
     """The year's results (``?year=``), as the envelope of the awards service's reply."""
-    return (await gateway(request).send(GetResults(cycle_year=year(request)))).model_dump()
+    return (await gateway(request).send(GetResults(request_id=request_id("results"), cycle_year=year(request)))).model_dump()

@@ -8,7 +8,7 @@ import hashlib
 import math
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,14 @@ class JurorInfo:
 def may_judge(juror: JurorInfo, entrant: Entrant) -> bool:
     """Never a juror from the proposal's own agency or with a declared conflict."""
     return juror.affiliation != entrant.agency and entrant.id not in juror.conflicts and entrant.agency not in juror.conflicts
+
+
+def choose_juror(entrant: Entrant, pool: Iterable[JurorInfo], taken: Collection[str], loads: Mapping[str, int]) -> JurorInfo | None:
+    """The juror to give ``entrant`` one more assignment (a divergence, a declared conflict's
+    replacement): one who may judge it and is not ``taken`` (already on it), the least loaded,
+    matching expertise preferred, then by id; none when the pool has no one left."""
+    candidates = [j for j in pool if j.id not in taken and may_judge(j, entrant)]
+    return min(candidates, key=lambda j: (loads.get(j.id, 0), entrant.category not in j.expertise, j.id), default=None)
 
 
 def _tiebreak(seed: int, *parts: str) -> int:

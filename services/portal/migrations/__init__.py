@@ -1,0 +1,1 @@
+"""The portal's schema revisions (Alembic; see services.common.migrations)."""
