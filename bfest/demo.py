@@ -262,13 +262,8 @@ async def play_year(
             console.print(f"started [bold]{handle.id}[/] — Temporal UI:")
             console.print(f"  {ops.ui_link(settings, handle.id)}", highlight=False, soft_wrap=True)
             await _play(sim, temporal, handle, cfg, nats_url)
-<<<<<<< HEAD
             result = await _through_outages(handle.result)
-        results = await client.call(GetResults(cycle_year=year))
-=======
-            result = await handle.result()
         results = await client.call(GetResults(request_id=new_request_id(), cycle_year=year))
->>>>>>> main
     finally:
         await client.close()
         await operator.close()

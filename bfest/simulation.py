@@ -14,14 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-<<<<<<< HEAD
 import nats
 import nats.errors
 
-from contracts.base import AdminDecision, Group, ObjectionDecision, title_key
-=======
 from contracts.base import AdminDecision, Group, ObjectionDecision, new_request_id, title_key
->>>>>>> main
 from contracts.registration import (
     ForwardProposal,
     ImportParticipants,
