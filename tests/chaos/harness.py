@@ -25,7 +25,7 @@ from bfest.demo import play_year
 from bfest.devstack import DevStack
 from contracts import subjects
 from contracts.awards import GetResults, VerifyCertificate
-from contracts.base import CyclePhase
+from contracts.base import CyclePhase, new_request_id
 from services.common.messaging import CommandClient
 from services.common.settings import Settings
 from tests.support import free_port
@@ -144,7 +144,7 @@ async def every_event(js: Any) -> list[Any]:
 async def outcome(cluster: Cluster, year: int, phase: Any) -> Outcome:
     client = await CommandClient.connect(cluster.url, timeout=30)
     try:
-        results = await client.call(GetResults(cycle_year=year))
+        results = await client.call(GetResults(request_id=new_request_id(), cycle_year=year))
         awards = [
             (c["key"], w["rank"], w.get("proposal_id"), w["unit_code"], w.get("score_published"), bool(w.get("certificate_code")))
             for c in results["categories"]
@@ -154,7 +154,7 @@ async def outcome(cluster: Cluster, year: int, phase: Any) -> Outcome:
         for c in results["categories"]:
             for w in c["winners"]:
                 if w.get("certificate_code"):
-                    view = await client.call(VerifyCertificate(code=w["certificate_code"]))
+                    view = await client.call(VerifyCertificate(request_id=new_request_id(), code=w["certificate_code"]))
                     certificates.append((view["valid"], view.get("award_key"), w["unit_code"], w["rank"]))
     finally:
         await client.close()
