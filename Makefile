@@ -34,7 +34,7 @@ AXE := var/npm/node_modules/axe-core/axe.min.js
 $(AXE):
 	-npm install --silent --no-save --no-audit --no-fund --prefix var/npm axe-core@4
 
-## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts, workflows and the test support), then pytest.
+## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts, services, workflows and the test support), then pytest.
 test: install lint $(AXE)
 	$(BIN)/pytest -q -p no:cacheprovider
 
@@ -46,7 +46,7 @@ chaos: install
 lint: install
 	$(BIN)/ruff check contracts services workflows bfest tests
 	$(BIN)/lint-imports
-	$(BIN)/mypy contracts workflows tests/support.py services/verification services/scoring
+	$(BIN)/mypy contracts workflows services tests/support.py
 
 ## Benchmarks: print figures and ratios to a baseline measured in the same run.
 bench: install

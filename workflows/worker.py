@@ -71,7 +71,7 @@ async def running_worker(
     stop = asyncio.Event()
     tasks = [asyncio.create_task(worker.run())]
     if bridge:
-        tasks.append(asyncio.create_task(run_bridge(client, js, stop)))
+        tasks.append(asyncio.create_task(run_bridge(client, nats_url, stop)))
     http = await _serve_health(client, nc, js, bridge, http_port, extra_metrics)
     worker.health_address = http.address if http else None  # type: ignore[attr-defined]
     try:

@@ -6,8 +6,9 @@ from contracts import awards as c
 from contracts.scoring import ShortlistFinal
 from contracts.verification import WbkEvaluated
 from services.awards import handlers as h
+from services.awards.publishing import Config, publish_public_key
 from services.awards.signing import load_signer
-from services.awards.store import Base
+from services.awards.store import Base, bind
 from services.common.runtime import ServiceApp
 from services.common.settings import Settings, get_settings
 
@@ -16,15 +17,15 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or get_settings()
     signer = load_signer(settings)  # no key, no service: refused here in one line, before anything starts
     app = ServiceApp("awards", Base.metadata, settings)
-    h.Config.results_dir = settings.results_path()
-    h.Config.signer = signer
-    h.Config.public_url = settings.public_url
-    h.publish_public_key()
-    app.on_event(ShortlistFinal)(h.on_shortlist_final)
-    app.on_event(WbkEvaluated)(h.on_wbk_evaluated)
-    app.command(c.ValidateAwards)(h.validate_awards)
-    app.command(c.DetermineAwards)(h.determine_awards)
-    app.command(c.AnnounceAwards)(h.announce_awards)
-    app.command(c.GetResults)(h.get_results)
-    app.command(c.VerifyCertificate)(h.verify_certificate)
+    Config.results_dir = settings.results_path()
+    Config.signer = signer
+    Config.public_url = settings.public_url
+    publish_public_key()
+    app.on_event(ShortlistFinal)(bind(h.on_shortlist_final))
+    app.on_event(WbkEvaluated)(bind(h.on_wbk_evaluated))
+    app.command(c.ValidateAwards)(bind(h.validate_awards))
+    app.command(c.DetermineAwards)(bind(h.determine_awards))
+    app.command(c.AnnounceAwards)(bind(h.announce_awards))
+    app.command(c.GetResults)(bind(h.get_results))
+    app.command(c.VerifyCertificate)(bind(h.verify_certificate))
     return app

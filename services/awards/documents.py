@@ -10,7 +10,6 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -24,7 +23,6 @@ from contracts.published import group_label, published_score, score_text
 from services.awards.domain import tanggal
 from services.common.files import csv_row
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 NAVY = colors.HexColor("#12355b")
 GOLD = colors.HexColor("#b8902f")
 
@@ -55,7 +53,17 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     c.setAuthor("Pemerintah Provinsi Jawa Timur — Bureaucracy Fest")
     c.setSubject(f"{cert['award_name_id']} {cert['year']}")
     c.setCreator("Bureaucracy Fest platform — awards service")
-    # frame
+    _frame(c, w, h)
+    _heading_block(c, w, h, cert)
+    _award_block(c, w, _recipient_block(c, w, h, cert), cert)
+    _signature_block(c, w, cert)
+    _verification_block(c, w, cert)
+    c.showPage()
+    c.save()
+    path.write_bytes(buf.getvalue())
+
+
+def _frame(c: canvas.Canvas, w: float, h: float) -> None:
     c.setFillColor(colors.HexColor("#fffdf6"))
     c.rect(0, 0, w, h, stroke=0, fill=1)
     c.setStrokeColor(NAVY)
@@ -69,7 +77,9 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
         cy = y * mm if y > 0 else h + y * mm
         c.setFillColor(GOLD)
         c.circle(cx, cy, 3 * mm, stroke=0, fill=1)
-    # heading
+
+
+def _heading_block(c: canvas.Canvas, w: float, h: float, cert: dict[str, Any]) -> None:
     c.setFillColor(NAVY)
     c.setFont("Helvetica-Bold", 13)
     c.drawCentredString(w / 2, h - 34 * mm, "PEMERINTAH PROVINSI JAWA TIMUR")
@@ -81,6 +91,10 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     c.setFont("Times-Italic", 13)
     c.setFillColor(NAVY)
     c.drawCentredString(w / 2, h - 67 * mm, "Certificate of Award")
+
+
+def _recipient_block(c: canvas.Canvas, w: float, h: float, cert: dict[str, Any]) -> float:
+    """The recipient (and its agency); the height the award goes at."""
     c.setFont("Helvetica", 12)
     c.drawCentredString(w / 2, h - 80 * mm, "diberikan kepada · presented to")
     recipient = cert["recipient"]
@@ -94,7 +108,10 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
         y -= 9 * mm
     c.setFont("Helvetica", 12)
     c.drawCentredString(w / 2, y, "atas prestasinya sebagai · for its achievement as")
-    y -= 10 * mm
+    return float(y - 10 * mm)
+
+
+def _award_block(c: canvas.Canvas, w: float, y: float, cert: dict[str, Any]) -> None:
     c.setFillColor(GOLD)
     award = cert["award_name_id"]
     c.setFont("Helvetica-Bold", _fit(c, award, "Helvetica-Bold", 19, w - 70 * mm))
@@ -114,7 +131,10 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
         c.setFont("Helvetica", 11)
         label = "Nilai LKE · LKE total" if cert.get("score_kind") == "lke" else "Nilai akhir · final score"
         c.drawCentredString(w / 2, y, f"{label}: {score_text(cert['score'])}")
-    # place, date, signature
+
+
+def _signature_block(c: canvas.Canvas, w: float, cert: dict[str, Any]) -> None:
+    """Place, date, signature."""
     c.setFont("Helvetica", 11)
     c.drawString(w - 120 * mm, 52 * mm, f"{cert['venue_city']}, {cert['date_id']}")
     c.drawString(w - 120 * mm, 46 * mm, f"{cert.get('signed_by') or 'Gubernur Jawa Timur'},")
@@ -124,7 +144,9 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     if cert.get("signer_name"):
         c.setFont("Helvetica-Bold", 11)
         c.drawString(w - 120 * mm, 25 * mm, cert["signer_name"])
-    # verification
+
+
+def _verification_block(c: canvas.Canvas, w: float, cert: dict[str, Any]) -> None:
     widget = QrCodeWidget(cert["verify_url"])
     bx = widget.getBounds()
     side = 27 * mm
@@ -143,9 +165,6 @@ def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
     c.setFont("Helvetica-Bold", _fit(c, cert["verify_url"], "Helvetica-Bold", 8, code_room))
     c.drawString(58 * mm, 21 * mm, cert["verify_url"])
     c.linkURL(cert["verify_url"], (58 * mm, 19 * mm, 58 * mm + code_room, 24 * mm), relative=0)
-    c.showPage()
-    c.save()
-    path.write_bytes(buf.getvalue())
 
 
 def write_results(
@@ -311,52 +330,71 @@ def _html(
     if announcement:
         parts.append(f"<p>Pengumuman <span class='en'>(announcement)</span> No. {e(announcement)}</p>")
     for cat in categories:
-        parts.append(_heading(cat["name_id"], cat["name_en"]))
-        if not cat["winners"]:
-            parts.append(f"<p class='empty'>Tidak ada pemenang <span class='en'>(no winner)</span>: {e(cat.get('empty_reason') or '')}</p>")
-            continue
-        wbk = cat.get("rule") == "layak_wbk"
-        head = [_th("#", cls="num"), _th("Unit"), _th("Perangkat daerah", "Agency")]
-        if not wbk:
-            head += [_th("Inovasi", "Innovation"), _th("Kelompok", "Group")]
-        head += [_th("Nilai LKE" if wbk else "Nilai", "LKE total" if wbk else "Score", cls="num"), _th("Kode piagam", "Certificate code")]
-        parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
-        for wnr in cat["winners"]:
-            cells = [
-                f"<td class='num'>{wnr['rank']}</td>",
-                f"<td>{e(wnr['unit_name'])}</td>",
-                f"<td>{e(wnr.get('agency_name') or wnr.get('agency_code') or '')}</td>",
-            ]
-            if not wbk:
-                cells += [f"<td>{e(wnr.get('title') or '')}</td>", f"<td>{e(group_label(wnr.get('group')))}</td>"]
-            cells += [f"<td class='num'>{score_text(wnr.get('score'))}</td>", f"<td><code class='cert'>{e(wnr.get('certificate_code') or '')}</code></td>"]
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table></div>")
+        parts += _category_html(cat)
     if rankings:
-        codes = [_method_code(r.get("explanation") or {}) for r in rankings if r.get("score") is not None]
-        common = max(set(codes), key=codes.count) if codes else None
-        parts.append(_heading("Peringkat akhir", "Final ranking"))
-        note = [_bilingual(*METHODS[common])] if common in METHODS else []
-        note.append(_bilingual(*TIE_RULE))
-        note.append(_bilingual("Nilai dibulatkan setengah ke atas pada dua desimal.", "Scores are rounded half-up to two decimals."))
-        parts.append("<div class='note'>" + "<br>".join(note) + "</div>")
-        head = [_th("#", cls="num"), _th("Inovasi", "Innovation"), _th("Unit"), _th("Kelompok", "Group"), _th("Nilai", "Score", cls="num"), _th("Juri", "Jurors", cls="num"), _th("Catatan", "Note")]
-        parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
-        for r in rankings:
-            ex = r.get("explanation") or {}
-            parts.append(
-                f"<tr><td class='num'>{r['rank']}</td><td>{e(r['title'])}<br><span class='muted'>{e(r['proposal_id'])}</span></td>"
-                f"<td>{e(r.get('unit_name') or r['unit_code'])}</td><td>{e(group_label(r.get('group')))}</td>"
-                f"<td class='num'>{score_text(r.get('score'))}</td><td class='num'>{r.get('jurors', '')}</td><td>{_row_note(ex, common)}</td></tr>"
-            )
-        parts.append("</table></div>")
+        parts += _ranking_html(rankings)
+    parts.append(_downloads_html(extra_files))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _category_html(cat: dict[str, Any]) -> list[str]:
+    """A category's heading and its winners' table (or why it has none)."""
+    e = html.escape
+    parts = [_heading(cat["name_id"], cat["name_en"])]
+    if not cat["winners"]:
+        parts.append(f"<p class='empty'>Tidak ada pemenang <span class='en'>(no winner)</span>: {e(cat.get('empty_reason') or '')}</p>")
+        return parts
+    wbk = cat.get("rule") == "layak_wbk"
+    head = [_th("#", cls="num"), _th("Unit"), _th("Perangkat daerah", "Agency")]
+    if not wbk:
+        head += [_th("Inovasi", "Innovation"), _th("Kelompok", "Group")]
+    head += [_th("Nilai LKE" if wbk else "Nilai", "LKE total" if wbk else "Score", cls="num"), _th("Kode piagam", "Certificate code")]
+    parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
+    for wnr in cat["winners"]:
+        cells = [
+            f"<td class='num'>{wnr['rank']}</td>",
+            f"<td>{e(wnr['unit_name'])}</td>",
+            f"<td>{e(wnr.get('agency_name') or wnr.get('agency_code') or '')}</td>",
+        ]
+        if not wbk:
+            cells += [f"<td>{e(wnr.get('title') or '')}</td>", f"<td>{e(group_label(wnr.get('group')))}</td>"]
+        cells += [f"<td class='num'>{score_text(wnr.get('score'))}</td>", f"<td><code class='cert'>{e(wnr.get('certificate_code') or '')}</code></td>"]
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table></div>")
+    return parts
+
+
+def _ranking_html(rankings: list[dict[str, Any]]) -> list[str]:
+    """The final ranking: how scores were made, then every row with its notes."""
+    e = html.escape
+    codes = [_method_code(r.get("explanation") or {}) for r in rankings if r.get("score") is not None]
+    common = max(set(codes), key=codes.count) if codes else None
+    parts = [_heading("Peringkat akhir", "Final ranking")]
+    note = [_bilingual(*METHODS[common])] if common in METHODS else []
+    note.append(_bilingual(*TIE_RULE))
+    note.append(_bilingual("Nilai dibulatkan setengah ke atas pada dua desimal.", "Scores are rounded half-up to two decimals."))
+    parts.append("<div class='note'>" + "<br>".join(note) + "</div>")
+    head = [_th("#", cls="num"), _th("Inovasi", "Innovation"), _th("Unit"), _th("Kelompok", "Group"), _th("Nilai", "Score", cls="num"), _th("Juri", "Jurors", cls="num"), _th("Catatan", "Note")]
+    parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
+    for r in rankings:
+        ex = r.get("explanation") or {}
+        parts.append(
+            f"<tr><td class='num'>{r['rank']}</td><td>{e(r['title'])}<br><span class='muted'>{e(r['proposal_id'])}</span></td>"
+            f"<td>{e(r.get('unit_name') or r['unit_code'])}</td><td>{e(group_label(r.get('group')))}</td>"
+            f"<td class='num'>{score_text(r.get('score'))}</td><td class='num'>{r.get('jurors', '')}</td><td>{_row_note(ex, common)}</td></tr>"
+        )
+    parts.append("</table></div>")
+    return parts
+
+
+def _downloads_html(extra_files: dict[str, str]) -> str:
+    e = html.escape
     links = [("awards.csv", "Pemenang (CSV)", "winners"), ("ranking.csv", "Peringkat (CSV)", "ranking")]
     if extra_files.get("public_key"):
         links.append((Path(extra_files["public_key"]).name, "Kunci publik piagam", "certificate public key, Ed25519 PEM"))
-    parts.append(
+    return (
         "<p class='muted'>Unduh <span class='en'>(download)</span>: "
         + " · ".join(f"<a href='{e(href)}'>{e(text)}</a> <span class='en'>({e(en)})</span>" for href, text, en in links)
         + "</p>"
     )
-    parts.append("</body></html>")
-    return "\n".join(parts)

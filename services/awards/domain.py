@@ -1,16 +1,51 @@
-"""Awards' rules, free of I/O: validating award rules, choosing winners (certificates are signed in signing.py)."""
+"""Awards' rules, free of I/O: validating award rules, choosing winners, and the cycle's
+:class:`Ceremony` — determined once for one ceremony, then announced under its number
+(certificates are signed in signing.py and printed in documents.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from contracts.awards import AwardRule, CategoryResult, Winner, award_rule_problems
+from contracts.awards import (
+    AwardRule,
+    AwardsAnnounced,
+    AwardsDetermined,
+    AwardsError,
+    AwardsSummary,
+    CategoryResult,
+    CertificateIssued,
+    CertificateView,
+    ResultsView,
+    Winner,
+    award_rule_problems,
+)
+from contracts.awards import Ceremony as CeremonyDetails
+from contracts.base import Event, SetRef, digest_ids
+from services.common.errors import DomainError, NotReady
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def rule_problems(rules: list[AwardRule]) -> list[dict[str, str]]:
     """Every problem of a cycle's award rules, each with its field path (the contract's rules, so
     ``bfest cycle start --check`` finds the same)."""
     return [{"field": field, "problem": problem} for field, problem in award_rule_problems(rules, "rules")]
+
+
+def check_rules(rules: list[AwardRule]) -> None:
+    problems = rule_problems(rules)
+    if problems:
+        raise DomainError(
+            AwardsError.INVALID_RULES,
+            f"{len(problems)} problem(s) in the award rules: "
+            + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
+            problems,
+        )
 
 
 def _winner(key: str, rank: int, row: dict[str, Any]) -> Winner:
@@ -38,7 +73,9 @@ def _grade(row: dict[str, Any]) -> float:
     return float("-inf") if grade is None else float(grade)
 
 
-def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak: list[dict[str, Any]]) -> list[CategoryResult]:
+def determine(
+    rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak: list[dict[str, Any]]
+) -> list[CategoryResult]:
     """The winners of every category (a category without a winner says why)."""
     ranked = sorted(shortlist, key=lambda r: r["rank"])
     out = []
@@ -46,50 +83,281 @@ def determine(rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak
         winners: list[Winner] = []
         empty = None
         if rule.rule in ("top_n", "best_of_group"):
-            rows = [r for r in ranked if rule.min_score is None or _grade(r) >= rule.min_score]
-            if rule.rule == "best_of_group":
-                rows = [r for r in rows if r.get("group") == rule.group][: rule.n or 1]
-            elif rule.per_group:
-                by_group: dict[str, list[dict[str, Any]]] = {}
-                for r in rows:
-                    by_group.setdefault(r.get("group") or "", []).append(r)
-                rows = sorted((r for g in by_group.values() for r in g[: rule.n]), key=lambda r: r["rank"])
-            else:
-                rows = rows[: rule.n]
-            winners = [_winner(rule.key, i, r) for i, r in enumerate(rows, start=1)]
-            if not winners:
-                empty = (
-                    f"no proposal of group {rule.group} on the final shortlist"
-                    if rule.rule == "best_of_group"
-                    else "no proposal reached the passing grade" if rule.min_score is not None else "the final shortlist is empty"
-                )
+            winners, empty = _from_shortlist(rule, ranked)
         elif rule.rule == "layak_wbk":
-            # Every unit decided layak_wbk wins; they are listed best total first (a unit decided
-            # by a verifier's override without a total last), ties by unit code.
-            def by_total(u: dict[str, Any]) -> tuple[bool, float, str]:
-                return (u.get("total") is None, -(u.get("total") or 0.0), u["unit_code"])
-
-            for i, u in enumerate(sorted(wbk_layak, key=by_total), start=1):
-                winners.append(
-                    Winner(
-                        award_key=rule.key,
-                        rank=i,
-                        unit_code=u["unit_code"],
-                        unit_name=u.get("unit_name") or u["unit_code"],
-                        agency_code=u.get("agency_code"),
-                        agency_name=u.get("agency_name") or u.get("agency_code"),
-                        score=u.get("total"),
-                    )
-                )
-            if not winners:
-                empty = "no unit was decided layak_wbk"
-        out.append(CategoryResult(key=rule.key, name_id=rule.name_id, name_en=rule.name_en, rule=rule.rule, winners=winners, empty_reason=empty))
+            winners = _layak_wbk(rule, wbk_layak)
+            empty = None if winners else "no unit was decided layak_wbk"
+        out.append(
+            CategoryResult(
+                key=rule.key,
+                name_id=rule.name_id,
+                name_en=rule.name_en,
+                rule=rule.rule,
+                winners=winners,
+                empty_reason=empty,
+            )
+        )
     return out
 
 
-MONTHS_ID = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"]
+def _from_shortlist(rule: AwardRule, ranked: list[dict[str, Any]]) -> tuple[list[Winner], str | None]:
+    """A ``top_n`` or ``best_of_group`` category's winners, or why it has none."""
+    rows = [r for r in ranked if rule.min_score is None or _grade(r) >= rule.min_score]
+    if rule.rule == "best_of_group":
+        rows = [r for r in rows if r.get("group") == rule.group][: rule.n or 1]
+    elif rule.per_group:
+        by_group: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_group.setdefault(r.get("group") or "", []).append(r)
+        rows = sorted((r for g in by_group.values() for r in g[: rule.n]), key=lambda r: r["rank"])
+    else:
+        rows = rows[: rule.n]
+    winners = [_winner(rule.key, i, r) for i, r in enumerate(rows, start=1)]
+    if winners:
+        return winners, None
+    return winners, (
+        f"no proposal of group {rule.group} on the final shortlist"
+        if rule.rule == "best_of_group"
+        else "no proposal reached the passing grade"
+        if rule.min_score is not None
+        else "the final shortlist is empty"
+    )
+
+
+def _layak_wbk(rule: AwardRule, wbk_layak: list[dict[str, Any]]) -> list[Winner]:
+    """Every unit decided layak_wbk wins; they are listed best total first (a unit decided by a
+    verifier's override without a total last), ties by unit code."""
+
+    def by_total(u: dict[str, Any]) -> tuple[bool, float, str]:
+        return (u.get("total") is None, -(u.get("total") or 0.0), u["unit_code"])
+
+    return [
+        Winner(
+            award_key=rule.key,
+            rank=i,
+            unit_code=u["unit_code"],
+            unit_name=u.get("unit_name") or u["unit_code"],
+            agency_code=u.get("agency_code"),
+            agency_name=u.get("agency_name") or u.get("agency_code"),
+            score=u.get("total"),
+        )
+        for i, u in enumerate(sorted(wbk_layak, key=by_total), start=1)
+    ]
+
+
+MONTHS_ID = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+]
 
 
 def tanggal(value: Any) -> str:
     """A date the Indonesian way: 19 November 2026."""
     return f"{value.day} {MONTHS_ID[value.month - 1]} {value.year}"
+
+
+# --------------------------------------------------------------------------- the ceremony
+
+
+def ready(
+    stage: str,
+    shortlist: list[dict[str, Any]] | None,
+    expected: SetRef,
+    layak: list[dict[str, Any]],
+    expected_layak: int | None,
+) -> list[dict[str, Any]]:
+    """The final shortlist, once what the command names has arrived (the read models are fed by
+    events: until then the caller is told to retry)."""
+    if shortlist is None:
+        raise NotReady(
+            message=f"the final shortlist of stage {stage} has not arrived yet", details={"stage": stage}
+        )
+    ids = [r["proposal_id"] for r in shortlist]
+    if (len(ids), digest_ids(ids)) != (expected.count, expected.digest):
+        raise NotReady(
+            message="the final shortlist received differs from the one expected",
+            details={"have": len(ids), "expected": expected.count},
+        )
+    if expected_layak is not None and len(layak) != expected_layak:
+        raise NotReady(
+            message=f"{len(layak)} WBK decisions received, {expected_layak} expected",
+            details={"have": len(layak)},
+        )
+    return shortlist
+
+
+@dataclass(slots=True)
+class Certificate:
+    """A signed certificate (piagam) of one winner."""
+
+    code: str
+    cycle_year: int
+    award_key: str
+    award_name: str
+    recipient: str
+    title: str | None
+    path: str
+    issued_at: dt.datetime
+    unit_code: str | None = None
+    proposal_id: str | None = None
+    key_id: str | None = None
+    signature: str | None = None
+    verify_url: str | None = None
+
+    def verdict(
+        self, key_id: str, signature_holds: Callable[[Certificate], bool], verify_url: str
+    ) -> CertificateView:
+        """Whether the certificate verifies against the service's key ``key_id``: only a record
+        signed by it that still says what was signed (``signature_holds``) does."""
+        if self.signature is None or self.unit_code is None:
+            return CertificateView(
+                valid=False,
+                code=self.code,
+                reason="issued before certificates were signed: it cannot be verified",
+            )
+        if self.key_id != key_id:
+            reason = f"signed by key {self.key_id}, not by this service's key {key_id}"
+            return CertificateView(valid=False, code=self.code, key_id=self.key_id, reason=reason)
+        if not signature_holds(self):
+            reason = "the certificate's record does not match its signature: it was altered"
+            return CertificateView(valid=False, code=self.code, key_id=self.key_id, reason=reason)
+        return CertificateView(
+            valid=True,
+            code=self.code,
+            cycle_year=self.cycle_year,
+            award_key=self.award_key,
+            award_name=self.award_name,
+            recipient=self.recipient,
+            title=self.title,
+            issued_at=self.issued_at,
+            key_id=self.key_id,
+            unit_code=self.unit_code,
+            proposal_id=self.proposal_id,
+            verify_url=verify_url,
+        )
+
+    def issued(self) -> CertificateIssued:
+        return CertificateIssued(
+            cycle_year=self.cycle_year,
+            code=self.code,
+            award_key=self.award_key,
+            recipient=self.recipient,
+            title=self.title,
+            path=self.path,
+            key_id=self.key_id,
+            verify_url=self.verify_url,
+        )
+
+
+class CeremonyState(StrEnum):
+    DETERMINED = "determined"  # winners chosen, certificates printed, for one ceremony
+    ANNOUNCED = "announced"  # numbered announcement published
+
+
+CEREMONY_TRANSITIONS: dict[str, set[CeremonyState]] = {"announce": {CeremonyState.DETERMINED}}
+
+
+def announcement_number(seq: int, year: int) -> str:
+    return f"{seq:03d}/PENGHARGAAN-BFEST/{year}"
+
+
+@dataclass(slots=True)
+class Ceremony:
+    """A cycle's awards: determined once, for one ceremony, then announced under a number."""
+
+    cycle_year: int
+    details: CeremonyDetails
+    categories: list[dict[str, Any]]
+    rankings: list[dict[str, Any]]
+    files: dict[str, str]
+    summary: AwardsSummary
+    announcement_no: str | None = None
+
+    @classmethod
+    def determine(
+        cls,
+        year: int,
+        details: CeremonyDetails,
+        categories: list[CategoryResult],
+        rankings: list[dict[str, Any]],
+        files: dict[str, str],
+        certificates: list[Certificate],
+        results_dir: str,
+    ) -> tuple[Ceremony, list[Event]]:
+        summary = AwardsSummary(
+            cycle_year=year,
+            categories={c.key: len(c.winners) for c in categories},
+            certificates=len(certificates),
+            results_dir=results_dir,
+        )
+        cats = [c.model_dump(mode="json") for c in categories]
+        events: list[Event] = [c.issued() for c in certificates]
+        events.append(AwardsDetermined(cycle_year=year, categories=categories))
+        return cls(year, details, cats, rankings, files, summary), events
+
+    @property
+    def state(self) -> CeremonyState:
+        return CeremonyState.DETERMINED if self.announcement_no is None else CeremonyState.ANNOUNCED
+
+    def same(self, given: CeremonyDetails) -> Ceremony:
+        """The awards were determined, and the certificates printed, for one ceremony: a command
+        naming another (a year started again with a changed ceremony, say) is refused, not
+        answered as if."""
+        if given != self.details:
+            when = self.details.date.astimezone(JAKARTA)
+            raise DomainError(
+                AwardsError.CEREMONY_MISMATCH,
+                f"the awards of {self.cycle_year} were determined for the ceremony at {self.details.venue} on "
+                f"{when:%d %b %Y %H:%M} WIB, and their certificates printed; this names another",
+                {
+                    "determined_for": self.details.model_dump(mode="json"),
+                    "given": given.model_dump(mode="json"),
+                },
+            )
+        return self
+
+    def announce(self, given: CeremonyDetails, seq: int) -> list[AwardsAnnounced]:
+        """Number the announcement (``seq``: the year's next); announcing again changes nothing."""
+        self.same(given)
+        if self.state not in CEREMONY_TRANSITIONS["announce"]:
+            return []
+        self.announcement_no = announcement_number(seq, self.cycle_year)
+        winners = sum(len(c["winners"]) for c in self.categories)
+        return [
+            AwardsAnnounced(
+                cycle_year=self.cycle_year,
+                announcement_no=self.announcement_no,
+                ceremony=given,
+                winners=winners,
+            )
+        ]
+
+    def results(self) -> ResultsView:
+        return ResultsView(
+            cycle_year=self.cycle_year,
+            ceremony=self.details,
+            announcement_no=self.announcement_no,
+            categories=[CategoryResult.model_validate(c) for c in self.categories],
+            rankings=self.rankings,
+            files=self.files,
+        )
+
+
+def unknown_certificate(code: str) -> CertificateView:
+    return CertificateView(valid=False, code=code, reason="unknown code: no certificate was issued with it")
+
+
+def determined(ceremony: Ceremony | None, year: int) -> Ceremony:
+    if ceremony is None:
+        raise DomainError(AwardsError.NOT_DETERMINED, f"the awards of {year} have not been determined yet")
+    return ceremony

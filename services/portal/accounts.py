@@ -13,6 +13,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import col
 
 from contracts.base import Actor
 from contracts.base import Role as ActorRole
@@ -106,7 +107,7 @@ class Accounts:
             row = await s.get(AccountRow, login)
             if row is None:
                 raise AccountError("unknown_account", f"no account {login}")
-            taken = await s.scalar(sa.select(AccountRow.login).where(AccountRow.oidc_id == oidc_id, AccountRow.login != login))
+            taken = await s.scalar(sa.select(col(AccountRow.login)).where(col(AccountRow.oidc_id) == oidc_id, col(AccountRow.login) != login))
             if taken is not None:
                 raise AccountError("oidc_id_taken", f"OpenID id {oidc_id} already signs in account {taken}")
             row.oidc_id = oidc_id
@@ -118,7 +119,7 @@ class Accounts:
         if not value:
             return None
         async with self.db.session() as s:
-            row = await s.scalar(sa.select(AccountRow).where(AccountRow.oidc_id == value))
+            row = await s.scalar(sa.select(AccountRow).where(col(AccountRow.oidc_id) == value))
             if row is None:
                 row = await s.get(AccountRow, value)
         return _person(row) if row is not None and row.active else None
@@ -129,7 +130,7 @@ class Accounts:
         async with self.db.session() as s, s.begin():
             if await s.get(AccountRow, login) is None:
                 raise AccountError("unknown_account", f"no account {login}")
-            await s.execute(sa.delete(InviteRow).where(InviteRow.login == login, InviteRow.used_at.is_(None)))
+            await s.execute(sa.delete(InviteRow).where(col(InviteRow.login) == login, col(InviteRow.used_at).is_(None)))
             s.add(InviteRow(token_hash=_digest(token), login=login, expires_at=_now() + dt.timedelta(hours=self.settings.invite_hours)))
         return token
 
@@ -155,7 +156,7 @@ class Accounts:
             invite.used_at = _now()
             row.password_hash = hashed
             # A new password ends every session the account had.
-            await s.execute(sa.delete(SessionRow).where(SessionRow.login == row.login))
+            await s.execute(sa.delete(SessionRow).where(col(SessionRow.login) == row.login))
             return _person(row)
 
     # ---------------------------------------------------------------- signing in
@@ -171,7 +172,7 @@ class Accounts:
         async with self.db.session() as s:
             for key in keys:
                 count = await s.scalar(
-                    sa.select(sa.func.count()).select_from(AttemptRow).where(AttemptRow.key == key, AttemptRow.at > since)
+                    sa.select(sa.func.count()).select_from(AttemptRow).where(col(AttemptRow.key) == key, col(AttemptRow.at) > since)
                 )
                 if (count or 0) >= limit:
                     return True
@@ -221,4 +222,4 @@ class Accounts:
 
     async def close_session(self, sid: str) -> None:
         async with self.db.session() as s, s.begin():
-            await s.execute(sa.delete(SessionRow).where(SessionRow.id_hash == _digest(sid)))
+            await s.execute(sa.delete(SessionRow).where(col(SessionRow.id_hash) == _digest(sid)))

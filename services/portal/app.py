@@ -54,35 +54,11 @@ def create_app(
     portal = portal or PortalSettings()
     secret = session_secret(portal, settings)  # refuses a production start without one
     db = Database(database_url or settings.database_url(SERVICE), Base.metadata, SERVICE)
-    # The portal connects as its own identity, which may send only the commands people make.
-    options = {**identity_options(authz.PORTAL, settings), **(nats_options or {})}
-    tls = options.pop("tls", None)
-    if tls is not None:
-        from faststream.security import BaseSecurity
-
-        options["security"] = BaseSecurity(ssl_context=tls)
-    broker_router = NatsRouter(
-        nats_servers(nats_url or settings.nats_url),  # every node of a cluster
-        name="bfest-portal",
-        schema_url=None,
-        include_in_schema=False,
-        **options,
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Like every service, the portal never changes its schema itself: on one older than its
-        # code it refuses to start, naming `bfest db upgrade --service portal`.
-        await require_current(db.engine, SERVICE)
-        try:
-            yield
-        finally:
-            await db.dispose()
-
+    broker_router = _broker_router(settings, nats_url, nats_options)
     app = FastAPI(
         title="Bureaucracy Fest portal",
         description="Portal Bureaucracy Fest (KOVABLIK, WBK): the web door for units, agency admins, verifiers, jurors, operators and the public.",
-        lifespan=lifespan,
+        lifespan=_lifespan(db),
         dependencies=[Depends(csrf_check)],
         docs_url="/api/docs",
         openapi_url="/api/openapi.json",
@@ -114,7 +90,43 @@ def create_app(
         app.include_router(module.router)
         if hasattr(module, "api"):
             app.include_router(module.api)
+    _add_health(app, db, broker_router)
+    _add_error_pages(app)
+    return app
 
+
+def _broker_router(settings: Settings, nats_url: str | None, nats_options: dict[str, Any] | None) -> NatsRouter:
+    """The broker, connected as the portal's own identity, which may send only the commands people make."""
+    options = {**identity_options(authz.PORTAL, settings), **(nats_options or {})}
+    tls = options.pop("tls", None)
+    if tls is not None:
+        from faststream.security import BaseSecurity
+
+        options["security"] = BaseSecurity(ssl_context=tls)
+    return NatsRouter(
+        nats_servers(nats_url or settings.nats_url),  # every node of a cluster
+        name="bfest-portal",
+        schema_url=None,
+        include_in_schema=False,
+        **options,
+    )
+
+
+def _lifespan(db: Database) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Like every service, the portal never changes its schema itself: on one older than its
+        # code it refuses to start, naming `bfest db upgrade --service portal`.
+        await require_current(db.engine, SERVICE)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    return lifespan
+
+
+def _add_health(app: FastAPI, db: Database, broker_router: NatsRouter) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "database": await db.ping()}
@@ -136,6 +148,8 @@ def create_app(
             reasons.append("nats: not connected")
         return JSONResponse({"ready": not reasons, "reasons": reasons}, status_code=503 if reasons else 200)
 
+
+def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if is_api(request):
@@ -149,5 +163,3 @@ def create_app(
         if not hasattr(request.state, "person"):
             request.state.person = None
         return render(request, "error.html", status_code=exc.status_code, status=exc.status_code, detail=exc.detail)
-
-    return app

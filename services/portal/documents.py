@@ -19,6 +19,7 @@ from faststream.nats import NatsBroker
 from nats.js.api import ObjectMeta, ObjectStoreConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
+from sqlmodel import col
 
 from services.common.authz import document_bucket
 from services.common.db import Database
@@ -148,13 +149,13 @@ class Documents:
                 (
                     await s.execute(
                         sa.select(DocumentRow).where(
-                            DocumentRow.unit_code == unit_code, DocumentRow.uri.in_(uris)
+                            col(DocumentRow.unit_code) == unit_code, col(DocumentRow.uri).in_(uris)
                         )
                     )
                 )
                 .scalars()
                 .all()
-            )  # type: ignore[attr-defined]
+            )
         by_uri = {r.uri: r for r in rows}
         return [
             StoredDocument(u, by_uri[u].filename, by_uri[u].size, by_uri[u].sha256)

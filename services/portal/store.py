@@ -4,15 +4,19 @@ set-password invitations, and counted attempts (the rate limits on logins and ob
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from sqlmodel import Column, Field
+from sqlmodel import Column, Field, SQLModel
 
 from services.common.db import UtcDateTime, make_base
 
-Base = make_base("portal")
+if TYPE_CHECKING:  # to the type checker the tables are SQLModel tables; at run time they get the portal's own metadata
+    Base = SQLModel
+else:
+    Base = make_base("portal")
 
 
-class AccountRow(Base, table=True):  # type: ignore[call-arg]
+class AccountRow(Base, table=True):
     __tablename__ = "por_account"
     login: str = Field(primary_key=True, max_length=64)
     role: str = Field(max_length=16)
@@ -24,7 +28,7 @@ class AccountRow(Base, table=True):  # type: ignore[call-arg]
     oidc_id: str | None = Field(default=None, max_length=200, unique=True, index=True, description="The identity provider's claim (e.g. email or NIP) that signs this account in (added by portal_0002, so last).")
 
 
-class SessionRow(Base, table=True):  # type: ignore[call-arg]
+class SessionRow(Base, table=True):
     __tablename__ = "por_session"
     id_hash: str = Field(primary_key=True, max_length=64)
     login: str = Field(index=True, max_length=64)
@@ -32,7 +36,7 @@ class SessionRow(Base, table=True):  # type: ignore[call-arg]
     expires_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
-class InviteRow(Base, table=True):  # type: ignore[call-arg]
+class InviteRow(Base, table=True):
     __tablename__ = "por_invite"
     token_hash: str = Field(primary_key=True, max_length=64)
     login: str = Field(index=True, max_length=64)
@@ -40,7 +44,7 @@ class InviteRow(Base, table=True):  # type: ignore[call-arg]
     used_at: dt.datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
 
 
-class AttemptRow(Base, table=True):  # type: ignore[call-arg]
+class AttemptRow(Base, table=True):
     """One counted attempt: a failed login (``login:<name>``, ``addr:<client address>``) or a
     filed objection (``objection:<client address>``)."""
 
@@ -50,7 +54,7 @@ class AttemptRow(Base, table=True):  # type: ignore[call-arg]
     at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
 
 
-class DocumentRow(Base, table=True):  # type: ignore[call-arg]
+class DocumentRow(Base, table=True):
     """A PDF a unit uploaded into the cycle's Object Store bucket (``uri`` names the bucket and
     the content-addressed object); only the unit that uploaded it may attach it to a proposal."""
 

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from contracts import registration as c
 from contracts.cycle import CycleCancelled
-from services.common.runtime import ServiceApp
+from services.common.runtime import ServiceApp, each_in_savepoint
 from services.common.settings import Settings
 from services.registration import handlers as h
-from services.registration.store import Base
+from services.registration.store import Base, bind
 
 
 def create_app(settings: Settings | None = None) -> ServiceApp:
     app = ServiceApp("registration", Base.metadata, settings)
-    app.command(c.ImportParticipants)(h.import_participants)
-    app.command(c.GetParticipant)(h.get_participant)
-    app.command(c.ListParticipants)(h.list_participants)
-    app.command(c.OpenCall)(h.open_call)
-    app.command(c.CloseCall)(h.close_call)
-    app.command(c.GetCall)(h.get_call)
-    app.command(c.SubmitProposal, group_commit=True)(h.submit_proposal)
-    app.command_batch(c.ForwardProposal)(h.forward_proposals)
-    app.command(c.ReturnProposal)(h.return_proposal)
-    app.command(c.WithdrawProposal)(h.withdraw_proposal)
-    app.command(c.GetProposal)(h.get_proposal)
-    app.command(c.ListProposals)(h.list_proposals)
-    app.on_event(CycleCancelled)(h.on_cycle_cancelled)
+    app.command(c.ImportParticipants)(bind(h.import_participants))
+    app.command(c.GetParticipant)(bind(h.get_participant))
+    app.command(c.ListParticipants)(bind(h.list_participants))
+    app.command(c.OpenCall)(bind(h.open_call))
+    app.command(c.CloseCall)(bind(h.close_call))
+    app.command(c.GetCall)(bind(h.get_call))
+    app.command_batch(c.SubmitProposal)(each_in_savepoint(bind(h.submit_proposal)))
+    app.command_batch(c.ForwardProposal)(bind(h.forward_proposals))
+    app.command(c.ReturnProposal)(bind(h.return_proposal))
+    app.command(c.WithdrawProposal)(bind(h.withdraw_proposal))
+    app.command(c.GetProposal)(bind(h.get_proposal))
+    app.command(c.ListProposals)(bind(h.list_proposals))
+    app.on_event(CycleCancelled)(bind(h.on_cycle_cancelled))
     return app

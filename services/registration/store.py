@@ -1,108 +1,394 @@
-"""Registration's tables (its own database) and the queries its handlers need."""
+"""Registration's tables (its own database) and the repositories that load and save its aggregates.
+
+One way to reach the database: SQLAlchemy Core statements on the tables below, through the
+transaction of the runtime's unit of work. A handler gets a :class:`Unit` — the clock, ``emit``
+and the four repositories — and never writes SQL itself."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import JSON, Column, Field
 
-from services.common.db import UtcDateTime, make_base
+from contracts.base import Event, ParticipantKind, ProposalStatus
+from contracts.registration import CallClosedSummary, ProposalContent
+from services.common.db import UtcDateTime
 from services.common.runtime import UnitOfWork
-
-Base = make_base("registration")
-
-
-class ParticipantRow(Base, table=True):  # type: ignore[call-arg]
-    __tablename__ = "reg_participant"
-    code: str = Field(primary_key=True, max_length=64)
-    name: str
-    kind: str = Field(max_length=16)
-    parent_code: str | None = Field(default=None, index=True, max_length=64)
-    active: bool = True
+from services.registration.domain import AgencyQuota, Call, CallState, Filed, Party, Proposal
 
 
-class CallRow(Base, table=True):  # type: ignore[call-arg]
-    __tablename__ = "reg_call"
-    cycle_year: int = Field(primary_key=True)
-    state: str = "open"
-    opens_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-    closes_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-    quota_per_agency: int = 3
-    next_seq: int = 1
-    closed_at: dt.datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
-    summary: dict | None = Field(default=None, sa_column=Column(JSON))
+class Base:
+    """What the runtime and the migrations read: the service's tables (its own database)."""
+
+    metadata = sa.MetaData()
 
 
-class ProposalRow(Base, table=True):  # type: ignore[call-arg]
-    __tablename__ = "reg_proposal"
-    __table_args__ = (sa.Index("ix_reg_proposal_agency", "cycle_year", "agency_code", "status"),)
-    id: str = Field(primary_key=True, max_length=64)
-    cycle_year: int = Field(index=True)
-    unit_code: str = Field(index=True, max_length=64)
-    agency_code: str = Field(max_length=64)
-    title_key: str
-    group: str = Field(max_length=16)
-    content: dict = Field(sa_column=Column(JSON, nullable=False))
-    status: str = Field(max_length=16)
-    was_forwarded: bool = False
-    submitted_at: dt.datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
-    forwarded_at: dt.datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
-    returned_reason: str | None = None
-    updated_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+_Col = sa.Column
+CALLS = sa.Table(
+    "reg_call",
+    Base.metadata,
+    _Col("cycle_year", sa.Integer(), primary_key=True),
+    _Col("state", sa.String(), nullable=False),
+    _Col("opens_at", UtcDateTime(), nullable=False),
+    _Col("closes_at", UtcDateTime(), nullable=False),
+    _Col("quota_per_agency", sa.Integer(), nullable=False),
+    _Col("next_seq", sa.Integer(), nullable=False),
+    _Col("closed_at", UtcDateTime(), nullable=True),
+    _Col("summary", sa.JSON(), nullable=True),
+)
+PARTICIPANTS = sa.Table(
+    "reg_participant",
+    Base.metadata,
+    _Col("code", sa.String(64), primary_key=True),
+    _Col("name", sa.String(), nullable=False),
+    _Col("kind", sa.String(16), nullable=False),
+    _Col("parent_code", sa.String(64), nullable=True, index=True),
+    _Col("active", sa.Boolean(), nullable=False),
+)
+PROPOSALS = sa.Table(
+    "reg_proposal",
+    Base.metadata,
+    _Col("id", sa.String(64), primary_key=True),
+    _Col("cycle_year", sa.Integer(), nullable=False, index=True),
+    _Col("unit_code", sa.String(64), nullable=False, index=True),
+    _Col("agency_code", sa.String(64), nullable=False),
+    _Col("title_key", sa.String(), nullable=False),
+    _Col("group", sa.String(16), nullable=False),
+    _Col("content", sa.JSON(), nullable=False),
+    _Col("status", sa.String(16), nullable=False),
+    _Col("was_forwarded", sa.Boolean(), nullable=False),
+    _Col("submitted_at", UtcDateTime(), nullable=True),
+    _Col("forwarded_at", UtcDateTime(), nullable=True),
+    _Col("returned_reason", sa.String(), nullable=True),
+    _Col("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_reg_proposal_agency", "cycle_year", "agency_code", "status"),
+)
+QUOTAS = sa.Table(
+    "reg_quota",
+    Base.metadata,
+    # One row per (cycle, agency): locked while a forward or withdrawal changes ``used``, so the
+    # quota holds exactly under concurrent forwards from any number of replicas.
+    _Col("cycle_year", sa.Integer(), primary_key=True),
+    _Col("agency_code", sa.String(64), primary_key=True),
+    _Col("used", sa.Integer(), nullable=False),
+)
 
 
-class QuotaRow(Base, table=True):  # type: ignore[call-arg]
-    """One row per (cycle, agency): locked while a forward or withdrawal changes ``used``, so the
-    quota holds exactly under concurrent forwards from any number of replicas."""
+class _Repository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.session = uow.session
+        self.db = uow.db
 
-    __tablename__ = "reg_quota"
-    cycle_year: int = Field(primary_key=True)
-    agency_code: str = Field(primary_key=True, max_length=64)
-    used: int = 0
+    async def _rows(self, stmt: Any, params: Any = None) -> sa.Result[Any]:
+        result: sa.Result[Any] = await self.session.execute(stmt, params)
+        return result
 
+    async def _one(self, stmt: Any, lock: bool = False) -> Any:
+        return (await self._rows(self.db.for_update(stmt) if lock else stmt)).first()
 
-CALLS = CallRow.__table__  # type: ignore[attr-defined]
-PARTICIPANTS = ParticipantRow.__table__  # type: ignore[attr-defined]
-PROPOSALS = ProposalRow.__table__  # type: ignore[attr-defined]
-QUOTAS = QuotaRow.__table__  # type: ignore[attr-defined]
-
-
-async def locked(uow: UnitOfWork, model: Any, *where: Any) -> Any:
-    """The first ``model`` row matching ``where``, locked until commit."""
-    return (await uow.session.execute(uow.db.for_update(sa.select(model).where(*where)))).scalars().first()
-
-
-def proposals_for_update(uow: UnitOfWork, ids: list[str]) -> Any:
-    return uow.db.for_update(sa.select(PROPOSALS).where(PROPOSALS.c.id.in_(ids)).order_by(PROPOSALS.c.id))
-
-
-async def lock_quotas(uow: UnitOfWork, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
-    """The agencies' ``used`` counts, their rows created if missing and locked until commit (in key
-    order, so concurrent batches on several replicas cannot deadlock each other)."""
-    if not keys:
-        return {}
-    insert = sqlite_insert if uow.db.is_sqlite else pg_insert
-    await uow.session.execute(
-        insert(QUOTAS).on_conflict_do_nothing(),
-        [{"cycle_year": y, "agency_code": a, "used": 0} for y, a in keys],
-    )
-    stmt = uow.db.for_update(
-        sa.select(QUOTAS.c.cycle_year, QUOTAS.c.agency_code, QUOTAS.c.used)
-        .where(sa.tuple_(QUOTAS.c.cycle_year, QUOTAS.c.agency_code).in_(keys))
-        .order_by(QUOTAS.c.cycle_year, QUOTAS.c.agency_code),
-    )
-    return {(r.cycle_year, r.agency_code): r.used for r in await uow.session.execute(stmt)}
-
-
-async def save_quotas(uow: UnitOfWork, used: dict[tuple[int, str], int]) -> None:
-    if used:
-        await uow.session.execute(
-            sa.update(QUOTAS).where(
-                QUOTAS.c.cycle_year == sa.bindparam("y"), QUOTAS.c.agency_code == sa.bindparam("a")
-            ),
-            [{"y": y, "a": a, "used": n} for (y, a), n in used.items()],
+    async def _count(self, table: sa.Table, where: Sequence[Any]) -> int:
+        return int(
+            (await self._rows(sa.select(sa.func.count()).select_from(table).where(*where))).scalar_one()
         )
+
+
+# --------------------------------------------------------------------------- participants
+
+
+def _party(r: Any) -> Party:
+    return Party(r.code, r.name, ParticipantKind(r.kind), r.parent_code, r.active)
+
+
+def _party_row(p: Party) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "name": p.name,
+        "kind": p.kind.value,
+        "parent_code": p.parent_code,
+        "active": p.active,
+    }
+
+
+class Participants(_Repository):
+    async def get(self, code: str) -> Party | None:
+        r = await self._one(sa.select(PARTICIPANTS).where(PARTICIPANTS.c.code == code))
+        return None if r is None else _party(r)
+
+    async def many(self, codes: Iterable[str]) -> dict[str, Party]:
+        stmt = sa.select(PARTICIPANTS).where(PARTICIPANTS.c.code.in_(sorted(set(codes))))
+        return {r.code: _party(r) for r in await self._rows(stmt)}
+
+    async def names(self, *codes: str) -> dict[str, str]:
+        stmt = sa.select(PARTICIPANTS.c.code, PARTICIPANTS.c.name).where(
+            PARTICIPANTS.c.code.in_(sorted(set(codes)))
+        )
+        return {r.code: r.name for r in await self._rows(stmt)}
+
+    async def children_of(self, parents: list[str]) -> list[tuple[str, str]]:
+        """(code, parent_code) of the participants filed under ``parents``."""
+        if not parents:
+            return []
+        c = PARTICIPANTS.c
+        return [
+            (r.code, r.parent_code)
+            for r in await self._rows(sa.select(c.code, c.parent_code).where(c.parent_code.in_(parents)))
+        ]
+
+    async def add(self, parties: list[Party]) -> None:
+        if parties:
+            await self._rows(sa.insert(PARTICIPANTS), [_party_row(p) for p in parties])
+
+    async def save(self, parties: list[Party]) -> None:
+        if parties:
+            stmt = sa.update(PARTICIPANTS).where(PARTICIPANTS.c.code == sa.bindparam("pcode"))
+            await self._rows(stmt, [{"pcode": p.code, **_party_row(p)} for p in parties])
+
+    async def page(
+        self, kind: ParticipantKind | None, parent_code: str | None, offset: int, limit: int
+    ) -> tuple[list[Party], int]:
+        c = PARTICIPANTS.c
+        where = ([c.kind == kind.value] if kind else []) + (
+            [c.parent_code == parent_code] if parent_code else []
+        )
+        rows = await self._rows(
+            sa.select(PARTICIPANTS).where(*where).order_by(c.code).offset(offset).limit(limit)
+        )
+        return [_party(r) for r in rows], await self._count(PARTICIPANTS, where)
+
+    async def count(self) -> int:
+        return await self._count(PARTICIPANTS, [])
+
+
+# --------------------------------------------------------------------------- calls
+
+
+def _call(r: Any) -> Call:
+    return Call(
+        cycle_year=r.cycle_year,
+        opens_at=r.opens_at,
+        closes_at=r.closes_at,
+        quota_per_agency=r.quota_per_agency,
+        state=CallState(r.state),
+        next_seq=r.next_seq,
+        closed_at=r.closed_at,
+        summary=None if r.summary is None else CallClosedSummary.model_validate(r.summary),
+    )
+
+
+def _call_row(call: Call) -> dict[str, Any]:
+    return {
+        "cycle_year": call.cycle_year,
+        "state": call.state.value,
+        "opens_at": call.opens_at,
+        "closes_at": call.closes_at,
+        "quota_per_agency": call.quota_per_agency,
+        "next_seq": call.next_seq,
+        "closed_at": call.closed_at,
+        "summary": None if call.summary is None else call.summary.model_dump(mode="json"),
+    }
+
+
+class Calls(_Repository):
+    async def get(self, year: int, lock: bool = False) -> Call | None:
+        """The year's call; with ``lock``, locked until commit."""
+        r = await self._one(sa.select(CALLS).where(CALLS.c.cycle_year == year), lock)
+        return None if r is None else _call(r)
+
+    async def many(self, years: Iterable[int]) -> dict[int, Call]:
+        return {
+            r.cycle_year: _call(r)
+            for r in await self._rows(sa.select(CALLS).where(CALLS.c.cycle_year.in_(sorted(set(years)))))
+        }
+
+    async def add(self, call: Call) -> None:
+        await self._rows(sa.insert(CALLS), [_call_row(call)])
+
+    async def save(self, call: Call) -> None:
+        values = _call_row(call)
+        del values["cycle_year"]
+        await self._rows(sa.update(CALLS).where(CALLS.c.cycle_year == call.cycle_year).values(**values))
+
+
+# --------------------------------------------------------------------------- proposals
+
+
+def _proposal(r: Any) -> Proposal:
+    return Proposal(
+        id=r.id,
+        cycle_year=r.cycle_year,
+        unit_code=r.unit_code,
+        agency_code=r.agency_code,
+        title_key=r.title_key,
+        group=r.group,
+        content=ProposalContent.model_validate(r.content),
+        status=ProposalStatus(r.status),
+        updated_at=r.updated_at,
+        was_forwarded=r.was_forwarded,
+        submitted_at=r.submitted_at,
+        forwarded_at=r.forwarded_at,
+        returned_reason=r.returned_reason,
+    )
+
+
+def _state(p: Proposal) -> dict[str, Any]:
+    """The columns a step of the chain changes."""
+    return {
+        "status": p.status.value,
+        "was_forwarded": p.was_forwarded,
+        "submitted_at": p.submitted_at,
+        "forwarded_at": p.forwarded_at,
+        "returned_reason": p.returned_reason,
+        "updated_at": p.updated_at,
+    }
+
+
+def _content(p: Proposal) -> dict[str, Any]:
+    return {"title_key": p.title_key, "group": p.group, "content": p.content.model_dump(mode="json")}
+
+
+# Built once: building an expression costs more than running it, and these run on every command.
+_P = PROPOSALS.c
+_SAME_TITLE = sa.select(_P.id).where(
+    _P.cycle_year == sa.bindparam("y"),
+    _P.agency_code == sa.bindparam("a"),
+    _P.title_key == sa.bindparam("k"),
+    _P.status != ProposalStatus.WITHDRAWN.value,
+    _P.id != sa.bindparam("own"),
+)
+_SAVE_STATE = sa.update(PROPOSALS).where(_P.id == sa.bindparam("pid"))
+
+
+class Proposals(_Repository):
+    async def get(self, proposal_id: str, lock: bool = False) -> Proposal | None:
+        r = await self._one(sa.select(PROPOSALS).where(_P.id == proposal_id), lock)
+        return None if r is None else _proposal(r)
+
+    async def many_locked(self, ids: Iterable[str]) -> dict[str, Proposal]:
+        """The proposals with these ids, locked until commit (in id order: no deadlock between replicas)."""
+        stmt = self.db.for_update(sa.select(PROPOSALS).where(_P.id.in_(sorted(set(ids)))).order_by(_P.id))
+        return {r.id: _proposal(r) for r in await self._rows(stmt)}
+
+    async def title_holder(self, year: int, agency_code: str, key: str, own_id: str | None) -> str | None:
+        """The agency's live proposal this cycle (other than ``own_id``) with the title key ``key``."""
+        clash = (
+            await self._rows(_SAME_TITLE, {"y": year, "a": agency_code, "k": key, "own": own_id or ""})
+        ).first()
+        return None if clash is None else str(clash[0])
+
+    async def filed(self, year: int) -> list[Filed]:
+        stmt = sa.select(_P.id, _P.status, _P.agency_code, _P.group).where(_P.cycle_year == year)
+        return [Filed(r.id, ProposalStatus(r.status), r.agency_code, r.group) for r in await self._rows(stmt)]
+
+    async def forwarded_ids(self, year: int, agency_code: str) -> list[str]:
+        stmt = sa.select(_P.id).where(
+            _P.cycle_year == year, _P.agency_code == agency_code, _P.status == ProposalStatus.FORWARDED.value
+        )
+        return sorted(r[0] for r in await self._rows(stmt))
+
+    async def add(self, p: Proposal) -> None:
+        row = {"id": p.id, "cycle_year": p.cycle_year, "unit_code": p.unit_code, "agency_code": p.agency_code}
+        await self._rows(sa.insert(PROPOSALS), [{**row, **_content(p), **_state(p)}])
+
+    async def save(self, p: Proposal, content: bool = False) -> None:
+        """Write what a step changed: its state, and with ``content`` what the unit wrote."""
+        await self._rows(_SAVE_STATE, [{"pid": p.id, **_state(p), **(_content(p) if content else {})}])
+
+    async def save_forwarded(self, forwarded: list[Proposal]) -> None:
+        """A batch's forwards in one statement (only the columns a forward changes)."""
+        if forwarded:
+            rows = [
+                {
+                    "pid": p.id,
+                    "status": p.status.value,
+                    "was_forwarded": True,
+                    "forwarded_at": p.forwarded_at,
+                    "updated_at": p.updated_at,
+                }
+                for p in forwarded
+            ]
+            await self._rows(_SAVE_STATE, rows)
+
+    async def page(
+        self, year: int, filters: dict[str, str | None], offset: int, limit: int
+    ) -> tuple[list[Proposal], int]:
+        """A page of the year's proposals, in id order; ``filters``: column → value (None: any)."""
+        where = [_P.cycle_year == year] + [PROPOSALS.c[k] == v for k, v in filters.items() if v]
+        rows = await self._rows(
+            sa.select(PROPOSALS).where(*where).order_by(_P.id).offset(offset).limit(limit)
+        )
+        return [_proposal(r) for r in rows], await self._count(PROPOSALS, where)
+
+
+# --------------------------------------------------------------------------- quotas
+
+
+class Quotas(_Repository):
+    async def lock(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], AgencyQuota]:
+        """The agencies' quotas, their rows created if missing and locked until commit (in key
+        order, so concurrent batches on several replicas cannot deadlock each other)."""
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        await self._rows(
+            insert(QUOTAS).on_conflict_do_nothing(),
+            [{"cycle_year": y, "agency_code": a, "used": 0} for y, a in keys],
+        )
+        q = QUOTAS.c
+        stmt = self.db.for_update(
+            sa.select(q.cycle_year, q.agency_code, q.used)
+            .where(sa.tuple_(q.cycle_year, q.agency_code).in_(keys))
+            .order_by(q.cycle_year, q.agency_code),
+        )
+        return {
+            (r.cycle_year, r.agency_code): AgencyQuota(r.cycle_year, r.agency_code, r.used)
+            for r in await self._rows(stmt)
+        }
+
+    async def save(self, quotas: Iterable[AgencyQuota]) -> None:
+        rows = [{"y": q.cycle_year, "a": q.agency_code, "used": q.used} for q in quotas]
+        if rows:
+            q = QUOTAS.c
+            stmt = sa.update(QUOTAS).where(
+                q.cycle_year == sa.bindparam("y"), q.agency_code == sa.bindparam("a")
+            )
+            await self._rows(stmt, rows)
+
+
+# --------------------------------------------------------------------------- the unit of work
+
+
+class Unit:
+    """What a registration handler gets: the runtime's transaction seen through the repositories,
+    its clock, and ``emit`` for the events that commit with it."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.now: dt.datetime = uow.now
+        self._emit = uow.emit
+        self.participants = Participants(uow)
+        self.calls = Calls(uow)
+        self.proposals = Proposals(uow)
+        self.quotas = Quotas(uow)
+
+    def emit(self, *events: Event) -> None:
+        for event in events:
+            self._emit(event)
+
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+
+def bind(handler: Callable[[C, Unit], Awaitable[R]]) -> Callable[[C, UnitOfWork], Awaitable[R]]:
+    """The runtime's handler for ``handler``: the same function, given the service's :class:`Unit`."""
+
+    async def run(cmd: C, uow: UnitOfWork) -> R:
+        return await handler(cmd, Unit(uow))
+
+    run.__name__ = run.__qualname__ = getattr(handler, "__name__", "handler")
+    run.__doc__ = handler.__doc__
+    return run

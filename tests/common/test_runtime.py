@@ -273,13 +273,13 @@ async def test_a_group_committed_burst_answers_each_request_as_if_alone(nats_url
     app = batch_app()
     async with running(app, nats_url, database_url):
         sizes: list[int] = []
-        handle = app.handle_batch
+        handle = app.batches.handle
 
         async def spy(model, fn, batch):  # type: ignore[no-untyped-def]
             sizes.append(len(batch))
             return await handle(model, fn, batch)
 
-        app.handle_batch = spy  # type: ignore[method-assign]
+        app.batches.handle = spy  # type: ignore[method-assign]
         bodies = [validate_body(request_id=f"b-{i}") for i in range(40)]
         bodies += [validate_body("refuse", "b-refused"), validate_body(request_id="b-7")]  # a refusal; a retry of b-7
         conflicting = validate_body(request_id="b-8")

@@ -7,6 +7,7 @@ read them is decided here, from the same commands the pages use, as the person."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -53,13 +54,14 @@ async def visible_proposal(request: Request, person: Person, proposal_id: str) -
     if not reply.ok:
         raise HTTPException(503 if reply.error and reply.error.code == "unavailable" else 404, NOT_FOUND)
     p: dict[str, Any] = reply.data
-    allowed = {
+    rules: dict[Role, Callable[[], bool | None]] = {
         Role.UNIT: lambda: p["unit_code"] == person.subject_id,
         Role.AGENCY: lambda: p["agency_code"] == person.subject_id,
         Role.OPERATOR: lambda: True,
         Role.JUROR: lambda: True,  # checked above
         Role.VERIFIER: lambda: None,
-    }[person.role]()
+    }
+    allowed = rules[person.role]()
     if allowed is None:  # a verifier: while verification holds a decision on it
         decision = await g.send(
             GetDecision(cycle_year=p["cycle_year"], proposal_id=proposal_id), person.actor()

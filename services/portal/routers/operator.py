@@ -23,7 +23,7 @@ async def cycle_status(request: Request) -> tuple[dict[str, Any] | None, str | N
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     settings = request.app.state.settings
-    client = getattr(request.app.state, "temporal", None)
+    client: Client | None = getattr(request.app.state, "temporal", None)
     try:
         if client is None:
             client = await asyncio.wait_for(

@@ -136,7 +136,7 @@ async def _submit(request: Request, person: Person, proposal_id: str | None) -> 
     error: Refusal | None = None
     errors: dict[str, tuple[str, str]] = {}
     try:
-        cmd = SubmitProposal(request_id=request_id("submit"), cycle_year=year(request), unit_code=person.subject_id, proposal_id=proposal_id, content=content)  # type: ignore[arg-type]
+        cmd = SubmitProposal(request_id=request_id("submit"), cycle_year=year(request), unit_code=person.subject_id, proposal_id=proposal_id, content=content)
     except ValidationError as exc:
         errors = _field_errors(exc)
     if refused:  # a refused file: nothing is sent; the rest of the form (and the kept PDFs) stays

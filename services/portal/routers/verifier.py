@@ -53,7 +53,7 @@ async def decide(request: Request, proposal_id: str, decision: str = Form(""), r
     try:
         cmd = OverrideDecision(
             request_id=request_id("override"), cycle_year=year(request), proposal_id=proposal_id,
-            decision=decision, reason=reason, verifier_id=person.subject_id,  # type: ignore[arg-type]
+            decision=decision, reason=reason, verifier_id=person.subject_id,
         )
     except ValidationError:
         error = Refusal("Pilih keputusan dan tuliskan alasannya (minimal 3 karakter).", "Choose a decision and give its reason (at least 3 characters).", "reason")
