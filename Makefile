@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo up test lint bench asyncapi clean
+.PHONY: install demo up cluster test chaos lint bench asyncapi clean
 
 install: $(STAMP)
 
@@ -22,6 +22,12 @@ demo: install
 up: install
 	$(BIN)/bfest dev up
 
+## The cluster on one machine: 3 NATS nodes (streams at 3 replicas), PostgreSQL at
+## BFEST_DEV_POSTGRES_URL (default 127.0.0.1:5432, a database per service), two replicas of each
+## service, of the portal and of the worker, the Temporal dev server.
+cluster: install
+	$(BIN)/bfest dev up --cluster
+
 ## axe-core (npm registry) for the portal's WCAG 2.1 AA checks in the browser tests; without npm
 ## those checks are skipped, saying why.
 AXE := var/npm/node_modules/axe-core/axe.min.js
@@ -31,6 +37,11 @@ $(AXE):
 ## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts, services, workflows and the test support), then pytest.
 test: install lint $(AXE)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+## Faults as a suite: a compressed year on the cluster, undisturbed then once per fault, one line
+## per fault (`make test` runs only its short subset).
+chaos: install
+	BFEST_CHAOS=all $(BIN)/pytest -q -s -p no:cacheprovider tests/chaos
 
 lint: install
 	$(BIN)/ruff check contracts services workflows bfest tests

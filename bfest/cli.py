@@ -109,12 +109,19 @@ def portal_invite(
 
 
 @dev_app.command("up")
-def dev_up() -> None:
+def dev_up(
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="A 3-node NATS cluster (streams at 3 replicas), PostgreSQL at BFEST_DEV_POSTGRES_URL with a database per "
+        "service, two replicas of each service, of the portal and of the worker.",
+    ),
+) -> None:
     """Start NATS (JetStream), the Temporal dev server with its UI, the four services and the
     worker; Ctrl-C stops everything."""
     from bfest.devstack import up
 
-    up()
+    up(cluster=cluster)
 
 
 @dev_app.command("down")

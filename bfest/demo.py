@@ -28,7 +28,7 @@ from rich.text import Text
 from bfest import operator as ops
 from bfest import security
 from bfest.operator import bfest_command
-from bfest.simulation import Simulator, demo_jurors
+from bfest.simulation import Door, Simulator, demo_jurors
 from contracts import subjects
 from contracts.awards import GetResults
 from contracts.base import CyclePhase, new_request_id
@@ -110,7 +110,7 @@ def shipped_config() -> str:
     return str(max(here.glob("[0-9][0-9][0-9][0-9].toml")))
 
 
-async def _healthy(client: CommandClient) -> list[str]:
+async def _healthy(client: CommandClient | Door) -> list[str]:
     healthy = []
     for service in subjects.SERVICES:
         reply = await client.request_raw(subjects.command(service, "health"), b"{}", timeout=2)
@@ -214,11 +214,24 @@ async def _say_what_next(settings: Any, year: int, stays: bool, info: Any) -> No
 
 
 async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: float, as_json: bool) -> dict[str, Any]:
+    summary, results = await play_year(settings, getattr(info, "nats_url", settings.nats_url), seed, year, minutes)
+    _print_results(results, settings)
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+    return summary
+
+
+async def play_year(
+    settings: Any, nats_url: str, seed: int, year: int | None, minutes: float, worker: bool = True, quiet: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One compressed year on a running stack, its people simulated: the summary and the results.
+    ``worker``: run a Temporal worker here too (the demo); without, the stack's workers run the
+    cycle (the chaos suite, which kills them). The people retry what an outage refuses
+    (:class:`bfest.simulation.Door`), so a restarting service or NATS node slows the year."""
     from bfest.files.participants import load_default_participants
 
-    nats_url = getattr(info, "nats_url", settings.nats_url)
-    client = await CommandClient.connect(nats_url, timeout=30, identity=PORTAL)  # the simulated people
-    operator = await CommandClient.connect(nats_url, timeout=30)
+    client = await Door.open(nats_url, PORTAL)  # the simulated people
+    operator = await Door.open(nats_url, "cli")
     temporal = await ops.client_for(settings)
     try:
         healthy = await _healthy(client)
@@ -227,7 +240,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
             raise ops.OperatorError(f"services not answering on {nats_url}: {', '.join(missing)} (see var/logs/)")
         year = year or await _free_year(temporal, dt.date.today().year)
         # Indented as a block, so a long line wraps under itself in a narrow terminal.
-        log = lambda text: console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2)))  # noqa: E731
+        log = (lambda text: None) if quiet else (lambda text: console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2))))  # noqa: E731
         sim = Simulator(client, year, seed, log=log, operator=operator)
         participants = load_default_participants()
         with console.status("loading participants and jurors…"):
@@ -244,17 +257,16 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
         # The screen tells the story: the worker and bridge running in this process log only
         # what needs attention (the services' own logs are under var/logs/).
         configure_logging("WARNING", settings.log_json)
-        async with running_worker(temporal, nats_url):
+        async with running_worker(temporal, nats_url) if worker else contextlib.nullcontext():
             handle = await ops.start_cycle(temporal, cfg)
             console.print(f"started [bold]{handle.id}[/] — Temporal UI:")
             console.print(f"  {ops.ui_link(settings, handle.id)}", highlight=False, soft_wrap=True)
             await _play(sim, temporal, handle, cfg, nats_url)
-            result = await handle.result()
+            result = await _through_outages(handle.result)
         results = await client.call(GetResults(request_id=new_request_id(), cycle_year=year))
     finally:
         await client.close()
         await operator.close()
-    _print_results(results, settings)
     summary = {
         "year": year,
         "seed": seed,
@@ -264,16 +276,16 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
             c["key"]: [w.get("title") or w.get("unit_name") or w["unit_code"] for w in c["winners"]] for c in results["categories"]
         },
         "results_dir": results.get("files", {}).get("html"),
+        "retries": client.retries + operator.retries,
     }
-    if as_json:
-        print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
-    return summary
+    return summary, results
 
 
 async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, nats_url: str) -> None:
     done: set[str] = set()
     reminded: set[str] = set()
-    nc = await security.connect(nats_url, AUDITOR)  # watches the reminders, changes nothing
+    # Watches the reminders, changes nothing; reconnects for ever (a NATS node may restart).
+    nc = await security.connect(nats_url, AUDITOR, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
 
     async def on_reminder(msg: Any) -> None:
         with contextlib.suppress(Exception):
@@ -299,12 +311,12 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
     try:
         with progress:
             while True:
-                status = await handle.query(CycleWorkflow.status)
+                status = await _through_outages(lambda: handle.query(CycleWorkflow.status))
                 phase = status.phase
                 await settle(status.stage if phase == CyclePhase.JURY else None)
                 if phase in (CyclePhase.COMPLETED, CyclePhase.FAILED, CyclePhase.CANCELLED):
                     break
-                desc = await handle.describe()
+                desc = await _through_outages(handle.describe)
                 if desc.status.name != "RUNNING":
                     await settle(None)
                     break
@@ -358,7 +370,7 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                             done.add(f"{key}:late")
                             progress.console.print(f"juror {late_juror} was reminded and scores now")
                             await sim.score_stage(stage, None, include_late=True)
-                        cstat = await child.query(JuryStageWorkflow.status)
+                        cstat = await _through_outages(lambda c=child: c.query(JuryStageWorkflow.status))
                         if cstat["state"] == "objections" and f"{key}:objection" not in done:
                             done.add(f"{key}:objection")
                             shortlist = await _shortlist(sim, key)
@@ -368,6 +380,24 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                 await asyncio.sleep(0.4)
     finally:
         await nc.drain()
+
+
+async def _through_outages(ask: Any, patience: float = 180.0) -> Any:
+    """Ask Temporal again while it (or the worker that answers a query) is restarting, as the
+    people ask the services again: an outage slows the demo, it does not end it."""
+    from temporalio.service import RPCError
+
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    wait = 0.2
+    while True:
+        try:
+            return await ask()
+        except RPCError:
+            if loop.time() + wait > give_up:
+                raise
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, 2.0)
 
 
 async def _shortlist(sim: Simulator, stage: str) -> list[str]:

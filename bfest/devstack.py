@@ -249,9 +249,22 @@ def running_stack_env(var: Path | str | None = None) -> dict[str, str]:
     return {env: str(state[k]) for k, env in keys.items() if state.get(k)}
 
 
+REPLICAS = 2
+"""The cluster mode's copies of each service, of the portal and of the worker."""
+
+
 class DevStack:
-    def __init__(self, settings: Settings | None = None, say: Any = None) -> None:
+    def __init__(self, settings: Settings | None = None, say: Any = None, cluster: bool = False, postgres_url: str | None = None) -> None:
         self.settings = settings or get_settings()
+        self.cluster = cluster
+        """``bfest dev up --cluster``: a 3-node NATS cluster with streams at three replicas,
+        PostgreSQL with a database per service, two replicas of each service, of the portal and
+        of the worker (see :meth:`_start_cluster`)."""
+        self.postgres_url = postgres_url or os.environ.get("BFEST_DEV_POSTGRES_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+        self.database_prefix = os.environ.get("BFEST_DEV_DATABASE_PREFIX") or "bfest_"
+        self.nats_cluster: Any = None  # bfest.natscluster.LocalCluster in cluster mode
+        self.databases: dict[str, str] = {}
+        self._cluster_env: dict[str, str] = {}
         self.var = Path(self.settings.var_dir).resolve()
         self.procs: list[tuple[Component, subprocess.Popen[bytes]]] = []
         self.info: StackInfo | None = None
@@ -262,10 +275,13 @@ class DevStack:
     def state_file(self) -> Path:
         return self.var / "dev" / "stack.json"
 
-    def _spawn(self, name: str, args: list[str], address: str, env: dict[str, str] | None = None, http: bool = False) -> tuple[Component, subprocess.Popen[bytes]]:
-        if http:  # its own HTTP port (BFEST_<NAME>_HTTP_PORT if set, else a free one)
-            port = int(os.environ.get(f"BFEST_{name.upper()}_HTTP_PORT") or 0) or _free_port(self.settings.http_host)
-            env = {**(env or {}), f"BFEST_{name.upper()}_HTTP_PORT": str(port)}
+    def _spawn(
+        self, name: str, args: list[str], address: str, env: dict[str, str] | None = None, http: bool = False, http_as: str | None = None
+    ) -> tuple[Component, subprocess.Popen[bytes]]:
+        if http:  # its own HTTP port (BFEST_<NAME>_HTTP_PORT if set, else a free one); a replica's is free
+            key = f"BFEST_{(http_as or name).upper()}_HTTP_PORT"
+            port = (0 if http_as else int(os.environ.get(key) or 0)) or _free_port(self.settings.http_host)
+            env = {**(env or {}), key: str(port)}
         logs = self.var / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{name}.log"
@@ -313,6 +329,13 @@ class DevStack:
             return info
         info = StackInfo(s.nats_url, s.temporal_address, s.temporal_ui_url)
         self.info = info
+        if self.cluster:
+            try:
+                self._start_cluster(info, services, worker)
+            except BaseException:
+                self.stop()
+                raise
+            return info
         try:
             self._start_nats(info)
             self._start_temporal(info)
@@ -340,6 +363,149 @@ class DevStack:
             if c.name in ("nats", "temporal"):
                 self.say(f"[cyan]reusing[/] {c.name} at {c.address} ({c.note})")
         return info
+
+    # ------------------------------------------------------------------ cluster mode
+
+    def _start_cluster(self, info: StackInfo, services: bool, worker: bool) -> None:
+        """Three NATS nodes (one configuration each, from bfest/natscluster.py, as deploy/'s), the
+        streams at three replicas, a PostgreSQL database per service, the Temporal dev server,
+        then two replicas of each service, two portals and two workers."""
+        from bfest import natscluster
+
+        s = self.settings
+        cluster_dir = self.var / "nats-cluster"
+        ports_file = cluster_dir / "ports.json"
+        ports: list[tuple[int, int, int]] = []
+        with contextlib.suppress(OSError, ValueError):  # the same ports again after a restart, if free
+            ports = [tuple(p) for p in json.loads(ports_file.read_text())]  # type: ignore[misc]
+        if len(ports) != 3 or any(_listening("127.0.0.1", p) for triple in ports for p in triple):
+            ports = [(_free_port("127.0.0.1"), _free_port("127.0.0.1"), _free_port("127.0.0.1")) for _ in range(3)]
+        cluster_dir.mkdir(parents=True, exist_ok=True)
+        ports_file.write_text(json.dumps(ports))
+        self.nats_cluster = natscluster.LocalCluster(cluster_dir, security.prepare(s), ports)
+        info.nats_url = self.nats_cluster.url
+        for node in self.nats_cluster.nodes:
+            self._start_node(node)
+        natscluster.wait_healthy(self.nats_cluster.nodes, 60)
+        replicated = s.model_copy(update={"stream_replicas": max(3, s.stream_replicas)})
+        _retry(lambda: asyncio.run(security.apply_stream_limits(info.nats_url, replicated)), 60, "the NATS cluster's streams")
+        self._start_temporal(info)
+        env = {**self._env(info), "BFEST_STREAM_REPLICAS": str(replicated.stream_replicas)}
+        if services:
+            env.update(asyncio.run(self._create_databases()))
+            self._cluster_env = env
+            bfest = binary("bfest")
+            self._upgrade_databases(bfest, env)
+            for name in subjects.SERVICES:
+                for r in range(1, REPLICAS + 1):
+                    self.start_replica(name, r)
+            for comp, proc in self.procs:
+                if comp.http and comp.name.rsplit("-", 1)[0] in subjects.SERVICES:
+                    _wait(lambda u=comp.http: _http_ok(f"{u}/livez"), 90, f"service {comp.name}", proc, Path(comp.log))
+            for name in subjects.SERVICES:
+                _wait(lambda n=name: asyncio.run(_healthy(info.nats_url, n)), 60, f"service {name}")
+            for r in range(1, REPLICAS + 1):
+                self.start_replica("portal", r)
+        self._cluster_env = env
+        if worker:
+            for r in range(1, REPLICAS + 1):
+                self.start_replica("worker", r)
+        self._save()
+
+    def _start_node(self, node: Any) -> None:
+        comp, proc = self._spawn(node.name, self.nats_cluster.command(node, binary("nats-server")), node.url)
+        comp.http = node.http  # the node's monitoring: /healthz, /jsz, /routez
+        node.proc = proc
+        assert self.info is not None
+        self.info.components.append(comp)
+        self._save()
+
+    def start_replica(self, name: str, replica: int) -> Component:
+        """One replica of a service (``registration``…), of the portal or of the worker, as
+        ``<name>-<replica>``, with its own HTTP port; recorded in the stack file."""
+        assert self.info is not None
+        env = {**self._cluster_env, **security.identity_env(self.settings, name)}
+        bfest = binary("bfest")
+        label = f"{name}-{replica}"
+        if name == "portal":
+            host = self.settings.http_host
+            port = _free_port(host)
+            url = f"http://{host}:{port}"
+            comp, proc = self._spawn(label, [bfest, "portal", "run"], url, {**env, "BFEST_PORTAL_PORT": str(port)})
+            comp.http = url
+            self.info.portal_url = self.info.portal_url or url
+            _wait(lambda: _http_ok(f"{url}/livez"), 90, label, proc, Path(comp.log))  # one at a time: its tables
+        elif name == "worker":
+            comp, _ = self._spawn(label, [bfest, "worker", "run"], "task queue bfest-cycle", env, http=True, http_as="worker")
+        else:
+            comp, _ = self._spawn(label, [bfest, "service", "run", name], subjects.command(name, "health"), env, http=True, http_as=name)
+        self.info.components = [c for c in self.info.components if c.name != label] + [comp]
+        self._save()
+        return comp
+
+    async def _create_databases(self) -> dict[str, str]:
+        """``<prefix><service>`` on the PostgreSQL server of ``BFEST_DEV_POSTGRES_URL`` (created
+        if missing, kept if there), and the environment naming each."""
+        import asyncpg
+
+        plain = self.postgres_url.replace("postgresql+asyncpg://", "postgresql://")
+        try:
+            conn = await asyncpg.connect(plain, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise OperatorError(
+                f"PostgreSQL is not reachable at {self.postgres_url} ({exc.__class__.__name__}); set BFEST_DEV_POSTGRES_URL"
+            ) from None
+        env = {}
+        head = self.postgres_url.rsplit("/", 1)[0]
+        try:
+            for name in (*subjects.SERVICES, "portal"):
+                db = f"{self.database_prefix}{name}"
+                if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", db):
+                    with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                        await conn.execute(f'CREATE DATABASE "{db}"')
+                url = f"{head}/{db}"
+                if not url.startswith("postgresql+asyncpg://"):
+                    url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+                env[f"BFEST_{name.upper()}_DATABASE_URL"] = url
+                self.databases[name] = url
+        finally:
+            await conn.close()
+        return env
+
+    def component(self, name: str) -> tuple[Component, subprocess.Popen[bytes]]:
+        return next((c, p) for c, p in self.procs if c.name == name and p.poll() is None)
+
+    def signal(self, name: str, sig: int) -> None:
+        """Send ``sig`` to one process of the stack (kill -9, SIGSTOP, SIGCONT: the chaos suite)."""
+        _comp, proc = self.component(name)
+        os.killpg(proc.pid, sig)
+        if sig == signal.SIGKILL:
+            proc.wait(10)
+
+    def restart_node(self, name: str, isolated: bool = False) -> None:
+        """Start a NATS node again (after a kill), joined or ``isolated`` (no routes: a partition)."""
+        node = next(n for n in self.nats_cluster.nodes if n.name == name)
+        for comp, proc in list(self.procs):
+            if comp.name == name:
+                if proc.poll() is None:
+                    _terminate(proc.pid)
+                    proc.wait(10)
+                self.procs.remove((comp, proc))
+        self.nats_cluster.write(node, isolated=isolated)
+        assert self.info is not None
+        self.info.components = [c for c in self.info.components if c.name != name]
+        comp, proc = self._spawn(node.name, self.nats_cluster.command(node, binary("nats-server")), node.url)
+        comp.http = node.http
+        node.proc = proc
+        self.info.components.append(comp)
+        self.nats_cluster.write(node)  # the file on disk says the joined shape again
+        self._save()
+
+    def restart_replica(self, name: str) -> None:
+        """``registration-2`` (a service, portal or worker replica) started again after a kill."""
+        base, replica = name.rsplit("-", 1)
+        self.procs = [(c, p) for c, p in self.procs if c.name != name]
+        self.start_replica(base, int(replica))
 
     def _upgrade_databases(self, bfest: str, env: dict[str, str]) -> None:
         """`bfest db upgrade` before the services start: they refuse a schema older than their code."""
@@ -483,6 +649,29 @@ class DevStack:
         return [c for c, p in self.procs if p.poll() is not None]
 
 
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - a local http URL
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _retry(action: Any, timeout: float, what: str) -> None:
+    """``action`` until it does not raise (a cluster electing its leaders), at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            action()
+            return
+        except Exception as exc:  # noqa: BLE001 - said in the last error
+            if time.monotonic() > deadline:
+                raise OperatorError(f"{what}: {exc.__class__.__name__} {exc}") from None
+            time.sleep(1)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -527,8 +716,8 @@ def print_table(info: StackInfo, var: Path | None = None) -> None:
         )
 
 
-def up() -> None:
-    stack = DevStack()
+def up(cluster: bool = False) -> None:
+    stack = DevStack(cluster=cluster)
 
     def on_term(*_: Any) -> None:
         raise KeyboardInterrupt

@@ -6,11 +6,16 @@ so the same seed gives the same awards."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import nats
+import nats.errors
 
 from contracts.base import AdminDecision, Group, ObjectionDecision, new_request_id, title_key
 from contracts.registration import (
@@ -24,6 +29,7 @@ from contracts.registration import (
 )
 from contracts.scoring import DecideObjection, FileObjection, ImportJurors, Juror, StageStatus, SubmitScore
 from contracts.verification import GetDecision, OverrideDecision, SubmitLke
+from services.common.logging import get_logger
 from services.common.messaging import CommandClient, CommandError
 
 CATEGORIES = ["kesehatan", "pendidikan", "ekonomi", "tata_kelola", "lingkungan", "sosial", "infrastruktur", "pertanian", "pariwisata", "kependudukan"]
@@ -78,18 +84,121 @@ def demo_jurors(count: int, seed: int) -> list[Juror]:
     return jurors
 
 
-class Simulator:
+OUTAGE_CODES = frozenset({"no_responders", "timeout", "not_ready", "internal_error"})
+"""Replies that say "not now" (the service is down or restarting, or its read model is behind):
+a real client asks again, with the same request id, which the service answers once."""
+
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoServersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+    nats.errors.TimeoutError,
+    ConnectionError,
+    OSError,
+)
+"""The connection itself failing (NATS restarting, a node gone): reconnect, then ask again."""
+
+
+class Door:
+    """A simulated person's way in, as a real client's: a request refused for an outage (no
+    responders, a timeout, ``not_ready``, the connection closed) is sent again, with the same
+    command and so the same request id, backing off up to ``patience`` seconds; a closed connection
+    is opened again. A restarting service or NATS node slows the people; it does not end the year."""
+
     def __init__(
         self,
         client: CommandClient,
+        reconnect: Callable[[], Awaitable[CommandClient]] | None = None,
+        patience: float = 180.0,
+        backoff: tuple[float, float] = (0.2, 2.0),
+    ) -> None:
+        self.client = client
+        self._reconnect = reconnect
+        self.patience = patience
+        self.backoff = backoff
+        self.retries = 0
+        self.reconnects = 0
+        self.log = get_logger("simulation")
+
+    @classmethod
+    async def open(cls, url: str, identity: str, timeout: float = 30.0, patience: float = 180.0) -> Door:
+        """Connected as ``identity``, reconnecting for ever (every node of a cluster in ``url``)."""
+
+        from services.common.credentials import nats_options
+        from services.common.messaging import PermissionDenials
+        from services.common.settings import nats_servers
+
+        async def connect() -> CommandClient:
+            denials = PermissionDenials()
+            nc = await nats.connect(
+                servers=nats_servers(url),
+                name=f"bfest-{identity}",
+                connect_timeout=3,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                error_cb=denials.on_error,
+                **nats_options(identity),
+            )
+            return CommandClient(nc, timeout, denials=denials)
+
+        return cls(await connect(), connect, patience)
+
+    async def call(self, command: Any, timeout: float | None = None, actor: Any = None) -> Any:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.patience
+        wait = self.backoff[0]
+        while True:
+            try:
+                return await self.client.call(command, timeout=timeout, actor=actor)
+            except CommandError as exc:
+                if exc.code not in OUTAGE_CODES or loop.time() + wait > give_up:
+                    raise
+                reason = exc.code
+            except OUTAGE_ERRORS as exc:
+                if loop.time() + wait > give_up:
+                    raise
+                reason = exc.__class__.__name__
+                if self.client.nc.is_closed:
+                    await self._reopen()
+            self.retries += 1
+            self.log.info("simulation.retry", command=command.subject(), reason=reason, wait=round(wait, 2))
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.backoff[1])
+
+    async def _reopen(self) -> None:
+        if self._reconnect is None:
+            raise nats.errors.ConnectionClosedError
+        try:
+            self.client = await self._reconnect()
+            self.reconnects += 1
+        except OUTAGE_ERRORS:
+            pass  # not yet: the next attempt tries again
+
+    async def request_raw(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.client.request_raw(*args, **kwargs)
+
+    async def close(self) -> None:
+        if not self.client.nc.is_closed:
+            await self.client.close()
+
+
+class Simulator:
+    def __init__(
+        self,
+        client: CommandClient | Door,
         year: int,
         seed: int,
         log: Any = None,
         call_closes: dt.date | None = None,
-        operator: CommandClient | None = None,
+        operator: CommandClient | Door | None = None,
     ) -> None:
-        self.client = client  # the people's door (the portal's identity)
-        self.operator = operator or client  # loads participants and jurors (the operator's identity)
+        # The people's door (the portal's identity), and the operator's, who loads participants
+        # and jurors: both retry a request refused for an outage.
+        self.client = client if isinstance(client, Door) else Door(client)
+        operator = operator or client
+        self.operator = operator if isinstance(operator, Door) else Door(operator)
         self.year = year
         self.call_closes = call_closes or dt.date(year, 4, 30)
         self.seed = seed

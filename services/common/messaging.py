@@ -63,23 +63,29 @@ DLQ_STREAM = StreamConfig(
 
 def stream_limits(settings: Settings) -> dict[str, dict[str, float | int]]:
     """Each stream's limits from settings, in nats-py's units (seconds, bytes): the event stream's
-    age and size, the dead-letter stream's size, and the largest message both take. 0 in a
-    setting means no limit (JetStream's -1 for sizes, 0 for age)."""
+    age and size, the dead-letter stream's size, the largest message both take, and the copies a
+    cluster keeps of each. 0 in a setting means no limit (JetStream's -1 for sizes, 0 for age)."""
     size = settings.max_message_bytes if settings.max_message_bytes > 0 else -1
     total = settings.events_max_bytes if settings.events_max_bytes > 0 else -1
+    replicas = max(1, settings.stream_replicas)
     return {
-        EVENTS_STREAM.name: {"max_age": max(0.0, settings.events_max_age_days) * 86400, "max_bytes": total, "max_msg_size": size},  # type: ignore[dict-item]
-        DLQ_STREAM.name: {"max_bytes": total, "max_msg_size": size},  # type: ignore[dict-item]
+        EVENTS_STREAM.name: {"max_age": max(0.0, settings.events_max_age_days) * 86400, "max_bytes": total, "max_msg_size": size, "num_replicas": replicas},  # type: ignore[dict-item]
+        DLQ_STREAM.name: {"max_bytes": total, "max_msg_size": size, "num_replicas": replicas},  # type: ignore[dict-item]
     }
 
 
 def _unlimited(field: str, value: float | int | None) -> bool:
+    if field == "num_replicas":  # there is no "unlimited" number of copies
+        return False
     return value is None or (value <= 0 if field == "max_age" else value < 0)
 
 
 def _kept_or_raised(field: str, current: float | int | None, wanted: float | int) -> float | int:
     """The limit to set: ours, unless the stream's is higher (an operator raised it; a stream
-    with no limit at all predates the limits, so it gets ours)."""
+    with no limit at all predates the limits, so it gets ours). Replicas likewise: a start with
+    one replica leaves a stream an operator raised to three at three."""
+    if field == "num_replicas":
+        return max(int(current or 1), int(wanted))
     if _unlimited(field, current):
         return wanted
     if _unlimited(field, wanted):

@@ -137,6 +137,9 @@ class Settings(SecretFilesSettings):
     max_message_bytes: int = 1024**2
     """``BFEST_MAX_MESSAGE_BYTES``: the largest event a stream takes, NATS's own default payload
     limit (1 MiB); a larger one is refused at publish, not stored."""
+    stream_replicas: int = 1
+    """``BFEST_STREAM_REPLICAS``: copies JetStream keeps of each stream (3 on a 3-node cluster; 1
+    on a single server). A start raises a stream to this, never lowers what an operator set."""
 
     # --- observability (issue 25; README: Observability)
     http_host: str = "127.0.0.1"
