@@ -21,7 +21,7 @@ from services.common.settings import Settings
 from services.registration.app import create_app
 from tests.support import authorization_config, binary, free_port, running, wait_for_port
 
-pytestmark = pytest.mark.chaos_ci
+# Not a year on the cluster: these run in every `make test`.
 
 
 class RestartableNats:
