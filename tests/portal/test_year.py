@@ -4,7 +4,7 @@ time-skipping server (months pass in seconds), and the portal served by uvicorn.
 test follows act on the pages; the rest of the year's people are simulated through NATS, as in
 tests/e2e/test_full_year.py.
 
-A unit submits a proposal; its agency admin forwards three and is refused a fourth with the quota
+A unit submits a proposal with its PDF; its agency admin forwards three and is refused a fourth with the quota
 message in Indonesian; a verifier overrides an automatic decision with a reason; two jurors score
 on the form and one cannot open another juror's assignment; a member of the public files an
 objection during the window; the operator's dashboard follows the phases; the results page shows
@@ -187,6 +187,8 @@ async def test_a_compressed_year_through_the_portal_in_a_browser(temporal_env, n
         seen["operator-call"] = await act(dashboard, "01-operator-call-open")
         started = cfg.call.closes.date() - dt.timedelta(days=800)
         title = f"Layanan Adminduk Jemput Bola {year}"
+        pdf = tmp_path / "adminduk-jemput-bola.pdf"
+        pdf.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
 
         def unit_submits() -> str:
             b.login(unit)
@@ -201,11 +203,14 @@ async def test_a_compressed_year_through_the_portal_in_a_browser(temporal_env, n
                 b.find(f"#{field}").send_keys(value)
             Select(b.find("#group")).select_by_value("umum")
             b.driver.execute_script("document.getElementById('started_on').value = arguments[0]", started.isoformat())
+            b.find("#documents").send_keys(str(pdf))  # the proposal's PDF, into the year's object store
             b.page("02-unit-new-proposal")
             b.find("main form button").click()
             b.find(".notice")
             seen["unit-list"] = b.page("03-unit-proposals")
             own = str(b.driver.current_url).rsplit(":", 1)[1]  # /unit?notice=submitted:<id>
+            b.open(f"/proposals/{own}/documents")
+            seen["unit-documents"] = b.page("03-unit-proposal-documents")
             b.logout()
             return own
 
@@ -371,6 +376,7 @@ async def test_a_compressed_year_through_the_portal_in_a_browser(temporal_env, n
     assert seen["operator-call"] and facts["phases"] == ["call_open", "verification", "jury", "completed"]
     assert outcome.phase == CyclePhase.COMPLETED and stats["refused_over_quota"] > 0
     assert title in seen["unit-list"] and own in seen["unit-list"]
+    assert "adminduk-jemput-bola.pdf" in seen["unit-documents"]  # the PDF went with the proposal
     assert f"terpakai used 0 dari of {cfg.call.quota_per_agency}" in seen["agency"]
     assert "Kuota instansi sudah habis" in seen["agency-refused"] and "sisa left 0" in seen["agency-refused"]
     assert facts["agency-statuses"] == {**dict.fromkeys(forwarded, "forwarded"), fourth: "submitted"}
