@@ -180,7 +180,11 @@ async def test_a_stage_without_scores_waits_for_the_operator_who_extends_it(harn
     script.unscored.clear()  # the jurors score in the extra days
     until = (await env.get_current_time()) + 5 * DAY
     await handle.execute_update(CycleWorkflow.extend_deadline, ExtendDeadline(stage="interview", until=until, reason="jurors were ill", operator="biro-org"))
-    assert (await handle.query(CycleWorkflow.status)).attention is None
+
+    async def going_on() -> bool:  # the stage tells the cycle it goes on (a signal after the update)
+        return (await handle.query(CycleWorkflow.status)).attention is None
+
+    await eventually(going_on)
     result: CycleResult = await handle.result()
     assert result.phase == CyclePhase.COMPLETED and result.warnings == []
     close = next(c for n, c in script.calls if n == "close_stage" and c.stage == "interview")
