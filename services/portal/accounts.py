@@ -9,6 +9,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -75,7 +76,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _person(row: AccountRow) -> Person:
+def _person(row: AccountRow | sa.Row[Any]) -> Person:
     return Person(row.login, Role(row.role), row.subject_id, row.display_name or row.subject_id)
 
 
@@ -223,7 +224,7 @@ class Accounts:
         )
         async with self.db.session() as s:
             row = (await s.execute(query)).first()
-        return None if row is None else Person(row.login, Role(row.role), row.subject_id, row.display_name or row.subject_id)
+        return None if row is None else _person(row)
 
     async def close_session(self, sid: str) -> None:
         async with self.db.session() as s, s.begin():
