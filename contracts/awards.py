@@ -1,7 +1,15 @@
 """Awards: award rules, the ceremony results, certificates (piagam) and the results document.
 
 Domain error codes: ``invalid_award_rules``, ``not_determined``, ``ceremony_mismatch``, plus the runtime's codes
-(``not_ready`` while a final shortlist or a WBK decision the command names has not arrived yet).
+(``not_ready`` while a final shortlist, a WBK decision or a track's closed evaluation the command
+names has not arrived yet).
+
+One ceremony covers every enabled track: KOVABLIK's and KBK's jury results (``top_n``,
+``best_of_group`` with ``track``), WBK (``layak_wbk``), and the evaluation tracks: ``grade`` (every
+subject of a track with one of ``grades``, e.g. every SAKIP AA, every "Sangat Cettar"),
+``best_of_grade`` (the best ``n`` by total among ``grades``, e.g. the best SAKIP A),
+``most_improved`` (SAKIP: the ``n`` agencies that gained most grades against last year) and
+``sakip_result`` (every approved SAKIP result handed over: a certificate of its own kind).
 ``verify_certificate`` answers an unknown, unsigned or altered code with ``valid: false`` and the
 ``reason``, not an error."""
 
@@ -22,6 +30,7 @@ from contracts.base import (
     Query,
     SetRef,
     StageKey,
+    Track,
     WorkflowCommand,
     WorkflowQuery,
     Year,
@@ -32,10 +41,22 @@ from contracts.published import score_text
 
 SERVICE = "awards"
 
-KNOWN_RULES = ("top_n", "best_of_group", "layak_wbk")
-"""Award rule kinds: ``top_n`` (TOP N of the final shortlist, optionally per group), ``best_of_group``
-(the best N of one group), ``layak_wbk`` (every unit decided layak_wbk, overrides included, listed by
-WBK total, best first)."""
+KNOWN_RULES = ("top_n", "best_of_group", "layak_wbk", "grade", "best_of_grade", "most_improved", "sakip_result")
+"""Award rule kinds: ``top_n`` (TOP N of the final shortlist, optionally per group or per category),
+``best_of_group`` (the best N of one group), ``layak_wbk`` (every unit decided layak_wbk, overrides
+included, listed by WBK total, best first); for the evaluation tracks (sakip, rb, cettar) ``grade``,
+``best_of_grade``, ``most_improved`` (sakip) and ``sakip_result`` (sakip)."""
+
+RULE_TRACKS: dict[str, tuple[str, ...]] = {
+    "top_n": ("kovablik", "kbk"),
+    "best_of_group": ("kovablik", "kbk"),
+    "layak_wbk": ("wbk",),
+    "grade": ("sakip", "rb", "cettar"),
+    "best_of_grade": ("sakip", "rb", "cettar"),
+    "most_improved": ("sakip",),
+    "sakip_result": ("sakip",),
+}
+"""The tracks each rule kind can award in."""
 
 
 class AwardsError:
@@ -61,6 +82,15 @@ class AwardRule(BaseModel):
         allow_inf_nan=False,
         description="Passing grade, if any, on the last stage's scale: compared with a proposal's mean raw weighted total.",
     )
+    track: Track | None = Field(
+        default=None,
+        description="The track it awards in; none means the rule kind's first (kovablik for top_n and best_of_group, wbk for layak_wbk).",
+    )
+    grades: list[Code] | None = Field(default=None, max_length=10, description="grade / best_of_grade: the grades it awards (e.g. ['AA'], ['sangat_cettar']).")
+    per_category: bool = Field(default=False, description="top_n: the TOP N of each category (KBK: each cluster).")
+
+    def award_track(self) -> str:
+        return self.track.value if self.track is not None else RULE_TRACKS.get(self.rule, ("kovablik",))[0]
 
 
 def award_rule_problems(rules: list[AwardRule], path: str) -> list[tuple[str, str]]:
@@ -78,6 +108,13 @@ def award_rule_problems(rules: list[AwardRule], path: str) -> list[tuple[str, st
         if r.rule not in KNOWN_RULES:
             bad(i, "rule", f"unknown rule {r.rule!r}; known: {', '.join(KNOWN_RULES)}")
             continue
+        track = r.award_track()
+        if track not in RULE_TRACKS[r.rule]:
+            bad(i, "track", f"{r.rule} awards in {', '.join(RULE_TRACKS[r.rule])}, not {track}")
+        if r.rule in ("grade", "best_of_grade") and not r.grades:
+            bad(i, "grades", f"{r.rule} needs the grades it awards, e.g. ['AA']")
+        if r.rule != "top_n" and r.per_category:
+            bad(i, "per_category", f"per_category applies to top_n only, not {r.rule}")
         if r.rule == "top_n" and r.n is None:
             bad(i, "n", "top_n needs n (how many winners)")
         if r.rule == "top_n" and r.group is not None:
@@ -103,6 +140,7 @@ class Ceremony(BaseModel):
 
 class Winner(BaseModel):
     award_key: str
+    track: str = "kovablik"
     rank: int
     proposal_id: Code | None = None
     title: str | None = None
@@ -118,6 +156,9 @@ class Winner(BaseModel):
     )
     certificate_code: str | None = None
     certificate_path: str | None = None
+    certificate_kind: str = Field(default="award", description="award | sakip_result (the handover of an agency's SAKIP result)")
+    grade: str | None = Field(default=None, description="The evaluation tracks: the grade the winner holds.")
+    grade_label: str | None = None
 
     @model_validator(mode="after")
     def _publish(self) -> Winner:
@@ -127,6 +168,7 @@ class Winner(BaseModel):
 
 class CategoryResult(BaseModel):
     key: str
+    track: str = "kovablik"
     name_id: str
     name_en: str
     rule: str
@@ -141,11 +183,25 @@ class AwardsSummary(BaseModel):
     results_dir: str | None = None
 
 
+class TrackAwardsInput(BaseModel):
+    """What the ceremony expects of one track beyond KOVABLIK and WBK (so ``determine_awards``
+    answers ``not_ready`` until it has arrived)."""
+
+    model_config = {"extra": "forbid"}
+    final_stage: StageKey | None = Field(default=None, description="KBK: its last jury stage.")
+    expected_shortlist: SetRef | None = Field(default=None, description="KBK: that stage's final shortlist.")
+    expected_results: Count | None = Field(default=None, description="sakip, rb, cettar: the approved results its close counted.")
+
+
 class ResultsView(BaseModel):
     cycle_year: Year
     ceremony: Ceremony | None = None
     announcement_no: str | None = None
     categories: list[CategoryResult]
+    evaluations: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Every approved result of each evaluation track (sakip, rb, cettar), as handed over at the ceremony, with its parts.",
+    )
     rankings: list[dict[str, Any]] = Field(default_factory=list, description="The final stage's ranking with explanations.")
     files: dict[str, str] = Field(default_factory=dict)
 
@@ -203,6 +259,7 @@ class DetermineAwards(WorkflowCommand):
     expected_wbk_layak: Count | None = None
     ceremony: Ceremony
     at: Instant
+    tracks: dict[Track, TrackAwardsInput] = Field(default_factory=dict, description="The other enabled tracks (kbk, sakip, rb, cettar).")
 
 
 @command(SERVICE, "announce_awards", reply=AnnouncementView)

@@ -71,10 +71,39 @@ class ParticipantKind(StrEnum):
     BUMD = "bumd"  # regional enterprise
     UPT = "upt"  # technical unit of an agency
     UPP = "upp"  # public service unit
+    KBK = "kbk"  # a work-culture group (Kelompok Budaya Kerja), registered under its unit
 
 
 AGENCY_KINDS = frozenset({ParticipantKind.OPD, ParticipantKind.KABUPATEN, ParticipantKind.KOTA, ParticipantKind.BUMD})
 UNIT_KINDS = frozenset({ParticipantKind.UPT, ParticipantKind.UPP})
+
+
+class Track(StrEnum):
+    """The Bureaucracy Fest's tracks. KOVABLIK and WBK run in the cycle workflow itself; the others
+    each run in a child workflow ``bfest-cycle-<year>-<track>`` and meet at the one ceremony."""
+
+    KOVABLIK = "kovablik"  # the innovation competition (call, verification, jury stages)
+    WBK = "wbk"  # Zona Integritas: "Layak Berpredikat WBK" (LKE, during verification)
+    SAKIP = "sakip"  # performance accountability evaluation, grade AA..D per agency
+    RB = "rb"  # Reformasi Birokrasi index and predicate per agency
+    CETTAR = "cettar"  # the CETTAR work-culture rating (composite) per region / agency
+    KBK = "kbk"  # the work-culture group competition (risalah, check, jury stages)
+
+
+class Competition(StrEnum):
+    """The tracks that run the competition machinery (a call, the administrative check, jury
+    stages): registration, verification and scoring key their work by (year, competition)."""
+
+    KOVABLIK = "kovablik"
+    KBK = "kbk"
+
+
+class EvaluationKind(StrEnum):
+    """The tracks that are evaluations against a versioned rubric (the verification service's)."""
+
+    SAKIP = "sakip"
+    RB = "rb"
+    CETTAR = "cettar"
 
 
 class Group(StrEnum):
@@ -133,6 +162,9 @@ class Role(StrEnum):
     SECRETARIAT = "secretariat"  # the award secretariat: decides objections
     OPERATOR = "operator"  # the platform's operator (CLI)
     PUBLIC = "public"  # anyone signed in at the portal: files objections
+    EVALUATOR = "evaluator"  # enters SAKIP / RB / CETTAR evaluation sheets
+    REVIEWER = "reviewer"  # approves (or returns) an evaluator's sheet; never their own
+    KBK_GROUP = "kbk_group"  # a work-culture group: submits its risalah
 
 
 class ObjectionDecision(StrEnum):
@@ -181,6 +213,9 @@ class ErrorCode(StrEnum):
     NOT_A_JUROR = "not_a_juror"
     NOT_SECRETARIAT = "not_secretariat"  # deciding an objection is the secretariat's (or operator's)
     NOT_ALLOWED_TO_READ = "not_allowed_to_read"  # a read a person in that role may not see
+    NOT_AN_EVALUATOR = "not_an_evaluator"  # not an evaluator, or not in the track's evaluator list
+    NOT_A_REVIEWER = "not_a_reviewer"  # not a reviewer, or not in the track's reviewer list
+    NOT_YOUR_GROUP = "not_your_group"  # a work-culture group acting for another group, or not one
 
 
 RETRYABLE_CODES = frozenset({ErrorCode.NOT_READY.value, ErrorCode.INTERNAL_ERROR.value})

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contracts.awards import AwardRule, Ceremony, award_rule_problems
 from contracts.base import (
     DEFAULT_STAGES,
+    Code,
     CyclePhase,
     Group,
     Instant,
@@ -20,6 +21,7 @@ from contracts.base import (
     PositiveInt,
     Reason,
     StageKey,
+    Track,
     WorkflowEvent,
     Year,
     event,
@@ -36,6 +38,11 @@ def workflow_id(year: int) -> str:
 
 def stage_workflow_id(year: int, stage: str) -> str:
     return f"bfest-cycle-{year}-{stage}"
+
+
+def track_workflow_id(year: int, track: str) -> str:
+    """A track's child workflow (sakip, rb, cettar, kbk): findable by the ``BfestTrack`` search attribute."""
+    return f"bfest-cycle-{year}-{track}"
 
 
 TASK_QUEUE = "bfest-cycle"
@@ -71,6 +78,57 @@ class StageConfig(BaseModel):
     objection_days: float = Field(default=0, ge=0, le=60, description="Public objection window after the shortlist.")
 
 
+class EvaluationTrackConfig(BaseModel):
+    """An evaluation track (SAKIP, RB, CETTAR): evaluators enter sheets and reviewers approve them
+    from ``opens`` until ``deadline``, scored by the rubric named (a data file under
+    services/verification/data/rubrics/, naming its source)."""
+
+    model_config = ConfigDict(extra="forbid")
+    opens: Instant
+    deadline: Instant
+    rubric: Code
+    evaluators: list[Code] | None = Field(default=None, max_length=1000, description="Who may enter sheets; none means any evaluator.")
+    reviewers: list[Code] | None = Field(default=None, max_length=1000, description="Who may approve; none means any reviewer.")
+
+
+class SakipTrackConfig(EvaluationTrackConfig):
+    rubric: Code = "sakip-permenpanrb-88-2021"
+
+
+class RbTrackConfig(EvaluationTrackConfig):
+    rubric: Code = "rb-index-permenpanrb-26-2020"
+
+
+class CettarTrackConfig(EvaluationTrackConfig):
+    """CETTAR's composite reads the year's SAKIP, RB and Zona Integritas results: its deadline
+    comes after theirs (the rating is computed again at its close)."""
+
+    rubric: Code = "cettar-platform-default-2027"
+
+
+class KbkTrackConfig(BaseModel):
+    """The work-culture group competition: its own call (risalah), check and jury stages. Its
+    stage keys share the year's namespace with KOVABLIK's (each names a child workflow)."""
+
+    model_config = ConfigDict(extra="forbid")
+    call: CallConfig
+    verification: VerificationConfig
+    stages: list[StageConfig] = Field(min_length=1)
+
+
+class TracksConfig(BaseModel):
+    """The tracks beside KOVABLIK and WBK; a year enables those it names."""
+
+    model_config = ConfigDict(extra="forbid")
+    sakip: SakipTrackConfig | None = None
+    rb: RbTrackConfig | None = None
+    cettar: CettarTrackConfig | None = None
+    kbk: KbkTrackConfig | None = None
+
+    def enabled(self) -> list[Track]:
+        return [Track(name) for name in ("sakip", "rb", "cettar", "kbk") if getattr(self, name) is not None]
+
+
 class CycleConfig(BaseModel):
     """A yearly cycle. Validated as a whole: :meth:`problems` lists every problem with its field path."""
 
@@ -87,6 +145,7 @@ class CycleConfig(BaseModel):
     ceremony: Ceremony
     awards: list[AwardRule] = Field(min_length=1)
     seed: int = 0
+    tracks: TracksConfig = Field(default_factory=TracksConfig, description="SAKIP, RB, CETTAR and KBK, when enabled.")
 
     @model_validator(mode="after")
     def _consistent(self) -> CycleConfig:
@@ -191,6 +250,15 @@ class StageStatusView(BaseModel):
     outcome: StageOutcome | None = None
 
 
+class TrackStatusView(BaseModel):
+    track: str
+    workflow_id: str
+    state: str = Field(description="pending | running | done | cancelled | failed")
+    phase: str | None = Field(default=None, description="What the track does now, e.g. evaluation, call_open, verification, or a jury stage's key.")
+    deadline: Instant | None = None
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
 class CycleStatus(BaseModel):
     """What the ``status`` query returns."""
 
@@ -206,6 +274,7 @@ class CycleStatus(BaseModel):
     error: str | None = None
     attention: str | None = Field(default=None, description="What the cycle waits for the operator to decide, if anything.")
     warnings: list[str] = Field(default_factory=list, description="What the year's results lack, said once it has them.")
+    tracks: list[TrackStatusView] = Field(default_factory=list, description="The other tracks' child workflows, when enabled.")
 
 
 class CycleResult(BaseModel):

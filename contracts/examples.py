@@ -97,6 +97,15 @@ BY_NAME: dict[str, Any] = {
         "public_service": {"fulfilment": 4.5, "reform": 4.5},
     },
     "Lke.results": {"anti_corruption_survey": 16.5, "performance": 4.0, "service_survey": 15.5},
+    # A SAKIP sheet (PermenPANRB 88/2021): the four components by the rubric's keys, total 84.5 (A).
+    "EnterEvaluation.values": {"planning": 26.0, "measurement": 25.5, "reporting": 12.5, "internal_evaluation": 20.5},
+    "EnterEvaluation.kind": "sakip",
+    "subject_code": "KAB-MALANG",
+    "subject_name": "Kabupaten Malang",
+    "rubric": "sakip-permenpanrb-88-2021",
+    "evaluator_id": "E01",
+    "reviewer_id": "R01",
+    "group_code": "KAB-MALANG-U01-KBK1",
     "Lke.preconditions": {"audit_followup_pct": 100, "sakip_grade": "BB", "asset_declaration_compliant": True},
 }
 _DATE_TIME = "2026-05-04T09:30:00+07:00"

@@ -3,7 +3,14 @@
 Domain error codes: ``unknown_participant``, ``not_a_unit``, ``not_an_agency``,
 ``unit_not_under_agency``, ``call_not_open``, ``call_closed``, ``quota_exceeded``,
 ``duplicate_title``, ``invalid_participant`` (an import whose kinds and parents do not fit),
-``invalid_transition``, ``invalid_window``, ``not_found``, plus the runtime's codes."""
+``invalid_transition``, ``invalid_window``, ``not_found``, ``not_a_group`` (a KBK risalah from a
+code that is not a work-culture group), ``unknown_original`` (a replication naming an innovation the
+archive does not hold), plus the runtime's codes.
+
+Two competitions run the same chain: KOVABLIK's innovations (``track`` kovablik, the default) and
+the work-culture groups' risalah (``track`` kbk, submitted by the group with ``submit_risalah``);
+a call, its quota and its closing summary are per (year, track). After the ceremony a year's
+proposals join the public innovation archive (``search_archive``, ``get_archived``)."""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from contracts.base import (
     Acting,
     Code,
     Command,
+    Competition,
     Count,
     Day,
     Digest,
@@ -41,7 +49,7 @@ from contracts.base import (
 
 SERVICE = "registration"
 
-PROPOSAL_READERS = frozenset({Role.SECRETARIAT, Role.OPERATOR, Role.VERIFIER, Role.UNIT, Role.AGENCY})
+PROPOSAL_READERS = frozenset({Role.SECRETARIAT, Role.OPERATOR, Role.VERIFIER, Role.UNIT, Role.AGENCY, Role.KBK_GROUP})
 """Who may read proposals (with their contact details) when reading for a person."""
 
 
@@ -57,6 +65,8 @@ class RegistrationError:
     INVALID_TRANSITION = "invalid_transition"
     INVALID_WINDOW = "invalid_window"
     INVALID_PARTICIPANT = "invalid_participant"
+    NOT_A_GROUP = "not_a_group"
+    UNKNOWN_ORIGINAL = "unknown_original"
     NOT_FOUND = "not_found"
 
 
@@ -98,11 +108,17 @@ class ProposalContent(BaseModel):
     started_on: Day = Field(description="When the innovation started running.")
     documents: list[DocumentRef] = Field(default_factory=list, max_length=50)
     contact: Contact
+    replicates: Code | None = Field(
+        default=None,
+        description="A replication (group replikasi) names the innovation it replicates: its archive id (see search_archive).",
+    )
 
 
 class ProposalView(BaseModel):
     id: Code
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
+    group_code: Code | None = Field(default=None, description="The work-culture group that submitted a KBK risalah.")
     unit_code: Code
     agency_code: Code
     content: ProposalContent
@@ -116,6 +132,7 @@ class ProposalView(BaseModel):
 
 class CallView(BaseModel):
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     state: str = Field(description="open | closed")
     opens_at: Instant
     closes_at: Instant
@@ -124,6 +141,7 @@ class CallView(BaseModel):
 
 class CallClosedSummary(BaseModel):
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     forwarded: Count
     forwarded_digest: Digest = Field(description="sha256 of the sorted forwarded proposal ids (contracts.base.digest_ids).")
     by_level: dict[str, int] = Field(
@@ -189,6 +207,7 @@ class OpenCall(WorkflowCommand):
     """Open the call for proposals of a cycle (sent by the cycle workflow). Idempotent."""
 
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     opens_at: Instant
     closes_at: Instant
     quota_per_agency: PositiveInt = 3
@@ -200,12 +219,14 @@ class CloseCall(WorkflowCommand):
     returns the same summary."""
 
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     at: Instant = Field(description="The cycle's clock (workflow.now()) at closing.")
 
 
 @command(SERVICE, "get_call", reply=CallView)
 class GetCall(Query):
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
 
 
 @command(SERVICE, "submit_proposal", reply=ProposalView)
@@ -218,6 +239,20 @@ class SubmitProposal(Command):
     unit_code: Code
     proposal_id: Code | None = Field(default=None, description="Set to resubmit a returned proposal.")
     content: ProposalContent
+
+
+@command(SERVICE, "submit_risalah", reply=ProposalView)
+class SubmitRisalah(Command):
+    """A work-culture group (KBK) submits its risalah — the written report of a problem it solved,
+    with its document — to its unit's agency admin (or resubmits a returned one by its id). It
+    then goes the proposals' way: forwarded within the KBK call's quota, checked, judged."""
+
+    ACTING: ClassVar[Acting | None] = acting(Role.KBK_GROUP, "group_code", ErrorCode.NOT_YOUR_GROUP, ErrorCode.NOT_YOUR_GROUP)
+
+    cycle_year: Year
+    group_code: Code
+    proposal_id: Code | None = Field(default=None, description="Set to resubmit a returned risalah.")
+    content: ProposalContent = Field(description="The risalah; ``category`` is the group's cluster.")
 
 
 @command(SERVICE, "forward_proposal", reply=ProposalView)
@@ -273,8 +308,10 @@ class ListProposals(Query):
 
 
     cycle_year: Year
+    track: Competition | None = Field(default=None, description="One competition's proposals; none means both.")
     agency_code: Code | None = None
     unit_code: Code | None = None
+    group_code: Code | None = None
     status: ProposalStatus | None = None
     group: Group | None = None
     offset: Count = 0
@@ -289,6 +326,9 @@ class ProposalSnapshot(BaseModel):
     their read models never depend on event order or on registration's tables."""
 
     id: Code
+    track: Competition = Competition.KOVABLIK
+    group_code: Code | None = None
+    group_name: str | None = None
     unit_code: Code
     unit_name: str
     agency_code: Code
@@ -303,6 +343,7 @@ class ProposalSnapshot(BaseModel):
 class CallOpened(Event):
     """The call for proposals of a cycle is open."""
 
+    track: Competition = Competition.KOVABLIK
     opens_at: Instant
     closes_at: Instant
     quota_per_agency: PositiveInt
@@ -346,3 +387,107 @@ class CallClosed(Event):
 
     summary: CallClosedSummary
 
+
+
+# --------------------------------------------------------------------------- the innovation archive (rumah inovasi)
+
+
+class ArchiveRef(BaseModel):
+    id: Code
+    year: Year
+    title: str
+    unit_name: str
+    agency_name: str
+    region: str | None = None
+
+
+class ArchiveEntry(BaseModel):
+    """A finished year's proposal as the public reads it (no contact details)."""
+
+    id: Code = Field(description="The proposal's id; an imported earlier year's row keeps the id its CSV gives.")
+    year: Year
+    track: Competition = Competition.KOVABLIK
+    title: str
+    unit_code: Code | None = None
+    unit_name: str
+    agency_code: Code | None = None
+    agency_name: str
+    region: str | None = Field(default=None, description="The regency or city (or 'Provinsi Jawa Timur' for provincial agencies).")
+    category: str
+    group: str
+    summary: str
+    stage_reached: str | None = Field(default=None, description="verification | the key of the last jury stage it entered | none if it stopped before")
+    award: str | None = Field(default=None, description="The awards it won, by name, comma-separated.")
+    replicates: ArchiveRef | None = None
+    replications: list[ArchiveRef] = Field(default_factory=list, description="Where it was replicated (on get_archived).")
+    imported: bool = False
+
+
+class ArchivePage(BaseModel):
+    items: list[ArchiveEntry]
+    total: Count
+    next_offset: int | None = None
+
+
+class ArchiveYearSummary(BaseModel):
+    cycle_year: Year
+    entries: Count
+    awarded: Count
+
+
+class ArchiveImportRow(BaseModel):
+    model_config = {"extra": "forbid"}
+    id: Code
+    year: Year
+    title: Title
+    unit_name: Name
+    agency_name: Name
+    region: Name | None = None
+    category: Code
+    group: Group
+    summary: Text
+    stage_reached: Name | None = None
+    award: Name | None = None
+    replicates: Code | None = None
+
+
+@command(SERVICE, "search_archive", reply=ArchivePage)
+class SearchArchive(Query):
+    """Search the public archive across years: words in the title and summary, and filters."""
+
+    text: str | None = Field(default=None, max_length=200)
+    year: Year | None = None
+    category: Code | None = None
+    group: Group | None = None
+    region: Name | None = None
+    agency_code: Code | None = None
+    awarded_only: bool = False
+    offset: Count = 0
+    limit: int = Field(default=50, ge=1, le=500, strict=True)
+
+
+@command(SERVICE, "get_archived", reply=ArchiveEntry)
+class GetArchived(Query):
+    """One archived innovation with the innovation it replicates and its replications."""
+
+    id: Code
+
+
+@command(SERVICE, "archive_year", reply=ArchiveYearSummary)
+class ArchiveYear(WorkflowCommand):
+    """After the ceremony (sent by the workflow): the year's forwarded proposals become public in
+    the archive with the stage each reached and its awards. Answers ``not_ready`` while the
+    service has not yet seen the awards determined for the year. Idempotent."""
+
+    cycle_year: Year
+    expected_winners: Count = Field(description="How many winners the ceremony named (AwardsSummary's categories, summed).")
+    at: Instant
+
+
+@command(SERVICE, "import_archive", reply=ImportSummary)
+class ImportArchive(Command):
+    """The operator imports earlier years' proposals into the archive (``bfest archive import FILE.csv``).
+    Idempotent per id: a row already held is replaced by the same row, refused if it differs in year.
+    Like ``import_participants``, only the operator's identity may send it (NATS permissions)."""
+
+    rows: list[ArchiveImportRow] = Field(min_length=1, max_length=5000)

@@ -19,6 +19,7 @@ from contracts.base import (
     Acting,
     Code,
     Command,
+    Competition,
     Count,
     Digest,
     ErrorCode,
@@ -122,6 +123,7 @@ class EntrantsRef(BaseModel):
 
     model_config = {"extra": "forbid"}
     source: str = Field(pattern=r"^(verification|stage)$")
+    track: Competition = Field(default=Competition.KOVABLIK, description="With source 'verification': whose eligible set (KBK's risalah or the innovations).")
     stage: StageKey | None = Field(default=None, description="The previous stage, when source is 'stage'.")
     expected: SetRef
 

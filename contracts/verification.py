@@ -3,7 +3,9 @@ verifier overrides.
 
 Domain error codes: ``verification_not_started``, ``verification_closed``,
 ``unknown_proposal``, ``lke_out_of_range``, ``unknown_threshold_set``,
-``invalid_sheet`` (a SAKIP, RB or CETTAR sheet that does not fit its rubric), plus the runtime's codes
+``invalid_sheet`` (a SAKIP, RB or CETTAR sheet that does not fit its rubric), ``unknown_rubric``,
+``evaluation_not_open``, ``evaluation_closed``, ``already_approved``, ``own_sheet`` (a reviewer
+approving a sheet they entered), plus the runtime's codes
 (``not_ready`` while the copy of registration's proposals is behind)."""
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from contracts.base import (
     AdminDecision,
     Code,
     Command,
+    Competition,
     Count,
     Digest,
     ErrorCode,
+    EvaluationKind,
     Event,
     Group,
     Health,
     Instant,
     Name,
+    ParticipantKind,
     Query,
     Reason,
     Role,
@@ -50,6 +55,11 @@ class VerificationError:
     UNKNOWN_THRESHOLD_SET = "unknown_threshold_set"
     INVALID_SHEET = "invalid_sheet"
     NOT_FOUND = "not_found"
+    UNKNOWN_RUBRIC = "unknown_rubric"
+    EVALUATION_NOT_OPEN = "evaluation_not_open"
+    EVALUATION_CLOSED = "evaluation_closed"
+    ALREADY_APPROVED = "already_approved"
+    OWN_SHEET = "own_sheet"
 
 
 class DisqualificationReason:
@@ -98,6 +108,7 @@ class AdminRules(BaseModel):
 
 class VerificationCounts(BaseModel):
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     state: str = Field(description="not_started | open | completed | closed | cancelled (its cycle was; the year started again opens it again)")
     total: Count
     pending: Count
@@ -112,6 +123,7 @@ class VerificationCounts(BaseModel):
 
 class VerificationClosedSummary(BaseModel):
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     eligible: Count
     disqualified: Count
     overridden: Count
@@ -203,6 +215,7 @@ class StartVerification(WorkflowCommand):
     Answers ``not_ready`` while the service's copy of the forwarded proposals differs from ``expected``."""
 
     cycle_year: Year
+    track: Competition = Field(default=Competition.KOVABLIK, description="Whose forwarded set: the innovations' or the work-culture groups' risalah.")
     expected: SetRef
     call_closed_at: Instant
     deadline: Instant
@@ -213,6 +226,7 @@ class StartVerification(WorkflowCommand):
 @command(SERVICE, "verification_status", reply=VerificationCounts)
 class VerificationStatus(Query):
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     list_pending: bool = Field(default=False, description="Also list the proposals waiting for a verifier.")
 
 
@@ -242,6 +256,7 @@ class CloseVerification(WorkflowCommand):
     """Freeze the verification result at the deadline (sent by the workflow). Idempotent."""
 
     cycle_year: Year
+    track: Competition = Competition.KOVABLIK
     at: Instant
 
 
@@ -293,6 +308,8 @@ class VerifiedProposal(BaseModel):
     agency_code: Code
     agency_name: str
     forwarded_at: Instant | None = None
+    track: Competition = Competition.KOVABLIK
+    group_code: Code | None = Field(default=None, description="The work-culture group, for a KBK risalah.")
 
 
 @event(SERVICE, "proposal_verified")
@@ -350,3 +367,171 @@ class VerificationClosed(Event):
     wbk_layak_units: list[Code] = Field(default_factory=list)
 
 
+
+
+# --------------------------------------------------------------------------- evaluations (SAKIP, RB, CETTAR)
+# Each track's sheets are scored against a versioned rubric, a data file naming its source
+# (services/verification/data/rubrics/). An evaluator enters a sheet, a reviewer other than the
+# evaluator approves it (or returns it with a reason); the track's child workflow opens the window
+# and closes it at its deadline; only approved sheets count. CETTAR's sheet carries the
+# work-culture part; its other parts (SAKIP, RB, Zona Integritas) are the year's approved results
+# of those tracks, read by the service when the sheet is entered and again at the close.
+
+
+class EvaluationPart(BaseModel):
+    """One part of an evaluation as the rubric weighs it: shown on every result."""
+
+    key: Code
+    name: str
+    value: float = Field(description="The part as entered (or, for CETTAR, as taken from its own track's result).")
+    max: float | None = Field(default=None, description="The part's maximum, where the rubric caps it (SAKIP's components).")
+    weight: float | None = Field(default=None, description="The part's weight in a composite (CETTAR).")
+    source: str | None = Field(default=None, description="Where the value came from, e.g. 'sakip 2027 (approved)', or 'missing: counted as 0'.")
+
+
+class EvaluationView(BaseModel):
+    cycle_year: Year
+    kind: EvaluationKind
+    subject_code: Code = Field(description="The agency, regency or city evaluated.")
+    subject_name: str
+    subject_kind: ParticipantKind | None = None
+    rubric: Code = Field(description="The rubric's key, e.g. sakip-permenpanrb-88-2021.")
+    rubric_source: str = Field(description="The rubric's source as its data file names it (regulation, or 'platform default').")
+    parts: list[EvaluationPart]
+    total: float
+    grade: str = Field(description="SAKIP: AA..D; RB: the predicate's key; CETTAR: sangat_cettar | cettar | cukup_cettar.")
+    label: str = Field(description="The grade as people read it, e.g. 'Sangat Memuaskan', 'Sangat Cettar'.")
+    previous_grade: str | None = Field(default=None, description="SAKIP: last year's approved grade, as the platform remembers it.")
+    improvement: int | None = Field(default=None, description="SAKIP: grades gained against last year (negative: lost).")
+    state: str = Field(description="entered | approved | returned")
+    evaluator_id: Code
+    entered_at: Instant
+    reviewer_id: Code | None = None
+    reviewed_at: Instant | None = None
+    review_reason: str | None = None
+    note: str | None = None
+
+
+class EvaluationWindow(BaseModel):
+    cycle_year: Year
+    kind: EvaluationKind
+    state: str = Field(description="not_open | open | closed")
+    rubric: Code | None = None
+    deadline: Instant | None = None
+    entered: Count = 0
+    approved: Count = 0
+    returned: Count = 0
+
+
+class EvaluationClosedSummary(BaseModel):
+    cycle_year: Year
+    kind: EvaluationKind
+    rubric: Code
+    approved: Count = Field(description="The results that count: approved sheets.")
+    unapproved: Count = Field(description="Sheets entered but not approved by the deadline: they do not count.")
+    grades: dict[str, int] = Field(description="Approved results per grade.")
+    digest: Digest = Field(description="digest_ids of the approved subjects' codes.")
+
+
+class EvaluationPage(BaseModel):
+    items: list[EvaluationView]
+    total: Count
+    next_offset: int | None = None
+
+
+@command(SERVICE, "open_evaluation", reply=EvaluationWindow)
+class OpenEvaluation(WorkflowCommand):
+    """Open a track's evaluation window (sent by the track's workflow). Idempotent."""
+
+    cycle_year: Year
+    kind: EvaluationKind
+    rubric: Code
+    deadline: Instant
+    evaluators: list[Code] | None = Field(default=None, max_length=1000, description="Who may enter sheets; none means any evaluator.")
+    reviewers: list[Code] | None = Field(default=None, max_length=1000, description="Who may approve; none means any reviewer.")
+    at: Instant
+
+
+@command(SERVICE, "close_evaluation", reply=EvaluationClosedSummary)
+class CloseEvaluation(WorkflowCommand):
+    """Freeze a track's results at its deadline (sent by the track's workflow). Idempotent. For
+    CETTAR, every rating is computed again from the approved SAKIP, RB and WBK results at closing."""
+
+    cycle_year: Year
+    kind: EvaluationKind
+    at: Instant
+
+
+@command(SERVICE, "enter_evaluation", reply=EvaluationView)
+class EnterEvaluation(Command):
+    """An evaluator enters (or corrects, until approved) one subject's sheet: SAKIP's four
+    components by the rubric's keys, RB's ``index``, CETTAR's ``work_culture``."""
+
+    ACTING: ClassVar[Acting | None] = acting(Role.EVALUATOR, "evaluator_id", ErrorCode.NOT_AN_EVALUATOR)
+
+    cycle_year: Year
+    kind: EvaluationKind
+    subject_code: Code
+    subject_name: Name
+    subject_kind: ParticipantKind | None = None
+    values: dict[Code, float] = Field(min_length=1, max_length=20)
+    evaluator_id: Code
+    note: Reason | None = None
+
+
+@command(SERVICE, "review_evaluation", reply=EvaluationView)
+class ReviewEvaluation(Command):
+    """A reviewer approves an entered sheet, or returns it to the evaluator with a reason."""
+
+    ACTING: ClassVar[Acting | None] = acting(Role.REVIEWER, "reviewer_id", ErrorCode.NOT_A_REVIEWER)
+
+    cycle_year: Year
+    kind: EvaluationKind
+    subject_code: Code
+    approve: bool
+    reason: Reason | None = Field(default=None, description="Required when returning a sheet.")
+    reviewer_id: Code
+
+
+@command(SERVICE, "get_evaluation", reply=EvaluationView)
+class GetEvaluation(Query):
+    cycle_year: Year
+    kind: EvaluationKind
+    subject_code: Code
+
+
+@command(SERVICE, "list_evaluations", reply=EvaluationPage)
+class ListEvaluations(Query):
+    cycle_year: Year
+    kind: EvaluationKind
+    state: str | None = Field(default=None, pattern=r"^(entered|approved|returned)$")
+    offset: Count = 0
+    limit: int = Field(default=100, ge=1, le=1000, strict=True)
+
+
+@command(SERVICE, "evaluation_status", reply=EvaluationWindow)
+class EvaluationStatus(Query):
+    cycle_year: Year
+    kind: EvaluationKind
+
+
+@event(SERVICE, "evaluation_entered")
+class EvaluationEntered(Event):
+    """A sheet was entered or corrected; the result is computed but does not count until approved."""
+
+    evaluation: EvaluationView
+
+
+@event(SERVICE, "evaluation_reviewed")
+class EvaluationReviewed(Event):
+    """A reviewer approved a sheet (it counts) or returned it (with the reason)."""
+
+    evaluation: EvaluationView
+
+
+@event(SERVICE, "evaluation_closed")
+class EvaluationClosed(Event):
+    """A track's results are frozen: every approved result, which the ceremony hands over."""
+
+    summary: EvaluationClosedSummary
+    results: list[EvaluationView]
