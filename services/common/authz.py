@@ -63,6 +63,7 @@ def _kinds() -> dict[str, Kind]:
             "open_call": s, "close_call": s, "get_call": q,
             "submit_proposal": p, "forward_proposal": p, "return_proposal": p, "withdraw_proposal": p,
             "get_proposal": q, "list_proposals": q,
+            "submit_risalah": p, "search_archive": q, "get_archived": q, "archive_year": s, "import_archive": a,
         },
         "verification": {
             "health": q, "start_verification": s, "verification_status": q, "get_decision": q,

@@ -14,11 +14,20 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from contracts.base import Event, ParticipantKind, ProposalStatus
+from contracts.base import Competition, Event, ParticipantKind, ProposalStatus
 from contracts.registration import CallClosedSummary, ProposalContent
 from services.common.db import UtcDateTime
 from services.common.runtime import UnitOfWork
-from services.registration.domain import AgencyQuota, Call, CallState, Filed, Party, Proposal
+from services.registration.domain import (
+    AgencyQuota,
+    Archived,
+    AwardsSeen,
+    Call,
+    CallState,
+    Filed,
+    Party,
+    Proposal,
+)
 
 
 class Base:
@@ -31,7 +40,9 @@ _Col = sa.Column
 CALLS = sa.Table(
     "reg_call",
     Base.metadata,
+    # One call per (year, competition): KOVABLIK's innovations and KBK's risalah.
     _Col("cycle_year", sa.Integer(), primary_key=True),
+    _Col("track", sa.String(16), primary_key=True),
     _Col("state", sa.String(), nullable=False),
     _Col("opens_at", UtcDateTime(), nullable=False),
     _Col("closes_at", UtcDateTime(), nullable=False),
@@ -65,16 +76,67 @@ PROPOSALS = sa.Table(
     _Col("forwarded_at", UtcDateTime(), nullable=True),
     _Col("returned_reason", sa.String(), nullable=True),
     _Col("updated_at", UtcDateTime(), nullable=False),
+    _Col("track", sa.String(16), nullable=False, server_default="kovablik"),
+    _Col("group_code", sa.String(64), nullable=True),
     sa.Index("ix_reg_proposal_agency", "cycle_year", "agency_code", "status"),
 )
 QUOTAS = sa.Table(
     "reg_quota",
     Base.metadata,
-    # One row per (cycle, agency): locked while a forward or withdrawal changes ``used``, so the
-    # quota holds exactly under concurrent forwards from any number of replicas.
+    # One row per (cycle, competition, agency): locked while a forward or withdrawal changes
+    # ``used``, so the quota holds exactly under concurrent forwards from any number of replicas.
     _Col("cycle_year", sa.Integer(), primary_key=True),
+    _Col("track", sa.String(16), primary_key=True),
     _Col("agency_code", sa.String(64), primary_key=True),
     _Col("used", sa.Integer(), nullable=False),
+)
+ARCHIVE = sa.Table(
+    "reg_archive",
+    Base.metadata,
+    # The public innovation archive (rumah inovasi): finished years' proposals and imported rows.
+    _Col("id", sa.String(64), primary_key=True),
+    _Col("year", sa.Integer(), nullable=False, index=True),
+    _Col("track", sa.String(16), nullable=False),
+    _Col("title", sa.String(), nullable=False),
+    _Col("unit_code", sa.String(64), nullable=True),
+    _Col("unit_name", sa.String(), nullable=False),
+    _Col("agency_code", sa.String(64), nullable=True),
+    _Col("agency_name", sa.String(), nullable=False),
+    _Col("region", sa.String(), nullable=True),
+    _Col("category", sa.String(64), nullable=False),
+    _Col("group", sa.String(16), nullable=False),
+    _Col("summary", sa.Text(), nullable=False),
+    _Col("stage_reached", sa.String(), nullable=True),
+    _Col("award", sa.String(), nullable=True),
+    _Col("replicates", sa.String(64), nullable=True, index=True),
+    _Col("imported", sa.Boolean(), nullable=False),
+    _Col("search_text", sa.Text(), nullable=False),  # lower(title + summary): LIKE on both databases
+)
+STAGES_SEEN = sa.Table(
+    "reg_stage_seen",
+    Base.metadata,
+    # Where each proposal went after the call (verification's and scoring's events): the archive's
+    # stage reached.
+    _Col("proposal_id", sa.String(64), primary_key=True),
+    _Col("stage", sa.String(64), primary_key=True),
+    _Col("cycle_year", sa.Integer(), nullable=False, index=True),
+    _Col("seen_at", UtcDateTime(), nullable=False),
+)
+AWARDS_SEEN = sa.Table(
+    "reg_awards_seen",
+    Base.metadata,
+    # The awards determined per year (awards' awards_determined): the archive's awards.
+    _Col("cycle_year", sa.Integer(), primary_key=True),
+    _Col("winners", sa.Integer(), nullable=False),
+    _Col("awards", sa.JSON(), nullable=False),
+)
+ARCHIVED_YEARS = sa.Table(
+    "reg_archived_year",
+    Base.metadata,
+    _Col("cycle_year", sa.Integer(), primary_key=True),
+    _Col("entries", sa.Integer(), nullable=False),
+    _Col("awarded", sa.Integer(), nullable=False),
+    _Col("archived_at", UtcDateTime(), nullable=False),
 )
 
 
@@ -128,14 +190,14 @@ class Participants(_Repository):
         )
         return {r.code: r.name for r in await self._rows(stmt)}
 
-    async def children_of(self, parents: list[str]) -> list[tuple[str, str]]:
-        """(code, parent_code) of the participants filed under ``parents``."""
+    async def children_of(self, parents: list[str]) -> list[tuple[str, str, str]]:
+        """(code, parent_code, kind) of the participants filed under ``parents``."""
         if not parents:
             return []
         c = PARTICIPANTS.c
         return [
-            (r.code, r.parent_code)
-            for r in await self._rows(sa.select(c.code, c.parent_code).where(c.parent_code.in_(parents)))
+            (r.code, r.parent_code, r.kind)
+            for r in await self._rows(sa.select(c.code, c.parent_code, c.kind).where(c.parent_code.in_(parents)))
         ]
 
     async def add(self, parties: list[Party]) -> None:
@@ -176,12 +238,14 @@ def _call(r: Any) -> Call:
         next_seq=r.next_seq,
         closed_at=r.closed_at,
         summary=None if r.summary is None else CallClosedSummary.model_validate(r.summary),
+        track=Competition(r.track),
     )
 
 
 def _call_row(call: Call) -> dict[str, Any]:
     return {
         "cycle_year": call.cycle_year,
+        "track": call.track.value,
         "state": call.state.value,
         "opens_at": call.opens_at,
         "closes_at": call.closes_at,
@@ -193,24 +257,26 @@ def _call_row(call: Call) -> dict[str, Any]:
 
 
 class Calls(_Repository):
-    async def get(self, year: int, lock: bool = False) -> Call | None:
-        """The year's call; with ``lock``, locked until commit."""
-        r = await self._one(sa.select(CALLS).where(CALLS.c.cycle_year == year), lock)
+    async def get(self, year: int, lock: bool = False, track: Competition = Competition.KOVABLIK) -> Call | None:
+        """The year's call of ``track``; with ``lock``, locked until commit."""
+        stmt = sa.select(CALLS).where(CALLS.c.cycle_year == year, CALLS.c.track == track.value)
+        r = await self._one(stmt, lock)
         return None if r is None else _call(r)
 
-    async def many(self, years: Iterable[int]) -> dict[int, Call]:
-        return {
-            r.cycle_year: _call(r)
-            for r in await self._rows(sa.select(CALLS).where(CALLS.c.cycle_year.in_(sorted(set(years)))))
-        }
+    async def many(self, keys: Iterable[tuple[int, Competition]]) -> dict[tuple[int, Competition], Call]:
+        """The calls of these (year, track)."""
+        years = sorted({y for y, _ in keys})
+        calls = [_call(r) for r in await self._rows(sa.select(CALLS).where(CALLS.c.cycle_year.in_(years)))]
+        return {call.key: call for call in calls}
 
     async def add(self, call: Call) -> None:
         await self._rows(sa.insert(CALLS), [_call_row(call)])
 
     async def save(self, call: Call) -> None:
         values = _call_row(call)
-        del values["cycle_year"]
-        await self._rows(sa.update(CALLS).where(CALLS.c.cycle_year == call.cycle_year).values(**values))
+        del values["cycle_year"], values["track"]
+        where = (CALLS.c.cycle_year == call.cycle_year, CALLS.c.track == call.track.value)
+        await self._rows(sa.update(CALLS).where(*where).values(**values))
 
 
 # --------------------------------------------------------------------------- proposals
@@ -231,6 +297,8 @@ def _proposal(r: Any) -> Proposal:
         submitted_at=r.submitted_at,
         forwarded_at=r.forwarded_at,
         returned_reason=r.returned_reason,
+        track=Competition(r.track),
+        group_code=r.group_code,
     )
 
 
@@ -254,6 +322,7 @@ def _content(p: Proposal) -> dict[str, Any]:
 _P = PROPOSALS.c
 _SAME_TITLE = sa.select(_P.id).where(
     _P.cycle_year == sa.bindparam("y"),
+    _P.track == sa.bindparam("t"),
     _P.agency_code == sa.bindparam("a"),
     _P.title_key == sa.bindparam("k"),
     _P.status != ProposalStatus.WITHDRAWN.value,
@@ -272,25 +341,38 @@ class Proposals(_Repository):
         stmt = self.db.for_update(sa.select(PROPOSALS).where(_P.id.in_(sorted(set(ids)))).order_by(_P.id))
         return {r.id: _proposal(r) for r in await self._rows(stmt)}
 
-    async def title_holder(self, year: int, agency_code: str, key: str, own_id: str | None) -> str | None:
-        """The agency's live proposal this cycle (other than ``own_id``) with the title key ``key``."""
-        clash = (
-            await self._rows(_SAME_TITLE, {"y": year, "a": agency_code, "k": key, "own": own_id or ""})
-        ).first()
+    async def title_holder(
+        self, year: int, agency_code: str, key: str, own_id: str | None, track: Competition = Competition.KOVABLIK
+    ) -> str | None:
+        """The agency's live proposal of the competition this cycle (other than ``own_id``) with the
+        title key ``key``."""
+        params = {"y": year, "t": track.value, "a": agency_code, "k": key, "own": own_id or ""}
+        clash = (await self._rows(_SAME_TITLE, params)).first()
         return None if clash is None else str(clash[0])
 
-    async def filed(self, year: int) -> list[Filed]:
-        stmt = sa.select(_P.id, _P.status, _P.agency_code, _P.group).where(_P.cycle_year == year)
+    async def filed(self, year: int, track: Competition = Competition.KOVABLIK) -> list[Filed]:
+        stmt = sa.select(_P.id, _P.status, _P.agency_code, _P.group).where(
+            _P.cycle_year == year, _P.track == track.value
+        )
         return [Filed(r.id, ProposalStatus(r.status), r.agency_code, r.group) for r in await self._rows(stmt)]
 
-    async def forwarded_ids(self, year: int, agency_code: str) -> list[str]:
+    async def forwarded_ids(self, year: int, track: Competition, agency_code: str) -> list[str]:
         stmt = sa.select(_P.id).where(
-            _P.cycle_year == year, _P.agency_code == agency_code, _P.status == ProposalStatus.FORWARDED.value
+            _P.cycle_year == year,
+            _P.track == track.value,
+            _P.agency_code == agency_code,
+            _P.status == ProposalStatus.FORWARDED.value,
         )
         return sorted(r[0] for r in await self._rows(stmt))
 
+    async def forwarded(self, year: int) -> list[Proposal]:
+        """The year's forwarded proposals of every competition (what a finished year archives)."""
+        stmt = sa.select(PROPOSALS).where(_P.cycle_year == year, _P.status == ProposalStatus.FORWARDED.value)
+        return [_proposal(r) for r in await self._rows(stmt.order_by(_P.id))]
+
     async def add(self, p: Proposal) -> None:
         row = {"id": p.id, "cycle_year": p.cycle_year, "unit_code": p.unit_code, "agency_code": p.agency_code}
+        row |= {"track": p.track.value, "group_code": p.group_code}
         await self._rows(sa.insert(PROPOSALS), [{**row, **_content(p), **_state(p)}])
 
     async def save(self, p: Proposal, content: bool = False) -> None:
@@ -326,37 +408,146 @@ class Proposals(_Repository):
 # --------------------------------------------------------------------------- quotas
 
 
+QuotaKey = tuple[int, Competition, str]
+
+
 class Quotas(_Repository):
-    async def lock(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], AgencyQuota]:
-        """The agencies' quotas, their rows created if missing and locked until commit (in key
-        order, so concurrent batches on several replicas cannot deadlock each other)."""
-        keys = sorted(set(keys))
+    async def lock(self, keys: Iterable[QuotaKey]) -> dict[QuotaKey, AgencyQuota]:
+        """The agencies' quotas per (year, competition, agency), their rows created if missing and
+        locked until commit (in key order, so concurrent batches on several replicas cannot
+        deadlock each other)."""
+        keys = sorted({(y, Competition(t), a) for y, t, a in keys})
         if not keys:
             return {}
         insert = sqlite_insert if self.db.is_sqlite else pg_insert
         await self._rows(
             insert(QUOTAS).on_conflict_do_nothing(),
-            [{"cycle_year": y, "agency_code": a, "used": 0} for y, a in keys],
+            [{"cycle_year": y, "track": t.value, "agency_code": a, "used": 0} for y, t, a in keys],
         )
         q = QUOTAS.c
         stmt = self.db.for_update(
-            sa.select(q.cycle_year, q.agency_code, q.used)
-            .where(sa.tuple_(q.cycle_year, q.agency_code).in_(keys))
-            .order_by(q.cycle_year, q.agency_code),
+            sa.select(q.cycle_year, q.track, q.agency_code, q.used)
+            .where(sa.tuple_(q.cycle_year, q.track, q.agency_code).in_([(y, t.value, a) for y, t, a in keys]))
+            .order_by(q.cycle_year, q.track, q.agency_code),
         )
-        return {
-            (r.cycle_year, r.agency_code): AgencyQuota(r.cycle_year, r.agency_code, r.used)
-            for r in await self._rows(stmt)
-        }
+        quotas = [
+            AgencyQuota(r.cycle_year, r.agency_code, r.used, track=Competition(r.track)) for r in await self._rows(stmt)
+        ]
+        return {quota.key: quota for quota in quotas}
 
     async def save(self, quotas: Iterable[AgencyQuota]) -> None:
-        rows = [{"y": q.cycle_year, "a": q.agency_code, "used": q.used} for q in quotas]
+        rows = [{"y": q.cycle_year, "t": q.track.value, "a": q.agency_code, "used": q.used} for q in quotas]
         if rows:
             q = QUOTAS.c
             stmt = sa.update(QUOTAS).where(
-                q.cycle_year == sa.bindparam("y"), q.agency_code == sa.bindparam("a")
+                q.cycle_year == sa.bindparam("y"), q.track == sa.bindparam("t"), q.agency_code == sa.bindparam("a")
             )
             await self._rows(stmt, rows)
+
+
+# --------------------------------------------------------------------------- the archive
+
+
+def _archived(r: Any) -> Archived:
+    return Archived(
+        id=r.id, year=r.year, title=r.title, unit_name=r.unit_name, agency_name=r.agency_name,
+        category=r.category, group=r.group, summary=r.summary, track=Competition(r.track),
+        unit_code=r.unit_code, agency_code=r.agency_code, region=r.region, stage_reached=r.stage_reached,
+        award=r.award, replicates=r.replicates, imported=r.imported,
+    )  # fmt: skip
+
+
+def _archive_row(a: Archived) -> dict[str, Any]:
+    row = {name: getattr(a, name) for name in Archived.__slots__}
+    row["track"] = a.track.value
+    row["search_text"] = f"{a.title}\n{a.summary}".lower()
+    return row
+
+
+def _like(word: str) -> str:
+    """A LIKE pattern matching ``word`` anywhere (its own % and _ taken literally)."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+_A = ARCHIVE.c
+
+
+class Archive(_Repository):
+    """The public innovation archive, and what registration learned on the way to it: the stages
+    each proposal reached, the awards of each year, the years archived."""
+
+    async def get(self, entry_id: str) -> Archived | None:
+        r = await self._one(sa.select(ARCHIVE).where(_A.id == entry_id))
+        return None if r is None else _archived(r)
+
+    async def many(self, ids: Iterable[str]) -> dict[str, Archived]:
+        rows = await self._rows(sa.select(ARCHIVE).where(_A.id.in_(sorted(set(ids)))))
+        return {r.id: _archived(r) for r in rows}
+
+    async def holds(self, entry_id: str) -> bool:
+        return (await self._one(sa.select(_A.id).where(_A.id == entry_id))) is not None
+
+    async def known_ids(self, ids: Iterable[str]) -> set[str]:
+        return {r[0] for r in await self._rows(sa.select(_A.id).where(_A.id.in_(sorted(set(ids)))))}
+
+    async def put(self, entries: list[Archived]) -> None:
+        """Write these entries, replacing any held with the same id."""
+        if entries:
+            await self._rows(sa.delete(ARCHIVE).where(_A.id.in_([e.id for e in entries])))
+            await self._rows(sa.insert(ARCHIVE), [_archive_row(e) for e in entries])
+
+    async def count(self) -> int:
+        return await self._count(ARCHIVE, [])
+
+    async def replications(self, entry_id: str) -> list[Archived]:
+        rows = await self._rows(sa.select(ARCHIVE).where(_A.replicates == entry_id).order_by(_A.year, _A.id))
+        return [_archived(r) for r in rows]
+
+    async def search(self, text: str | None, filters: dict[str, Any], awarded_only: bool, offset: int, limit: int) -> tuple[list[Archived], int]:
+        """Every word of ``text`` in the title or summary (case aside), the filters (column →
+        value, None: any); newest year first."""
+        where = [_A[k] == v for k, v in filters.items() if v is not None]
+        where += [_A.search_text.like(_like(word), escape="\\") for word in (text or "").lower().split()]
+        if awarded_only:
+            where.append(_A.award.is_not(None))
+        stmt = sa.select(ARCHIVE).where(*where).order_by(_A.year.desc(), _A.id).offset(offset).limit(limit)
+        return [_archived(r) for r in await self._rows(stmt)], await self._count(ARCHIVE, where)
+
+    # ------------------------------------------------------------------ on the way to it
+
+    async def seen(self, year: int, stage: str, ids: Iterable[str], at: dt.datetime) -> None:
+        """Proposals seen in ``stage`` (first seen kept)."""
+        rows = [{"proposal_id": i, "stage": stage, "cycle_year": year, "seen_at": at} for i in sorted(set(ids))]
+        if rows:
+            insert = sqlite_insert if self.db.is_sqlite else pg_insert
+            await self._rows(insert(STAGES_SEEN).on_conflict_do_nothing(), rows)
+
+    async def stages_of(self, year: int) -> dict[str, dict[str, dt.datetime]]:
+        s = STAGES_SEEN.c
+        out: dict[str, dict[str, dt.datetime]] = {}
+        for r in await self._rows(sa.select(s.proposal_id, s.stage, s.seen_at).where(s.cycle_year == year)):
+            out.setdefault(r.proposal_id, {})[r.stage] = r.seen_at
+        return out
+
+    async def awards(self, year: int) -> AwardsSeen | None:
+        r = await self._one(sa.select(AWARDS_SEEN).where(AWARDS_SEEN.c.cycle_year == year))
+        return None if r is None else AwardsSeen(r.cycle_year, r.winners, dict(r.awards))
+
+    async def put_awards(self, seen: AwardsSeen) -> None:
+        """The year's awards as last determined."""
+        await self._rows(sa.delete(AWARDS_SEEN).where(AWARDS_SEEN.c.cycle_year == seen.cycle_year))
+        await self._rows(sa.insert(AWARDS_SEEN), [{"cycle_year": seen.cycle_year, "winners": seen.winners, "awards": seen.awards}])
+
+    async def archived_year(self, year: int) -> tuple[int, int] | None:
+        """(entries, awarded) of a year already archived."""
+        y = ARCHIVED_YEARS.c
+        r = await self._one(sa.select(y.entries, y.awarded).where(y.cycle_year == year))
+        return None if r is None else (r.entries, r.awarded)
+
+    async def mark_archived(self, year: int, entries: int, awarded: int, at: dt.datetime) -> None:
+        row = {"cycle_year": year, "entries": entries, "awarded": awarded, "archived_at": at}
+        await self._rows(sa.insert(ARCHIVED_YEARS), [row])
 
 
 # --------------------------------------------------------------------------- the unit of work
@@ -373,6 +564,7 @@ class Unit:
         self.calls = Calls(uow)
         self.proposals = Proposals(uow)
         self.quotas = Quotas(uow)
+        self.archive = Archive(uow)
 
     def emit(self, *events: Event) -> None:
         for event in events:

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from contracts.base import ParticipantKind, ProposalStatus, digest_ids
+from contracts.base import Competition, ParticipantKind, ProposalStatus, digest_ids
 from contracts.registration import (
     CallClosed,
     CallOpened,
@@ -244,10 +244,10 @@ def test_a_batch_of_forwards_is_decided_in_arrival_order_against_the_state_the_e
     call = open_call(quota=1)
     a, b = submitted(call), submitted(call, UNIT2, "Lain")
     batch = Forwarding(
-        calls={YEAR: call},
+        calls={call.key: call},
         people={p.code: p for p in (AGENCY, UNIT, UNIT2)},
         proposals={a.id: a, b.id: b},
-        quotas={(YEAR, AGENCY.code): AgencyQuota(YEAR, AGENCY.code)},
+        quotas={(YEAR, Competition.KOVABLIK, AGENCY.code): AgencyQuota(YEAR, AGENCY.code)},
     )
     assert batch.quota_to_explain(YEAR, AGENCY.code) is None
     proposal, event = batch.forward(YEAR, AGENCY.code, a.id, NOW)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from contracts.base import ParticipantKind, ProposalStatus
+from contracts.base import Competition, ParticipantKind, ProposalStatus
 from contracts.cycle import CycleCancelled
 from contracts.registration import (
     CallClosed,
@@ -36,6 +36,7 @@ from tests.registration.test_domain import content
 
 YEAR = 2031
 NOW = dt.datetime(2031, 3, 10, 3, 0, tzinfo=dt.UTC)
+KOVABLIK = Competition.KOVABLIK
 
 
 class FakeParticipants:
@@ -51,8 +52,8 @@ class FakeParticipants:
     async def names(self, *codes: str) -> dict[str, str]:
         return {c: self.rows[c].name for c in codes if c in self.rows}
 
-    async def children_of(self, parents: list[str]) -> list[tuple[str, str]]:
-        return [(p.code, p.parent_code) for p in self.rows.values() if p.parent_code in parents]
+    async def children_of(self, parents: list[str]) -> list[tuple[str, str, str]]:
+        return [(p.code, p.parent_code, p.kind.value) for p in self.rows.values() if p.parent_code in parents]
 
     async def add(self, parties: list[Party]) -> None:
         self.rows.update({p.code: copy.copy(p) for p in parties})
@@ -65,24 +66,24 @@ class FakeParticipants:
 
 class FakeCalls:
     def __init__(self) -> None:
-        self.rows: dict[int, Call] = {}
+        self.rows: dict[tuple[int, Competition], Call] = {}
         self.locked: list[int] = []
 
-    async def get(self, year: int, lock: bool = False) -> Call | None:
+    async def get(self, year: int, lock: bool = False, track: Competition = Competition.KOVABLIK) -> Call | None:
         if lock:
             self.locked.append(year)
-        return copy.deepcopy(self.rows.get(year))
+        return copy.deepcopy(self.rows.get((year, track)))
 
-    async def many(self, years: Iterable[int]) -> dict[int, Call]:
-        return {y: copy.deepcopy(self.rows[y]) for y in years if y in self.rows}
+    async def many(self, keys: Iterable[tuple[int, Competition]]) -> dict[tuple[int, Competition], Call]:
+        return {k: copy.deepcopy(self.rows[k]) for k in keys if k in self.rows}
 
     async def add(self, call: Call) -> None:
-        assert call.cycle_year not in self.rows
-        self.rows[call.cycle_year] = copy.deepcopy(call)
+        assert call.key not in self.rows
+        self.rows[call.key] = copy.deepcopy(call)
 
     async def save(self, call: Call) -> None:
-        assert call.cycle_year in self.rows
-        self.rows[call.cycle_year] = copy.deepcopy(call)
+        assert call.key in self.rows
+        self.rows[call.key] = copy.deepcopy(call)
 
 
 class FakeProposals:
@@ -96,18 +97,18 @@ class FakeProposals:
     async def many_locked(self, ids: Iterable[str]) -> dict[str, Proposal]:
         return {i: copy.deepcopy(self.rows[i]) for i in ids if i in self.rows}
 
-    async def title_holder(self, year: int, agency: str, key: str, own: str | None) -> str | None:
+    async def title_holder(self, year: int, agency: str, key: str, own: str | None, track: Competition = Competition.KOVABLIK) -> str | None:
         return next(
-            (p.id for p in self.rows.values() if (p.cycle_year, p.agency_code, p.title_key) == (year, agency, key)
+            (p.id for p in self.rows.values() if (p.cycle_year, p.track, p.agency_code, p.title_key) == (year, track, agency, key)
              and p.status != ProposalStatus.WITHDRAWN and p.id != own),
             None,
         )
 
-    async def filed(self, year: int) -> list[Filed]:
-        return [Filed(p.id, p.status, p.agency_code, p.group) for p in self.rows.values() if p.cycle_year == year]
+    async def filed(self, year: int, track: Competition = Competition.KOVABLIK) -> list[Filed]:
+        return [Filed(p.id, p.status, p.agency_code, p.group) for p in self.rows.values() if (p.cycle_year, p.track) == (year, track)]
 
-    async def forwarded_ids(self, year: int, agency: str) -> list[str]:
-        return sorted(p.id for p in self.rows.values() if (p.cycle_year, p.agency_code, p.status) == (year, agency, "forwarded"))
+    async def forwarded_ids(self, year: int, track: Competition, agency: str) -> list[str]:
+        return sorted(p.id for p in self.rows.values() if (p.cycle_year, p.track, p.agency_code, p.status) == (year, track, agency, "forwarded"))
 
     async def add(self, p: Proposal) -> None:
         assert p.id not in self.rows
@@ -129,10 +130,10 @@ class FakeProposals:
 
 class FakeQuotas:
     def __init__(self) -> None:
-        self.used: dict[tuple[int, str], int] = {}
+        self.used: dict[tuple[int, Competition, str], int] = {}
 
-    async def lock(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], AgencyQuota]:
-        return {k: AgencyQuota(k[0], k[1], self.used.setdefault(k, 0)) for k in sorted(set(keys))}
+    async def lock(self, keys: Iterable[tuple[int, Competition, str]]) -> dict[tuple[int, Competition, str], AgencyQuota]:
+        return {k: AgencyQuota(k[0], k[2], self.used.setdefault(k, 0), track=k[1]) for k in sorted(set(keys))}
 
     async def save(self, quotas: Iterable[AgencyQuota]) -> None:
         for q in quotas:
@@ -186,12 +187,12 @@ def forward(pid: str, agency: str = "KAB") -> ForwardProposal:
 async def test_submit_numbers_the_proposal_saves_the_call_and_emits_one_event(uow):
     view = await submit(uow, "U1", "Antrian")
     assert view.id == f"P{YEAR}-00001" and view.levels["agency"] == "pending_review"
-    assert uow.calls.rows[YEAR].next_seq == 2 and uow.proposals.rows[view.id].status is ProposalStatus.SUBMITTED
+    assert uow.calls.rows[(YEAR, KOVABLIK)].next_seq == 2 and uow.proposals.rows[view.id].status is ProposalStatus.SUBMITTED
     [event] = uow.events
     assert isinstance(event, ProposalSubmitted) and (event.proposal.unit_name, event.proposal.agency_name) == ("Puskesmas 1", "Kabupaten Malang")
     with pytest.raises(DomainError) as err:
         await submit(uow, "U2", "antrian")  # the same title key at the same agency
-    assert err.value.code == RegistrationError.DUPLICATE_TITLE and uow.calls.rows[YEAR].next_seq == 2
+    assert err.value.code == RegistrationError.DUPLICATE_TITLE and uow.calls.rows[(YEAR, KOVABLIK)].next_seq == 2
 
 
 async def test_a_batch_of_forwards_keeps_the_quota_and_writes_once(uow):
@@ -203,7 +204,7 @@ async def test_a_batch_of_forwards_keeps_the_quota_and_writes_once(uow):
     assert results[1].details["forwarded"] == [a.id]
     [event] = uow.events
     assert isinstance(event, ProposalForwarded) and (event.quota_used, event.quota_per_agency) == (1, 1)
-    assert uow.quotas.used[(YEAR, "KAB")] == 1 and uow.proposals.batch_writes == 1
+    assert uow.quotas.used[(YEAR, KOVABLIK, "KAB")] == 1 and uow.proposals.batch_writes == 1
     assert uow.proposals.rows[a.id].status is ProposalStatus.FORWARDED and uow.proposals.rows[b.id].status is ProposalStatus.SUBMITTED
 
 
@@ -212,10 +213,10 @@ async def test_withdrawing_a_forwarded_proposal_frees_its_slot(uow):
     await h.forward_proposals([forward(a.id)], uow)  # type: ignore[arg-type]
     with pytest.raises(DomainError) as err:
         await h.withdraw_proposal(WithdrawProposal(request_id="w0", cycle_year=YEAR, unit_code="U2", proposal_id=a.id), uow)  # type: ignore[arg-type]
-    assert err.value.code == RegistrationError.NOT_FOUND and uow.quotas.used[(YEAR, "KAB")] == 1
+    assert err.value.code == RegistrationError.NOT_FOUND and uow.quotas.used[(YEAR, KOVABLIK, "KAB")] == 1
     view = await h.withdraw_proposal(WithdrawProposal(request_id="w", cycle_year=YEAR, unit_code="U1", proposal_id=a.id, reason="nanti"), uow)  # type: ignore[arg-type]
     assert view.status == "withdrawn" and view.levels["secretariat"] == "withdrawn"
-    assert uow.quotas.used[(YEAR, "KAB")] == 0 and isinstance(uow.events[-1], ProposalWithdrawn)
+    assert uow.quotas.used[(YEAR, KOVABLIK, "KAB")] == 0 and isinstance(uow.events[-1], ProposalWithdrawn)
 
 
 async def test_return_and_resubmit_go_through_the_chain(uow):
