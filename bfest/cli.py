@@ -26,6 +26,7 @@ cycle_app = typer.Typer(no_args_is_help=True, help="Start, watch and steer a yea
 participants_app = typer.Typer(no_args_is_help=True, help="The participant registry (registration service).")
 jurors_app = typer.Typer(no_args_is_help=True, help="The juror pool (scoring service).")
 portal_app = typer.Typer(no_args_is_help=True, help="The web portal: run it, issue accounts.")
+archive_app = typer.Typer(no_args_is_help=True, help="The innovation archive, rumah inovasi (registration service).")
 app.add_typer(cycle_app, name="cycle")
 app.add_typer(participants_app, name="participants")
 app.add_typer(jurors_app, name="jurors")
@@ -34,6 +35,7 @@ app.add_typer(service_app, name="service")
 app.add_typer(worker_app, name="worker")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(portal_app, name="portal")
+app.add_typer(archive_app, name="archive")
 
 console = Console()
 err = Console(stderr=True)
@@ -141,6 +143,16 @@ def contracts_asyncapi(
 
     write_asyncapi(output)
     console.print(f"wrote {output}")
+
+
+@archive_app.command("import")
+def archive_import(file: Path = typer.Argument(..., help="CSV: id,year,title,unit_name,agency_name,region,category,group,summary,stage_reached,award,replicates")) -> None:
+    """Import earlier years' innovations into the public archive (idempotent per id)."""
+    from bfest.commands import run
+    from bfest.files.archive import import_archive
+
+    created, updated, total = run(import_archive(file))
+    console.print(f"[green]imported[/] {created} new, {updated} changed; the archive holds {total}")
 
 
 @app.command("trace")

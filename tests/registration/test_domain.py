@@ -262,6 +262,161 @@ def test_a_batch_of_forwards_is_decided_in_arrival_order_against_the_state_the_e
     refused(RegistrationError.NOT_FOUND, batch.forward, YEAR, AGENCY.code, "P9", NOW)
 
 
+# --------------------------------------------------------------------------- KBK: work-culture groups and their risalah
+
+GROUP = Party("KAB-MALANG-U01-KBK1", "KBK Sigap", ParticipantKind.KBK, UNIT.code)
+GROUP2 = Party("KAB-MALANG-U01-KBK2", "KBK Cekatan", ParticipantKind.KBK, UNIT.code)
+GROUP_NAMES = {**NAMES, GROUP.code: GROUP.name, GROUP2.code: GROUP2.name}
+
+
+def kbk_call(quota: int = 1) -> Call:
+    call, events = Call.open(None, YEAR, T0, T1, quota, Competition.KBK)
+    assert [(type(e), e.track) for e in events] == [(CallOpened, Competition.KBK)]
+    return call
+
+
+def test_a_group_is_a_kbk_participant_under_a_unit():
+    assert domain.a_group(GROUP, GROUP.code) is GROUP
+    err = refused(RegistrationError.NOT_A_GROUP, domain.a_group, UNIT, UNIT.code)
+    assert err.details == {"code": UNIT.code}
+    refused(RegistrationError.NOT_A_GROUP, domain.a_group, AGENCY, AGENCY.code)
+    refused(RegistrationError.UNKNOWN_PARTICIPANT, domain.a_group, None, "KBK-GHOST")
+    domain.check_import([_p("A", "opd"), _p("U", "upt", "A"), _p("G", "kbk", "U")], {}, [])
+    under_agency = refused(RegistrationError.INVALID_PARTICIPANT, domain.check_import, [_p("G", "kbk", "A")], {"A": ParticipantKind.OPD}, [])
+    assert under_agency.details["problems"] == ["G: the parent of a work-culture group must be a unit (upt, upp), not a opd"]
+    refused(RegistrationError.INVALID_PARTICIPANT, domain.check_import, [_p("G", "kbk")], {}, [])
+    refused(RegistrationError.INVALID_PARTICIPANT, domain.check_import, [_p("U", "upt", "G")], {"G": ParticipantKind.KBK}, [])
+
+
+def test_a_unit_keeps_its_groups_and_cannot_become_an_agency_while_they_stay():
+    groups = [("G", "U", "kbk")]
+    domain.check_import([_p("U", "upt", "A")], {"A": ParticipantKind.OPD}, groups)  # re-imported as it is
+    err = refused(RegistrationError.INVALID_PARTICIPANT, domain.check_import, [_p("U", "opd")], {}, groups)
+    assert err.details["problems"] == ["U: has 1 work-culture group(s) (G); a unit with groups cannot become a opd"]
+
+
+def test_a_risalah_is_numbered_by_kbks_call_and_names_its_group():
+    call = kbk_call()
+    p, event = Proposal.submit(call, UNIT, AGENCY, content("Risalah Antrian"), "risalah antrian", None, NOW, GROUP)
+    assert p.id == f"K{YEAR}-00001" and (p.track, p.group_code, p.unit_code, p.agency_code) == (Competition.KBK, GROUP.code, UNIT.code, AGENCY.code)
+    snap = event.proposal
+    assert (snap.track, snap.group_code, snap.group_name, snap.unit_name) == (Competition.KBK, GROUP.code, GROUP.name, UNIT.name)
+    assert open_call().take_number() == f"P{YEAR}-00001"  # KOVABLIK's numbering is its own
+
+
+def test_a_risalah_is_resubmitted_by_its_own_group_only():
+    call = kbk_call()
+    p, _ = Proposal.submit(call, UNIT, AGENCY, content("Risalah"), "risalah", None, NOW, GROUP)
+    p.return_to_unit(AGENCY, "Lengkapi", NOW, GROUP_NAMES)
+    err = refused(RegistrationError.NOT_FOUND, p.resubmit, UNIT, AGENCY, content("Risalah"), "risalah", None, NOW, GROUP_NAMES, GROUP2)
+    assert err.message == f"proposal {p.id} is not {GROUP2.code}'s"
+    refused(RegistrationError.NOT_FOUND, p.resubmit, UNIT, AGENCY, content("Risalah"), "risalah", None, NOW, GROUP_NAMES)  # by the unit
+    event = p.resubmit(UNIT, AGENCY, content("Risalah 2"), "risalah 2", None, NOW, GROUP_NAMES, GROUP)
+    assert event.proposal.group_name == GROUP.name and p.status is ProposalStatus.SUBMITTED
+    innovation = submitted(open_call())
+    refused(RegistrationError.NOT_FOUND, innovation.of_group, GROUP.code)  # a group cannot take a unit's
+
+
+def test_kbks_call_has_its_own_quota_state_and_closing_digest():
+    kov, kbk = open_call(quota=1), kbk_call(quota=1)
+    innovation = submitted(kov)
+    risalah, _ = Proposal.submit(kbk, UNIT, AGENCY, content("Risalah"), "risalah", None, NOW, GROUP)
+    risalah2, _ = Proposal.submit(kbk, UNIT2, AGENCY, content("Risalah B"), "risalah b", None, NOW, GROUP2)
+    batch = Forwarding(
+        calls={kov.key: kov, kbk.key: kbk},
+        people={p.code: p for p in (AGENCY, UNIT, UNIT2, GROUP, GROUP2)},
+        proposals={p.id: p for p in (innovation, risalah, risalah2)},
+        quotas={
+            (YEAR, Competition.KOVABLIK, AGENCY.code): AgencyQuota(YEAR, AGENCY.code),
+            (YEAR, Competition.KBK, AGENCY.code): AgencyQuota(YEAR, AGENCY.code, track=Competition.KBK),
+        },
+    )
+    batch.forward(YEAR, AGENCY.code, innovation.id, NOW)
+    _, event = batch.forward(YEAR, AGENCY.code, risalah.id, NOW)  # KOVABLIK's full quota does not count
+    assert (event.quota_used, event.proposal.track) == (1, Competition.KBK)
+    quota = batch.quota_to_explain(YEAR, AGENCY.code, risalah2.id)
+    assert quota is not None and quota.key == (YEAR, Competition.KBK, AGENCY.code)
+    quota.forwarded_before = []
+    err = refused(RegistrationError.QUOTA_EXCEEDED, batch.forward, YEAR, AGENCY.code, risalah2.id, NOW)
+    assert "risalah" in err.message and err.details["forwarded"] == [risalah.id]
+    summary, [closed] = kbk.close(T1, [Filed(risalah.id, ProposalStatus.FORWARDED, AGENCY.code, "umum"), Filed(risalah2.id, ProposalStatus.SUBMITTED, AGENCY.code, "umum")])
+    assert (summary.track, summary.forwarded, summary.forwarded_digest) == (Competition.KBK, 1, digest_ids([risalah.id]))
+    assert closed.summary.track is Competition.KBK and kov.state is CallState.OPEN
+    err = refused(RegistrationError.CALL_CLOSED, batch.forward, YEAR, AGENCY.code, risalah2.id, NOW)
+    assert err.details == {"cycle_year": YEAR, "track": "kbk", "state": "closed"}
+    err = refused(RegistrationError.CALL_NOT_OPEN, domain.accepting, None, YEAR, Competition.KBK)
+    assert err.details == {"cycle_year": YEAR, "track": "kbk"} and "(kbk)" in err.message
+
+
+# --------------------------------------------------------------------------- the archive
+
+
+def test_a_replication_names_an_original_the_archive_holds():
+    err = refused(RegistrationError.UNKNOWN_ORIGINAL, domain.check_original, "P2029-00001", False)
+    assert err.details == {"replicates": "P2029-00001"}
+    domain.check_original("P2029-00001", True)
+    domain.check_original(None, False)
+
+
+def test_the_stage_reached_is_the_last_jury_stage_entered_else_verification():
+    t = dt.datetime(2031, 6, 1, tzinfo=dt.UTC)
+    assert domain.stage_reached({}) is None
+    assert domain.stage_reached({"verification": t}) == "verification"
+    later = {"verification": t, "desk": t + dt.timedelta(days=1), "presentasi": t + dt.timedelta(days=20)}
+    assert domain.stage_reached(later) == "presentasi"
+
+
+def _winner(pid: str | None, unit: str = "U") -> dict:
+    return {"award_key": "k", "rank": 1, "proposal_id": pid, "unit_code": unit, "unit_name": unit}
+
+
+def test_archive_year_waits_for_the_awards_with_the_expected_winners():
+    from contracts.awards import CategoryResult
+
+    categories = [
+        CategoryResult.model_validate({"key": "top", "name_id": "TOP Inovasi", "name_en": "Top", "rule": "top_n", "winners": [_winner("P1"), _winner("P2")]}),
+        CategoryResult.model_validate({"key": "kes", "name_id": "Terbaik Kesehatan", "name_en": "Best", "rule": "top_n", "winners": [_winner("P1")]}),
+        CategoryResult.model_validate({"key": "sakip", "track": "sakip", "name_id": "SAKIP AA", "name_en": "AA", "rule": "grade", "winners": [_winner(None, "OPD")]}),
+    ]
+    seen = domain.AwardsSeen.of(YEAR, categories)
+    assert seen.winners == 4 and seen.awards == {"P1": ["TOP Inovasi", "Terbaik Kesehatan"], "P2": ["TOP Inovasi"]}
+    err = refused("not_ready", domain.ready_to_archive, None, YEAR, 4)
+    assert err.retryable and err.details["have"] is None
+    refused("not_ready", domain.ready_to_archive, seen, YEAR, 5)
+    assert domain.ready_to_archive(seen, YEAR, 4) is seen
+    p = submitted(open_call())
+    entry = domain.archive_entry(p, {UNIT.code: UNIT, AGENCY.code: AGENCY}, {"verification": NOW}, domain.AwardsSeen(YEAR, 1, {p.id: ["TOP Inovasi"]}))
+    assert (entry.region, entry.stage_reached, entry.award, entry.unit_name) == ("Kabupaten Malang", "verification", "TOP Inovasi", UNIT.name)
+    assert not hasattr(entry, "contact")
+    assert domain.region_of(OTHER_AGENCY, OTHER_AGENCY.name) == domain.PROVINCE == "Provinsi Jawa Timur"
+    assert domain.region_of(None, "Kota Batu") == "Kota Batu" and domain.region_of(None, "Dinas Sosial") == domain.PROVINCE
+    refused(RegistrationError.NOT_FOUND, domain.archived, None, "P0")
+
+
+def _row(i: str, year: int = 2019, **extra: object):  # type: ignore[no-untyped-def]
+    from contracts.registration import ArchiveImportRow
+
+    return ArchiveImportRow.model_validate(
+        {"id": i, "year": year, "title": f"Inovasi {i}", "unit_name": "Puskesmas", "agency_name": "Kabupaten Malang",
+         "category": "kesehatan", "group": "umum", "summary": "Ringkasan.", **extra}
+    )  # fmt: skip
+
+
+def test_an_import_is_idempotent_per_id_and_refused_whole_on_a_clash():
+    created, updated = domain.merge_archive_import([_row("A"), _row("B", replicates="A")], {}, [])
+    assert [e.id for e in created] == ["A", "B"] and updated == [] and created[0].region == "Kabupaten Malang" and created[0].imported
+    held = {e.id: e for e in created}
+    assert domain.merge_archive_import([_row("A"), _row("B", replicates="A")], held, []) == ([], [])
+    _, changed = domain.merge_archive_import([_row("A", award="Juara 1")], held, [])
+    assert [e.award for e in changed] == ["Juara 1"]
+    err = refused("conflict", domain.merge_archive_import, [_row("A", year=2020)], held, [])
+    assert err.details["problems"] == ["A: the archive already holds it as an imported row of 2019"]
+    platform = domain.Archived("P2031-00001", 2031, "T", "U", "A", "c", "umum", "s")
+    refused("conflict", domain.merge_archive_import, [_row("P2031-00001")], {"P2031-00001": platform}, [])
+    refused(RegistrationError.UNKNOWN_ORIGINAL, domain.merge_archive_import, [_row("C", replicates="Z")], {}, [])
+    assert domain.merge_archive_import([_row("C", replicates="Z")], {}, ["Z"])[0][0].replicates == "Z"
+
+
 TESTED = {
     RegistrationError.UNKNOWN_PARTICIPANT,
     RegistrationError.NOT_A_UNIT,
@@ -275,6 +430,8 @@ TESTED = {
     RegistrationError.INVALID_WINDOW,
     RegistrationError.INVALID_PARTICIPANT,
     RegistrationError.NOT_FOUND,
+    RegistrationError.NOT_A_GROUP,
+    RegistrationError.UNKNOWN_ORIGINAL,
 }
 
 
