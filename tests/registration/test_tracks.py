@@ -226,3 +226,16 @@ async def test_the_archive_learns_stages_and_awards_and_links_replications_both_
         assert last["next_offset"] is None and [i["year"] for i in last["items"]] == [2019, 2019]
         missing = await request(nc, cmd("get_archived"), {"id": "ARSIP-1999-404"})
         assert missing["error"]["code"] == "not_found"
+
+
+def test_who_may_send_the_risalah_and_archive_commands():
+    from services.common import authz
+
+    def sends(identity: str) -> set[str]:
+        return {s.rsplit(".", 1)[-1] for s in authz.grants(identity).publish if s.startswith("bfest.registration.cmd.")}
+
+    assert {"submit_risalah", "search_archive", "get_archived"} <= sends(authz.PORTAL)
+    assert {"archive_year", "import_archive"}.isdisjoint(sends(authz.PORTAL))
+    assert "archive_year" in sends(authz.WORKER) and {"submit_risalah", "import_archive"}.isdisjoint(sends(authz.WORKER))
+    assert {"import_archive", "search_archive"} <= sends(authz.CLI) and "archive_year" not in sends(authz.CLI)
+    assert sends(authz.AUDITOR) & {"submit_risalah", "archive_year", "import_archive"} == set()
