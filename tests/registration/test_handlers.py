@@ -251,3 +251,22 @@ async def test_an_import_that_would_orphan_units_changes_nothing(uow):
         await h.import_participants(ImportParticipants(request_id="d", participants=demote), uow)  # type: ignore[arg-type]
     assert err.value.code == RegistrationError.INVALID_PARTICIPANT
     assert uow.participants.rows["KAB"].kind is ParticipantKind.KABUPATEN
+
+
+async def test_a_groups_risalah_goes_to_kbks_call_and_a_cancelled_cycle_closes_both_calls(uow):
+    from contracts.registration import SubmitRisalah
+
+    await h.import_participants(ImportParticipants(request_id="g", participants=[{"code": "G1", "name": "KBK Sigap", "kind": "kbk", "parent_code": "U1"}]), uow)  # type: ignore[arg-type]
+    body = {"request_id": "r", "cycle_year": YEAR, "group_code": "G1", "content": content("Risalah").model_dump(mode="json")}
+    with pytest.raises(DomainError) as err:
+        await h.submit_risalah(SubmitRisalah.model_validate(body), uow)  # type: ignore[arg-type]
+    assert err.value.code == RegistrationError.CALL_NOT_OPEN  # KOVABLIK's open call is not KBK's
+    await h.open_call(OpenCall(request_id="k", cycle_year=YEAR, track="kbk", opens_at=NOW, closes_at=NOW + dt.timedelta(days=5)), uow)  # type: ignore[arg-type]
+    view = await h.submit_risalah(SubmitRisalah.model_validate(body), uow)  # type: ignore[arg-type]
+    assert (view.id, view.track, view.group_code, view.unit_code, view.agency_code) == (f"K{YEAR}-00001", Competition.KBK, "G1", "U1", "KAB")
+    assert uow.events[-1].proposal.group_name == "KBK Sigap"
+    with pytest.raises(DomainError) as err:
+        await h.submit_risalah(SubmitRisalah.model_validate({**body, "group_code": "U1"}), uow)  # type: ignore[arg-type]
+    assert err.value.code == RegistrationError.NOT_A_GROUP
+    await h.on_cycle_cancelled(CycleCancelled(event_id="cancel", occurred_at=NOW, cycle_year=YEAR, phase="call_open"), uow)  # type: ignore[arg-type]
+    assert {k: c.state.value for k, c in uow.calls.rows.items()} == {(YEAR, KOVABLIK): "cancelled", (YEAR, Competition.KBK): "cancelled"}
