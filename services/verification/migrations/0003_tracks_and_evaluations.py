@@ -9,6 +9,8 @@ Revises: verification_0002
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -27,7 +29,7 @@ RUN_COLUMNS = ("cycle_year", "state", "deadline", "call_closed_at", "rules", "su
 
 def _run_table(key: list[str]) -> sa.Table:
     """``ver_run`` as the code makes it, with the primary key ``key``."""
-    columns = [
+    columns: list[sa.Column[Any]] = [
         sa.Column("cycle_year", sa.Integer(), primary_key=True, nullable=False),
         sa.Column("state", sa.String(), nullable=False),
         sa.Column("deadline", sa.DateTime(timezone=True), nullable=False),
