@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from contracts.base import AdminDecision, SetRef, WbkDecision, digest_ids
+from contracts.base import AdminDecision, Competition, SetRef, WbkDecision, digest_ids
 from contracts.cycle import CycleCancelled
 from contracts.registration import ProposalForwarded, ProposalSnapshot, ProposalWithdrawn
 from contracts.verification import (
@@ -146,3 +146,17 @@ async def test_wbk_submit_override_and_read():
     await h.submit_lke(SubmitLke(request_id="l3", cycle_year=YEAR, unit_code="U1", lke=lke()), uow)
     assert uow.wbk.rows[(YEAR, "U1")].overrides == [] and uow.wbk.rows[(YEAR, "U1")].result.final == WbkDecision.LAYAK_WBK
     assert [type(e) for e in uow.events] == [WbkEvaluated, DecisionOverridden, WbkEvaluated, WbkEvaluated]
+
+
+async def test_a_cancelled_cycle_stops_the_overrides_of_every_track():
+    uow = FakeUnit()
+    kbk = {**snapshot("K1", "Risalah Satu"), "track": "kbk", "group_code": "KBK-1"}
+    await forwarded(uow, SNAPS[0], kbk)
+    await h.start_verification(start_cmd(["P1"], review=True), uow)
+    await h.start_verification(start_cmd(["K1"], review=True, rid="start-kbk").model_copy(update={"track": Competition.KBK}), uow)
+    assert {track.value for _, track in uow.runs.rows} == {"kovablik", "kbk"}
+    await h.on_cycle_cancelled(CycleCancelled(event_id="c", occurred_at=CLOSED, cycle_year=YEAR, phase="verification"), uow)
+    assert {r.state for r in uow.runs.rows.values()} == {RunState.CANCELLED}
+    with pytest.raises(DomainError) as err:
+        await h.override_decision(OverrideDecision(request_id="o", cycle_year=YEAR, proposal_id="K1", decision=AdminDecision.ELIGIBLE, reason="ok", verifier_id="V1"), uow)
+    assert err.value.code == VerificationError.CLOSED

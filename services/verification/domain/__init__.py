@@ -1,8 +1,8 @@
-"""Verification's rules, free of I/O: the administrative check, the run of a cycle with its
-decisions (the ``Verification`` aggregate), and the WBK evaluation (``WbkEvaluation``, against a
-threshold set handed in as data), and the evaluations of SAKIP, RB and CETTAR against versioned
-rubrics (``EvaluationRound``, ``Evaluation``). Aggregate methods raise the refusals and return the events
-they cause; the handlers load and save them through ``store``."""
+"""Verification's rules, free of I/O: the administrative check, the run of a cycle and track with
+its decisions (the ``Verification`` aggregate), the WBK evaluation (``WbkEvaluation``, against a
+threshold set handed in as data) and the SAKIP, RB and CETTAR evaluations against versioned
+rubrics (``EvaluationRound``, ``Evaluation``). Aggregate methods raise the refusals and return the
+events they cause; the handlers load and save them through ``store``."""
 
 from services.verification.domain.admin import (
     CYCLE_ZONE,
