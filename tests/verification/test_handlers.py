@@ -158,5 +158,5 @@ async def test_a_cancelled_cycle_stops_the_overrides_of_every_track():
     await h.on_cycle_cancelled(CycleCancelled(event_id="c", occurred_at=CLOSED, cycle_year=YEAR, phase="verification"), uow)
     assert {r.state for r in uow.runs.rows.values()} == {RunState.CANCELLED}
     with pytest.raises(DomainError) as err:
-        await h.override_decision(OverrideDecision(request_id="o", cycle_year=YEAR, proposal_id="K1", decision=AdminDecision.ELIGIBLE, reason="ok", verifier_id="V1"), uow)
+        await h.override_decision(OverrideDecision(request_id="o", cycle_year=YEAR, proposal_id="K1", decision=AdminDecision.ELIGIBLE, reason="Dokumen lengkap", verifier_id="V1"), uow)
     assert err.value.code == VerificationError.CLOSED
