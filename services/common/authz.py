@@ -69,6 +69,8 @@ def _kinds() -> dict[str, Kind]:
             "health": q, "start_verification": s, "verification_status": q, "get_decision": q,
             "override_decision": p, "close_verification": s, "submit_lke": p, "override_wbk": p,
             "get_wbk_result": q,
+            "open_evaluation": s, "close_evaluation": s, "enter_evaluation": p, "review_evaluation": p,
+            "get_evaluation": q, "list_evaluations": q, "evaluation_status": q,
         },
         "scoring": {
             "health": q, "import_jurors": a, "list_jurors": q, "open_stage": s, "submit_score": p, "declare_conflict": p,

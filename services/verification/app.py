@@ -45,6 +45,13 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         (c.SubmitLke, h.submit_lke),
         (c.OverrideWbk, h.override_wbk),
         (c.GetWbkResult, h.get_wbk_result),
+        (c.OpenEvaluation, h.open_evaluation),
+        (c.EnterEvaluation, h.enter_evaluation),
+        (c.ReviewEvaluation, h.review_evaluation),
+        (c.CloseEvaluation, h.close_evaluation),
+        (c.GetEvaluation, h.get_evaluation),
+        (c.ListEvaluations, h.list_evaluations),
+        (c.EvaluationStatus, h.evaluation_status),
     ]
     for event, on_event in events:
         app.on_event(event)(bound(on_event))

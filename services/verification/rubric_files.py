@@ -29,7 +29,7 @@ def rubric(key: str, kind: str) -> dict[str, Any]:
     if not re.fullmatch(r"[a-z0-9-]+", key) or not path.exists() or _read(path)["kind"] != kind:
         names = known(kind)
         raise DomainError(
-            VerificationError.UNKNOWN_THRESHOLD_SET,
+            VerificationError.UNKNOWN_RUBRIC,
             f"unknown {kind} rubric {key!r}; known: {', '.join(names)}",
             {"known": names},
         )

@@ -97,7 +97,7 @@ def evaluate_sakip(
     """An agency's SAKIP sheet: every component of the rubric, each within 0..its maximum, summed
     and rounded once, graded by the rubric's bands; compared with last year's grade if known."""
     expected = rubric["components"]
-    _exactly(expected, components, "a SAKIP sheet has exactly the components")
+    exactly(expected, components, "a SAKIP sheet has exactly the components")
     values = {name: _within(name, components[name], Decimal(str(spec["max"]))) for name, spec in expected.items()}
     total = published(sum(values.values(), Decimal(0)))
     bands = bands_of(rubric)
@@ -113,7 +113,7 @@ def evaluate_sakip(
     )
 
 
-def _exactly(expected: Mapping[str, Any], given: Mapping[str, Any], what: str) -> None:
+def exactly(expected: Mapping[str, Any], given: Mapping[str, Any], what: str) -> None:
     """``given`` names exactly the keys of ``expected``; else refused naming the missing and unknown."""
     missing, unknown = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
     if missing or unknown:
@@ -193,7 +193,7 @@ def evaluate_cettar(rubric: Mapping[str, Any], parts: Mapping[str, float | int |
     weights = {name: Decimal(str(p["weight"])) for name, p in spec.items()}
     if sum(weights.values(), Decimal(0)) != 1:
         raise ValueError(f"rubric {rubric.get('key')}: the CETTAR weights must sum to 1")
-    _exactly(spec, parts, "a CETTAR rating needs exactly the parts")
+    exactly(spec, parts, "a CETTAR rating needs exactly the parts")
     shown = tuple(
         CettarPart(name, value, weights[name], value * weights[name])
         for name in spec

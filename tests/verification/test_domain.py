@@ -27,7 +27,7 @@ from services.common.errors import DomainError
 from services.verification import domain
 from services.verification.domain import TRANSITIONS, Decision, RunState, Verification, WbkEvaluation
 from services.verification.thresholds import threshold_sets
-from tests.verification import test_rubrics
+from tests.verification import test_evaluations, test_rubrics
 from tests.verification.test_verification import CLOSED, YEAR, lke, snapshot
 
 AT = dt.datetime(2032, 5, 2, 3, 0, tzinfo=dt.UTC)
@@ -253,7 +253,7 @@ def test_wbk_refusals():
 
 def test_every_refusal_code_of_verification_has_a_domain_test():
     """Each code the contract documents (VerificationError) is raised by a pure module in a test
-    (the rubrics' ``invalid_sheet`` in test_rubrics.py)."""
+    (the rubrics' ``invalid_sheet`` in test_rubrics.py, the evaluations' in test_evaluations.py)."""
     documented = {v for k, v in vars(VerificationError).items() if k.isupper()}
     tested = {
         VerificationError.NOT_STARTED: test_reading_a_decision_before_the_start_and_of_a_stranger,
@@ -263,5 +263,10 @@ def test_every_refusal_code_of_verification_has_a_domain_test():
         VerificationError.UNKNOWN_THRESHOLD_SET: test_wbk_refusals,
         VerificationError.NOT_FOUND: test_wbk_refusals,
         VerificationError.INVALID_SHEET: test_rubrics.test_a_component_outside_its_maximum_or_not_a_number_is_refused_naming_it,
+        VerificationError.UNKNOWN_RUBRIC: test_evaluations.test_an_unknown_rubric_key_is_refused,
+        VerificationError.EVALUATION_NOT_OPEN: test_evaluations.test_the_window_before_opening_and_after_closing,
+        VerificationError.EVALUATION_CLOSED: test_evaluations.test_the_window_before_opening_and_after_closing,
+        VerificationError.ALREADY_APPROVED: test_evaluations.test_an_entered_sheet_is_approved_by_another_and_is_then_final,
+        VerificationError.OWN_SHEET: test_evaluations.test_a_reviewer_never_approves_their_own_sheet,
     }
     assert documented == set(tested)

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from contracts.base import AdminDecision, SetRef, WbkDecision, digest_ids
+from contracts.base import AdminDecision, Competition, SetRef, WbkDecision, digest_ids
 from contracts.cycle import CycleCancelled
 from contracts.registration import ProposalForwarded, ProposalSnapshot, ProposalWithdrawn
 from contracts.verification import (
@@ -31,7 +31,7 @@ from contracts.verification import (
 from services.common.errors import DomainError
 from services.verification import handlers as h
 from services.verification.domain import RunState
-from tests.verification.fakes import FakeUnit
+from tests.verification.fakes import KOVABLIK, FakeUnit
 from tests.verification.test_verification import CLOSED, YEAR, lke, snapshot
 
 SNAPS = [snapshot("P1", "Posyandu Digital"), snapshot("P2", "Terlalu Muda", started_on="2032-01-01")]
@@ -63,7 +63,7 @@ async def test_start_waits_for_the_copy_then_decides_saves_and_completes():
     await forwarded(uow, SNAPS[1])
     counts = await h.start_verification(start_cmd(["P1", "P2"]), uow)
     assert (counts.eligible, counts.disqualified, counts.pending, counts.state) == (1, 1, 0, "completed")
-    assert uow.runs.rows[YEAR].state == RunState.COMPLETED and set(uow.decisions.rows) == {"P1", "P2"}
+    assert uow.runs.rows[(YEAR, KOVABLIK)].state == RunState.COMPLETED and set(uow.decisions.rows) == {"P1", "P2"}
     assert [type(e) for e in uow.events] == [ProposalVerified, ProposalDisqualified, VerificationCompleted]
     again = await h.start_verification(start_cmd(["P1", "P2"], rid="start-2"), uow)
     assert again == counts and len(uow.events) == 3  # a second start changes nothing
@@ -99,7 +99,7 @@ async def test_cancel_refuses_overrides_until_the_year_starts_again():
     await forwarded(uow, *SNAPS)
     await h.start_verification(start_cmd(["P1", "P2"], review=True), uow)
     await h.on_cycle_cancelled(CycleCancelled(event_id="c", occurred_at=CLOSED, cycle_year=YEAR, phase="verification"), uow)
-    assert uow.runs.rows[YEAR].state == RunState.CANCELLED
+    assert uow.runs.rows[(YEAR, KOVABLIK)].state == RunState.CANCELLED
     cmd = OverrideDecision(request_id="o", cycle_year=YEAR, proposal_id="P1", decision=AdminDecision.ELIGIBLE, reason="checked", verifier_id="V1")
     with pytest.raises(DomainError) as err:
         await h.override_decision(cmd, uow)
@@ -119,7 +119,7 @@ async def test_close_freezes_and_answers_the_same_summary_again():
     await h.submit_lke(SubmitLke(request_id="l", cycle_year=YEAR, unit_code="U1", lke=lke()), uow)
     summary = await h.close_verification(CloseVerification(request_id="c", cycle_year=YEAR, at=CLOSED), uow)
     assert (summary.eligible, summary.disqualified, summary.wbk_layak) == (1, 1, 1)
-    assert all(not d.pending for d in uow.decisions.rows.values()) and uow.runs.rows[YEAR].state == RunState.CLOSED
+    assert all(not d.pending for d in uow.decisions.rows.values()) and uow.runs.rows[(YEAR, KOVABLIK)].state == RunState.CLOSED
     assert len(uow.emitted(VerificationClosed)) == 1
     assert await h.close_verification(CloseVerification(request_id="c2", cycle_year=YEAR, at=CLOSED), uow) == summary
     assert len(uow.emitted(VerificationClosed)) == 1
@@ -146,3 +146,17 @@ async def test_wbk_submit_override_and_read():
     await h.submit_lke(SubmitLke(request_id="l3", cycle_year=YEAR, unit_code="U1", lke=lke()), uow)
     assert uow.wbk.rows[(YEAR, "U1")].overrides == [] and uow.wbk.rows[(YEAR, "U1")].result.final == WbkDecision.LAYAK_WBK
     assert [type(e) for e in uow.events] == [WbkEvaluated, DecisionOverridden, WbkEvaluated, WbkEvaluated]
+
+
+async def test_a_cancelled_cycle_stops_the_overrides_of_every_track():
+    uow = FakeUnit()
+    kbk = {**snapshot("K1", "Risalah Satu"), "track": "kbk", "group_code": "KBK-1"}
+    await forwarded(uow, SNAPS[0], kbk)
+    await h.start_verification(start_cmd(["P1"], review=True), uow)
+    await h.start_verification(start_cmd(["K1"], review=True, rid="start-kbk").model_copy(update={"track": Competition.KBK}), uow)
+    assert {track.value for _, track in uow.runs.rows} == {"kovablik", "kbk"}
+    await h.on_cycle_cancelled(CycleCancelled(event_id="c", occurred_at=CLOSED, cycle_year=YEAR, phase="verification"), uow)
+    assert {r.state for r in uow.runs.rows.values()} == {RunState.CANCELLED}
+    with pytest.raises(DomainError) as err:
+        await h.override_decision(OverrideDecision(request_id="o", cycle_year=YEAR, proposal_id="K1", decision=AdminDecision.ELIGIBLE, reason="Dokumen lengkap", verifier_id="V1"), uow)
+    assert err.value.code == VerificationError.CLOSED

@@ -9,11 +9,20 @@ import datetime as dt
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from contracts.base import AdminDecision, SetRef, WbkDecision, digest_ids
+from contracts.base import AdminDecision, Competition, EvaluationKind, SetRef, WbkDecision, digest_ids
 from contracts.verification import AdminRules, OverrideDecision, OverrideWbk, StartVerification, SubmitLke
-from services.verification import domain
+from services.verification import domain, rubric_files
 from services.verification.domain import RunState, Verification, WbkEvaluation
-from services.verification.store import IN_CHUNK, Base, SqlCopies, SqlDecisions, SqlRuns, SqlWbkResults
+from services.verification.store import (
+    IN_CHUNK,
+    Base,
+    SqlCopies,
+    SqlDecisions,
+    SqlEvaluations,
+    SqlRounds,
+    SqlRuns,
+    SqlWbkResults,
+)
 from services.verification.thresholds import threshold_sets
 from tests.verification.test_verification import CLOSED, YEAR, lke, snapshot
 
@@ -107,3 +116,55 @@ async def test_a_wbk_evaluation_round_trips_and_a_new_sheet_replaces_it(sessions
     async with sessions() as s:
         [only] = await SqlWbkResults(s).for_year(YEAR)
         assert only == second and only.overrides == [] and only.unit_name is None
+
+
+async def test_each_track_keeps_its_run_copies_and_decisions(sessions):  # type: ignore[no-untyped-def]
+    kbk = {**snapshot("K1", "Risalah Satu"), "track": "kbk", "group_code": "KBK-1"}
+    async with sessions() as s, s.begin():
+        copies = SqlCopies(s)
+        await copies.remember(YEAR, snapshot("P1", "Inovasi Satu"), True)
+        await copies.remember(YEAR, kbk, True)
+    async with sessions() as s, s.begin():
+        copies = SqlCopies(s)
+        assert [pid for pid, _ in await copies.forwarded(YEAR)] == ["P1"]
+        forwarded = await copies.forwarded(YEAR, Competition.KBK)
+        assert [pid for pid, _ in forwarded] == ["K1"]
+        cmd = StartVerification(
+            request_id="k", cycle_year=YEAR, track=Competition.KBK, expected=SetRef(count=1, digest=digest_ids(["K1"])),
+            call_closed_at=CLOSED, deadline=CLOSED + dt.timedelta(days=15), rules=AdminRules(), at=CLOSED,
+        )  # fmt: skip
+        run, decisions, _ = Verification.start(cmd, forwarded)
+        await SqlDecisions(s).add_all(decisions)
+        await SqlRuns(s).save(run)
+    async with sessions() as s:
+        runs, repo = SqlRuns(s), SqlDecisions(s)
+        assert await runs.get(YEAR) is None and await runs.get(YEAR, Competition.KBK) == run
+        assert [r.track for r in await runs.for_year(YEAR)] == [Competition.KBK]
+        assert await repo.tally(YEAR) == [] and [n for *_, n in await repo.tally(YEAR, Competition.KBK)] == [1]
+        [k1] = await repo.for_year(YEAR, Competition.KBK)
+        assert k1.track == Competition.KBK and await repo.get("K1") == k1 and await repo.for_year(YEAR) == []
+
+
+async def test_an_evaluation_round_and_its_sheets_round_trip(sessions):  # type: ignore[no-untyped-def]
+    from tests.verification.test_evaluations import AT, GOOD, SAKIP, entered, opened, review
+
+    found = opened(SAKIP, evaluators=["E1"], reviewers=None)
+    sheets = [entered(SAKIP, GOOD, subject=f"OPD-{i}")[0] for i in range(3)]
+    sheets[1].review(review(SAKIP, subject="OPD-1"), AT)
+    async with sessions() as s, s.begin():
+        await SqlRounds(s).save(found)
+        await SqlEvaluations(s).save(*sheets)
+    async with sessions() as s, s.begin():
+        rounds, repo = SqlRounds(s), SqlEvaluations(s)
+        assert await rounds.get(YEAR, SAKIP) == found and await rounds.get(YEAR, EvaluationKind.RB) is None
+        assert await repo.get(YEAR, SAKIP, "OPD-1") == sheets[1]
+        assert await repo.tally(YEAR, SAKIP) == {"entered": 2, "approved": 1}
+        page, total = await repo.page(YEAR, SAKIP, "entered", 1, 10)
+        assert total == 2 and [e.view.subject_code for e in page] == ["OPD-2"]
+        loaded = await repo.for_round(YEAR, SAKIP)
+        found.close(loaded, rubric_files.rubric(found.rubric, "sakip"), {})
+        await repo.save(*loaded)
+        await rounds.save(found)
+    async with sessions() as s:
+        closed = await SqlRounds(s).get(YEAR, SAKIP)
+        assert closed == found and closed is not None and closed.summary is not None and closed.summary.approved == 1

@@ -1,7 +1,8 @@
-"""Verification's rules, free of I/O: the administrative check, the run of a cycle with its
-decisions (the ``Verification`` aggregate), and the WBK evaluation (``WbkEvaluation``, against a
-threshold set handed in as data). Aggregate methods raise the refusals and return the events
-they cause; the handlers load and save them through ``store``."""
+"""Verification's rules, free of I/O: the administrative check, the run of a cycle and track with
+its decisions (the ``Verification`` aggregate), the WBK evaluation (``WbkEvaluation``, against a
+threshold set handed in as data) and the SAKIP, RB and CETTAR evaluations against versioned
+rubrics (``EvaluationRound``, ``Evaluation``). Aggregate methods raise the refusals and return the
+events they cause; the handlers load and save them through ``store``."""
 
 from services.verification.domain.admin import (
     CYCLE_ZONE,
@@ -9,6 +10,22 @@ from services.verification.domain.admin import (
     check_proposal,
     months_between,
     verified_proposal,
+)
+from services.verification.domain.evaluation import (
+    Context,
+    Evaluation,
+    EvaluationRound,
+    RoundState,
+    SheetState,
+    cettar_context,
+    known_sheet,
+    lke_maximum,
+    open_round,
+    opened,
+    previous_grade,
+    recompute,
+    replay,
+    window,
 )
 from services.verification.domain.model import (
     TRANSITIONS,
@@ -32,6 +49,20 @@ from services.verification.domain.wbk import (
 )
 
 __all__ = [
+    "Context",
+    "Evaluation",
+    "EvaluationRound",
+    "RoundState",
+    "SheetState",
+    "cettar_context",
+    "known_sheet",
+    "lke_maximum",
+    "open_round",
+    "opened",
+    "previous_grade",
+    "recompute",
+    "replay",
+    "window",
     "CYCLE_ZONE",
     "MIN_ANSWER_CHARS",
     "TRANSITIONS",

@@ -142,4 +142,6 @@ def verified_proposal(snapshot: Mapping[str, Any]) -> VerifiedProposal:
         agency_code=snapshot["agency_code"],
         agency_name=snapshot["agency_name"],
         forwarded_at=snapshot.get("forwarded_at"),
+        track=snapshot.get("track", "kovablik"),
+        group_code=snapshot.get("group_code"),
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from contracts.base import AdminDecision, ErrorCode, Event, digest_ids, title_key
+from contracts.base import AdminDecision, Competition, ErrorCode, Event, digest_ids, title_key
 from contracts.verification import (
     AdminRules,
     DecisionOverridden,
@@ -62,6 +62,7 @@ class Decision:
     reasons: list[Reasoned]
     final: AdminDecision | None = None
     overrides: list[dict[str, Any]] = field(default_factory=list)
+    track: Competition = Competition.KOVABLIK
 
     @property
     def pending(self) -> bool:
@@ -86,12 +87,15 @@ class Decision:
         )
 
 
-def tally(cycle_year: int, run: Verification | None, groups: Iterable[tuple[str | None, str, int]]) -> VerificationCounts:
+def tally(
+    cycle_year: int, run: Verification | None, groups: Iterable[tuple[str | None, str, int]], track: Competition = Competition.KOVABLIK
+) -> VerificationCounts:
     """The run's counts from the number of decisions per (final, automatic) pair. Only a
     verifier's override moves ``final`` away from ``automatic``."""
     groups = list(groups)
     return VerificationCounts(
         cycle_year=cycle_year,
+        track=track,
         state=run.state.value if run else "not_started",
         total=sum(n for *_, n in groups),
         pending=sum(n for final, _, n in groups if final is None),
@@ -111,7 +115,8 @@ def _by_title(copies: Sequence[tuple[str, Snapshot]]) -> dict[str, list[str]]:
 
 @dataclass
 class Verification:
-    """The verification run of one cycle year."""
+    """The verification run of one cycle year and competition (KOVABLIK's proposals, or the
+    work-culture groups' risalah, each checked with its own rules)."""
 
     cycle_year: int
     deadline: dt.datetime
@@ -119,6 +124,7 @@ class Verification:
     rules: AdminRules
     state: RunState = RunState.OPEN
     summary: VerificationClosedSummary | None = None
+    track: Competition = Competition.KOVABLIK
 
     # ------------------------------------------------------------------ starting
 
@@ -126,15 +132,16 @@ class Verification:
     def start(
         cls, cmd: StartVerification, copies: Sequence[tuple[str, Snapshot]]
     ) -> tuple[Verification, list[Decision], list[Event]]:
-        """Check every forwarded proposal of the frozen set the call closed with; ``not_ready``
-        while verification's copy of them (``copies``: id and snapshot) differs from it."""
+        """Check every forwarded proposal of the track's frozen set the call closed with;
+        ``not_ready`` while verification's copy of them (``copies``: id and snapshot, of that
+        track) differs from it."""
         have = {"count": len(copies), "digest": digest_ids(pid for pid, _ in copies)}
         if have != cmd.expected.model_dump():
             raise NotReady(
                 message=f"the copy of forwarded proposals has {len(copies)}, the call closed with {cmd.expected.count}; waiting for events",
                 details={"have": have["count"], "expected": cmd.expected.count},
             )
-        run = cls(cmd.cycle_year, cmd.deadline, cmd.call_closed_at, cmd.rules)
+        run = cls(cmd.cycle_year, cmd.deadline, cmd.call_closed_at, cmd.rules, track=cmd.track)
         titles = _by_title(copies)
         decisions, events = [], []
         for pid, snapshot in sorted(copies, key=lambda c: c[0]):
@@ -149,7 +156,7 @@ class Verification:
         reasons = check_proposal(snapshot, self.rules, self.call_closed_at, twins)
         automatic = AdminDecision.DISQUALIFIED if reasons else AdminDecision.ELIGIBLE
         final = None if self.rules.review_required else automatic
-        return Decision(pid, self.cycle_year, automatic, reasons, final)
+        return Decision(pid, self.cycle_year, automatic, reasons, final, track=self.track)
 
     # ------------------------------------------------------------------ state machine
 
@@ -160,6 +167,11 @@ class Verification:
         target = TRANSITIONS[action][1]
         if target is not None:
             self.state = target
+
+    @property
+    def label(self) -> str:
+        """The run as messages name it: the year, and the competition when it is not KOVABLIK."""
+        return str(self.cycle_year) if self.track == Competition.KOVABLIK else f"{self.cycle_year} ({self.track.value})"
 
     def cancel(self) -> None:
         """Its cycle was cancelled: no more overrides (a closed or cancelled run stays so)."""
@@ -185,7 +197,7 @@ class Verification:
         if not self._may("decide"):
             why = why or ("decisions are final" if self.state == RunState.CLOSED else "its cycle was cancelled")
             raise DomainError(
-                VerificationError.CLOSED, f"verification {self.cycle_year} is {self.state.value}; {why}", {"state": self.state.value}
+                VerificationError.CLOSED, f"verification {self.label} is {self.state.value}; {why}", {"state": self.state.value}
             )
 
     def check_verifier(self, verifier_id: str) -> None:
@@ -194,7 +206,7 @@ class Verification:
         if listed is not None and verifier_id not in listed:
             raise DomainError(
                 ErrorCode.NOT_A_VERIFIER,
-                f"{verifier_id} is not in the verifier list of cycle {self.cycle_year}",
+                f"{verifier_id} is not in the verifier list of verification {self.label}",
                 {"verifier_id": verifier_id},
             )
 
@@ -208,7 +220,7 @@ class Verification:
         self.ensure_decisions_open()
         self.check_verifier(cmd.verifier_id)
         if decision is None or decision.cycle_year != self.cycle_year:
-            raise DomainError(VerificationError.UNKNOWN_PROPOSAL, f"no proposal {cmd.proposal_id} in verification {self.cycle_year}")
+            raise DomainError(VerificationError.UNKNOWN_PROPOSAL, f"no proposal {cmd.proposal_id} in verification {self.label}")
         previous = decision.final
         record = {"decision": cmd.decision.value, "reason": cmd.reason, "verifier_id": cmd.verifier_id, "at": at.isoformat()}
         decision.overrides = [*decision.overrides, record]
@@ -246,9 +258,11 @@ class Verification:
                 d.final = d.automatic
                 events.append(d.decided(snapshots[d.proposal_id]))
         eligible = sorted(d.proposal_id for d in decisions if d.final == AdminDecision.ELIGIBLE)
+        wbk = wbk if self.track == Competition.KOVABLIK else []  # WBK results close with KOVABLIK's run
         layak = sorted(w.unit_code for w in wbk if w.layak)
         self.summary = VerificationClosedSummary(
             cycle_year=self.cycle_year,
+            track=self.track,
             eligible=len(eligible),
             disqualified=len(decisions) - len(eligible),
             overridden=sum(1 for d in decisions if d.overrides and d.final != d.automatic),
@@ -261,10 +275,11 @@ class Verification:
         return events
 
 
-def started(run: Verification | None, cycle_year: int) -> Verification:
-    """The cycle's run, or ``verification_not_started``."""
+def started(run: Verification | None, cycle_year: int, track: Competition = Competition.KOVABLIK) -> Verification:
+    """The cycle's run of the competition, or ``verification_not_started``."""
     if run is None:
-        raise DomainError(VerificationError.NOT_STARTED, f"verification {cycle_year} has not started")
+        which = "" if track == Competition.KOVABLIK else f" ({track.value})"
+        raise DomainError(VerificationError.NOT_STARTED, f"verification {cycle_year}{which} has not started", {"track": track.value})
     return run
 
 
