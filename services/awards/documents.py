@@ -560,13 +560,17 @@ def _ranking_html(rankings: list[dict[str, Any]], level: str = "h2", track: str 
     note.append(_bilingual(*TIE_RULE))
     note.append(_bilingual("Nilai dibulatkan setengah ke atas pada dua desimal.", "Scores are rounded half-up to two decimals."))
     parts.append("<div class='note'>" + "<br>".join(note) + "</div>")
-    head = [_th("#", cls="num"), _th("Inovasi", "Innovation"), _th("Unit"), _th("Kelompok", "Group"), _th("Nilai", "Score", cls="num"), _th("Juri", "Jurors", cls="num"), _th("Catatan", "Note")]
+    kbk = track == "kbk"  # a risalah, ranked within its cluster's categories
+    what = _th("Risalah", "Report") if kbk else _th("Inovasi", "Innovation")
+    kind = _th("Klaster", "Cluster") if kbk else _th("Kelompok", "Group")
+    head = [_th("#", cls="num"), what, _th("Unit"), kind, _th("Nilai", "Score", cls="num"), _th("Juri", "Jurors", cls="num"), _th("Catatan", "Note")]
     parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
     for r in rankings:
         ex = r.get("explanation") or {}
+        sort = r.get("category") or "" if kbk else group_label(r.get("group"))
         parts.append(
             f"<tr><td class='num'>{r['rank']}</td><td>{e(r['title'])}<br><span class='muted'>{e(r['proposal_id'])}</span></td>"
-            f"<td>{e(r.get('unit_name') or r['unit_code'])}</td><td>{e(group_label(r.get('group')))}</td>"
+            f"<td>{e(r.get('unit_name') or r['unit_code'])}</td><td>{e(sort)}</td>"
             f"<td class='num'>{score_text(r.get('score'))}</td><td class='num'>{r.get('jurors', '')}</td><td>{_row_note(ex, common)}</td></tr>"
         )
     parts.append("</table></div>")

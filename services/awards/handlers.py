@@ -74,6 +74,8 @@ async def _tracks(cmd: DetermineAwards, uow: Unit) -> TrackResults:
     (``not_ready`` until then): KBK's final shortlist, each evaluation's approved results."""
     out = TrackResults()
     for track, expect in sorted(cmd.tracks.items()):
+        if track.value not in domain.NEW_TRACKS:  # KOVABLIK's and WBK's are the command's own fields
+            continue
         if track.value in domain.EVALUATION_TRACKS:
             closed = await uow.evaluations.results(cmd.cycle_year, track.value)
             out.evaluations[track.value] = domain.evaluation_ready(track.value, closed, expect.expected_results)
