@@ -18,15 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pypdf
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 
 from contracts import subjects
 from contracts.awards import AwardsAnnounced
 from contracts.base import digest_ids
 from contracts.scoring import RankedRow, ShortlistFinal
 from contracts.verification import EvaluationClosed, EvaluationClosedSummary, EvaluationPart, EvaluationView
-from services.awards import signing
+from services.awards import documents, signing
 from services.awards.app import create_app
 from services.common import authz
+from services.common.migrations import upgrade
 from services.common.settings import Settings
 from tests.awards.test_awards import rows as kovablik_rows
 from tests.awards.test_awards import wbk
@@ -244,7 +249,6 @@ async def test_one_ceremony_covers_every_track(nats_url, nc, js, tmp_path):
         assert "PIAGAM PENGHARGAAN" in graded and "Predikat · grade: A — Memuaskan" in graded and "SAKIP A Terbaik" in graded
         risalah = pypdf.PdfReader(cats["kbk_top"]["winners"][0]["certificate_path"]).pages[0].extract_text()
         assert "Risalah: “Risalah Budaya Kerja 1”" in risalah and "KBK — Kelompok Budaya Kerja" in risalah
-        await _rendered(first["certificate_path"])
 
         # offline, with the published public key; the record names what was handed over
         record = Path(first["certificate_path"]).with_suffix(".json")
@@ -259,13 +263,27 @@ async def test_one_ceremony_covers_every_track(nats_url, nc, js, tmp_path):
         assert altered["valid"] is False and "altered" in altered["reason"]
 
 
-async def _rendered(pdf: str) -> None:
-    """The handover certificate as a person sees it (kept under var/test-artifacts/), when pdftoppm is there."""
+async def test_the_sakip_handover_certificate_renders(tmp_path):
+    """The handover as a person sees it, kept under var/test-artifacts/ (pdftoppm, as
+    tests/awards/test_published.py renders the award certificates)."""
     if not shutil.which("pdftoppm"):
-        return
+        pytest.skip("pdftoppm not installed: apt-get install -y poppler-utils (.ci/run does)")
+    pdf = tmp_path / "handover.pdf"
+    documents.certificate_pdf(
+        pdf,
+        {
+            "year": YEAR, "recipient": "Badan Perencanaan Pembangunan Daerah Provinsi Jawa Timur", "agency_name": None,
+            "award_name_id": "Penyerahan Hasil Evaluasi SAKIP", "award_name_en": "SAKIP Evaluation Result", "title": None,
+            "venue": CEREMONY["venue"], "venue_city": "Surabaya", "date_id": "19 November 2037", "signed_by": "Gubernur Jawa Timur",
+            "signer_name": CEREMONY["signer_name"], "code": "BF37-ABCD-EFGH-IJKL", "verify_url": "https://bfest.jatimprov.go.id/verify/BF37-ABCD-EFGH-IJKL",
+            "score": 92.4, "score_kind": "evaluation", "track": "sakip", "kind": "sakip_result", "grade": "AA", "grade_label": "Sangat Memuaskan",
+        },
+    )  # fmt: skip
+    text = pypdf.PdfReader(pdf).pages[0].extract_text()
+    assert "PENYERAHAN HASIL EVALUASI" in text and "Predikat AA — Sangat Memuaskan" in text and "Nilai evaluasi · evaluation total: 92.40" in text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     prefix = ARTIFACTS / "certificate-sakip-result"
-    await asyncio.to_thread(subprocess.run, ["pdftoppm", "-png", "-r", "60", "-singlefile", pdf, str(prefix)], check=True, capture_output=True, timeout=60)
+    await asyncio.to_thread(subprocess.run, ["pdftoppm", "-png", "-r", "60", "-singlefile", str(pdf), str(prefix)], check=True, capture_output=True, timeout=60)
     png = prefix.with_suffix(".png")
     assert png.stat().st_size > 20_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -301,3 +319,25 @@ async def test_the_ceremony_waits_for_each_track_it_names(nats_url, nc, js, tmp_
             return r if r["ok"] else None
 
         assert (await eventually(determined))["data"]["categories"]["sakip_result"] == len(SAKIP)
+
+
+async def test_a_certificate_signed_before_tracks_still_verifies_after_the_upgrade(nats_url, nc, tmp_path):
+    """Revision awards_0003 makes an existing certificate a KOVABLIK award: its record, rebuilt
+    from the columns, is the one that was signed."""
+    key = Ed25519PrivateKey.generate()
+    signed = signing.Signer(key).issue(signing.certificate_record(2030, "top", "TOP 3 Inovasi", "KAB-A-U01", "Puskesmas A", "P1", "Inovasi A"))
+    code = signed["record"]["code"]
+    db = tmp_path / "a.db"
+    await upgrade("awards", f"sqlite+aiosqlite:///{db}", "awards_0002")
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO awd_certificate (code, cycle_year, award_key, award_name, recipient, title, path, unit_code, proposal_id, key_id, signature, issued_at) "
+            "VALUES (?, 2030, 'top', 'TOP 3 Inovasi', 'Puskesmas A', 'Inovasi A', 'x.pdf', 'KAB-A-U01', 'P1', ?, ?, '2030-11-19 12:00:00.000000')",
+            (code, signed["key_id"], signed["signature"]),
+        )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results", certificate_key=SecretStr(pem))
+    async with running(create_app(settings), nats_url, f"sqlite+aiosqlite:///{db}"):
+        ok = (await request(nc, cmd("verify_certificate"), {"code": code}))["data"]
+    assert ok["valid"] is True, ok
+    assert (ok["certificate_kind"], ok["track"], ok["grade"], ok["recipient"]) == ("award", "kovablik", None, "Puskesmas A")
