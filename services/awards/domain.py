@@ -48,8 +48,6 @@ def check_rules(rules: list[AwardRule]) -> None:
         )
 
 
-COMPETITION_TRACKS = ("kovablik", "kbk")
-"""The tracks whose winners come from a final shortlist (jury stages)."""
 EVALUATION_TRACKS = ("sakip", "rb", "cettar")
 """The tracks whose winners come from a closed evaluation (verification's ``evaluation_closed``)."""
 NEW_TRACKS = ("kbk", *EVALUATION_TRACKS)
