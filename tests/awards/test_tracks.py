@@ -238,6 +238,8 @@ async def test_one_ceremony_covers_every_track(nats_url, nc, js, tmp_path):
         assert {(r["award_key"], r["track"], r["certificate_kind"]) for r in table if r["award_key"] == "sakip_result"} == {("sakip_result", "sakip", "sakip_result")}
         evaluations = list(csv.DictReader(Path(results["files"]["evaluations_csv"]).open(encoding="utf-8")))
         assert len(evaluations) == len(SAKIP) + len(RB) + len(CETTAR)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(results["files"]["html"], ARTIFACTS / "results-page-tracks.html")  # for a person to look at
 
         # the handover certificate as printed: its own wording, the grade and the total
         first = handed[0]
