@@ -223,6 +223,10 @@ class CertificateView(BaseModel):
     proposal_id: Code | None = None
     verify_url: str | None = Field(default=None, description="The public verification page the certificate's QR code opens.")
     reason: str | None = Field(default=None, description="Why a code does not verify: unknown, unsigned, another key, or altered.")
+    certificate_kind: str | None = Field(default=None, description="award | sakip_result (the handover of an agency's SAKIP result).")
+    track: str | None = Field(default=None, description="The track the certificate was given in.")
+    grade: str | None = Field(default=None, description="The evaluation tracks: the grade the certificate names.")
+    score: str | None = Field(default=None, description="The evaluation tracks: the total the certificate names, as published.")
 
 
 class AnnouncementView(BaseModel):

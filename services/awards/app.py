@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contracts import awards as c
 from contracts.scoring import ShortlistFinal
-from contracts.verification import WbkEvaluated
+from contracts.verification import EvaluationClosed, WbkEvaluated
 from services.awards import handlers as h
 from services.awards.publishing import Config, publish_public_key
 from services.awards.signing import load_signer
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     publish_public_key()
     app.on_event(ShortlistFinal)(bind(h.on_shortlist_final))
     app.on_event(WbkEvaluated)(bind(h.on_wbk_evaluated))
+    app.on_event(EvaluationClosed)(bind(h.on_evaluation_closed))
     app.command(c.ValidateAwards)(bind(h.validate_awards))
     app.command(c.DetermineAwards)(bind(h.determine_awards))
     app.command(c.AnnounceAwards)(bind(h.announce_awards))

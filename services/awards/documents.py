@@ -20,7 +20,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
 from contracts.published import group_label, published_score, score_text
-from services.awards.domain import tanggal
+from services.awards.domain import EVALUATION_TRACKS, NEW_TRACKS, TRACK_NAMES, TrackResults, tanggal
 from services.common.files import csv_row
 
 NAVY = colors.HexColor("#12355b")
@@ -42,14 +42,39 @@ def _shorten(c: canvas.Canvas, text: str, font: str, size: float, width: float) 
     return text.rstrip() + "…"
 
 
+LAYOUTS: dict[str, dict[str, str]] = {
+    "award": {
+        "title": "PIAGAM PENGHARGAAN",
+        "title_en": "Certificate of Award",
+        "to": "diberikan kepada · presented to",
+        "as": "atas prestasinya sebagai · for its achievement as",
+        "document": "Piagam Penghargaan",
+    },
+    "sakip_result": {
+        "title": "PENYERAHAN HASIL EVALUASI",
+        "title_en": "Handover of the SAKIP Evaluation Result",
+        "to": "diserahkan kepada · handed over to",
+        "as": "hasil evaluasi SAKIP tahun {year} · SAKIP evaluation result {year}",
+        "document": "Penyerahan Hasil Evaluasi SAKIP",
+    },
+}
+"""The wording of each certificate kind: the award (piagam penghargaan) and the handover of an
+agency's SAKIP evaluation result."""
+
+
+def _layout(cert: dict[str, Any]) -> dict[str, str]:
+    return {k: v.format(year=cert["year"]) for k, v in LAYOUTS[cert.get("kind") or "award"].items()}
+
+
 def certificate_pdf(path: Path, cert: dict[str, Any]) -> None:
-    """A landscape A4 piagam: gold and navy frame, the award, the recipient, the innovation, the
-    ceremony's place and date, a signature block, and the verification code with its QR code."""
+    """A landscape A4 piagam: gold and navy frame, the award (or, for a SAKIP handover, the
+    result's grade), the recipient, the innovation or risalah, the ceremony's place and date, a
+    signature block, and the verification code with its QR code."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     w, h = landscape(A4)
     c = canvas.Canvas(buf, pagesize=(w, h))
-    c.setTitle(f"Piagam Penghargaan — {cert['recipient']}")
+    c.setTitle(f"{_layout(cert)['document']} — {cert['recipient']}")
     c.setAuthor("Pemerintah Provinsi Jawa Timur — Bureaucracy Fest")
     c.setSubject(f"{cert['award_name_id']} {cert['year']}")
     c.setCreator("Bureaucracy Fest platform — awards service")
@@ -84,19 +109,22 @@ def _heading_block(c: canvas.Canvas, w: float, h: float, cert: dict[str, Any]) -
     c.setFont("Helvetica-Bold", 13)
     c.drawCentredString(w / 2, h - 34 * mm, "PEMERINTAH PROVINSI JAWA TIMUR")
     c.setFont("Helvetica", 10.5)
-    c.drawCentredString(w / 2, h - 40 * mm, f"Bureaucracy Fest {cert['year']} · KOVABLIK — Kompetisi Inovasi Pelayanan Publik Jawa Timur")
+    track = cert.get("track") or "kovablik"
+    short, full = TRACK_NAMES["kovablik" if track == "wbk" else track]  # WBK's piagam is given at KOVABLIK's ceremony, as before
+    c.drawCentredString(w / 2, h - 40 * mm, f"Bureaucracy Fest {cert['year']} · {short} — {full}")
+    layout = _layout(cert)
     c.setFillColor(GOLD)
-    c.setFont("Times-Bold", 38)
-    c.drawCentredString(w / 2, h - 60 * mm, "PIAGAM PENGHARGAAN")
+    c.setFont("Times-Bold", _fit(c, layout["title"], "Times-Bold", 38, w - 60 * mm))
+    c.drawCentredString(w / 2, h - 60 * mm, layout["title"])
     c.setFont("Times-Italic", 13)
     c.setFillColor(NAVY)
-    c.drawCentredString(w / 2, h - 67 * mm, "Certificate of Award")
+    c.drawCentredString(w / 2, h - 67 * mm, layout["title_en"])
 
 
 def _recipient_block(c: canvas.Canvas, w: float, h: float, cert: dict[str, Any]) -> float:
     """The recipient (and its agency); the height the award goes at."""
     c.setFont("Helvetica", 12)
-    c.drawCentredString(w / 2, h - 80 * mm, "diberikan kepada · presented to")
+    c.drawCentredString(w / 2, h - 80 * mm, _layout(cert)["to"])
     recipient = cert["recipient"]
     size = _fit(c, recipient, "Times-Bold", 28, w - 70 * mm)
     c.setFont("Times-Bold", size)
@@ -107,11 +135,19 @@ def _recipient_block(c: canvas.Canvas, w: float, h: float, cert: dict[str, Any])
         c.drawCentredString(w / 2, y, cert["agency_name"])
         y -= 9 * mm
     c.setFont("Helvetica", 12)
-    c.drawCentredString(w / 2, y, "atas prestasinya sebagai · for its achievement as")
+    c.drawCentredString(w / 2, y, _layout(cert)["as"])
     return float(y - 10 * mm)
 
 
+def _grade_text(cert: dict[str, Any]) -> str:
+    label = f" — {cert['grade_label']}" if cert.get("grade_label") and cert["grade_label"] != cert["grade"] else ""
+    return f"Predikat · grade: {cert['grade']}{label}"
+
+
 def _award_block(c: canvas.Canvas, w: float, y: float, cert: dict[str, Any]) -> None:
+    if cert.get("kind") == "sakip_result":
+        _handover_block(c, w, y, cert)
+        return
     c.setFillColor(GOLD)
     award = cert["award_name_id"]
     c.setFont("Helvetica-Bold", _fit(c, award, "Helvetica-Bold", 19, w - 70 * mm))
@@ -123,14 +159,38 @@ def _award_block(c: canvas.Canvas, w: float, y: float, cert: dict[str, Any]) -> 
         c.drawCentredString(w / 2, y, cert["award_name_en"])
     if cert.get("title"):
         y -= 10 * mm
-        title = f"Inovasi: “{cert['title']}”"
+        title = f"{'Risalah' if cert.get('track') == 'kbk' else 'Inovasi'}: “{cert['title']}”"
         c.setFont("Times-Italic", _fit(c, title, "Times-Italic", 15, w - 70 * mm))
         c.drawCentredString(w / 2, y, title)
+    if cert.get("grade"):
+        y -= 9 * mm
+        c.setFont("Helvetica-Bold", 13)
+        c.drawCentredString(w / 2, y, _grade_text(cert))
+    _score_line(c, w, y, cert)
+
+
+SCORE_LABELS = {"lke": "Nilai LKE · LKE total", "evaluation": "Nilai evaluasi · evaluation total", "final": "Nilai akhir · final score"}
+
+
+def _score_line(c: canvas.Canvas, w: float, y: float, cert: dict[str, Any]) -> None:
     if cert.get("score") is not None:
-        y -= 8 * mm
         c.setFont("Helvetica", 11)
-        label = "Nilai LKE · LKE total" if cert.get("score_kind") == "lke" else "Nilai akhir · final score"
-        c.drawCentredString(w / 2, y, f"{label}: {score_text(cert['score'])}")
+        label = SCORE_LABELS.get(cert.get("score_kind") or "final", SCORE_LABELS["final"])
+        c.drawCentredString(w / 2, y - 8 * mm, f"{label}: {score_text(cert['score'])}")
+
+
+def _handover_block(c: canvas.Canvas, w: float, y: float, cert: dict[str, Any]) -> None:
+    """A SAKIP handover: the grade the agency holds, large, then its total (the handover's own
+    name, as the cycle's award rule calls it, in small letters under them)."""
+    c.setFillColor(GOLD)
+    grade = f"Predikat {cert['grade']}" + (f" — {cert['grade_label']}" if cert.get("grade_label") else "")
+    c.setFont("Helvetica-Bold", _fit(c, grade, "Helvetica-Bold", 22, w - 70 * mm))
+    c.drawCentredString(w / 2, y, grade)
+    c.setFillColor(NAVY)
+    y -= 9 * mm
+    c.setFont("Helvetica", 11)
+    c.drawCentredString(w / 2, y, f"{cert['award_name_id']} · {cert['award_name_en']}")
+    _score_line(c, w, y, cert)
 
 
 def _signature_block(c: canvas.Canvas, w: float, cert: dict[str, Any]) -> None:
@@ -175,15 +235,17 @@ def write_results(
     rankings: list[dict[str, Any]],
     announcement: str | None,
     extra_files: dict[str, str] | None = None,
+    tracks: TrackResults | None = None,
 ) -> dict[str, str]:
-    """The results page (index.html) and its tables (awards.csv, ranking.csv). Scores are shown
-    as published (contracts.published: half-up, two decimals); CSV text cells cannot start a
-    spreadsheet formula."""
+    """The results page (index.html) and its tables (awards.csv, ranking.csv, and with the
+    evaluation tracks evaluations.csv). Scores are shown as published (contracts.published:
+    half-up, two decimals); CSV text cells cannot start a spreadsheet formula."""
     directory.mkdir(parents=True, exist_ok=True)
+    tracks = tracks or TrackResults()
     awards_csv = directory / "awards.csv"
     with awards_csv.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["award_key", "award_name_id", "award_name_en", "rank", "unit_code", "unit_name", "agency_code", "agency_name", "proposal_id", "title", "group", "score", "certificate_code"])
+        out.writerow(["award_key", "award_name_id", "award_name_en", "rank", "unit_code", "unit_name", "agency_code", "agency_name", "proposal_id", "title", "group", "score", "certificate_code", "track", "certificate_kind", "grade"])
         for cat in categories:
             for wnr in cat["winners"]:
                 out.writerow(
@@ -192,6 +254,7 @@ def write_results(
                             cat["key"], cat["name_id"], cat["name_en"], wnr["rank"], wnr["unit_code"], wnr["unit_name"],
                             wnr.get("agency_code") or "", wnr.get("agency_name") or "", wnr.get("proposal_id") or "",
                             wnr.get("title") or "", wnr.get("group") or "", _published(wnr.get("score")), wnr.get("certificate_code") or "",
+                            cat.get("track") or "kovablik", wnr.get("certificate_kind") or "award", wnr.get("grade") or "",
                         ]
                     )
                 )
@@ -209,9 +272,41 @@ def write_results(
                     ]
                 )
             )
+    files = {"html": str(directory / "index.html"), "awards_csv": str(awards_csv), "ranking_csv": str(ranking_csv)}
+    if tracks.evaluations:
+        files["evaluations_csv"] = str(_evaluations_csv(directory / "evaluations.csv", tracks.evaluations))
     page = directory / "index.html"
-    page.write_text(_html(year, ceremony, categories, rankings, announcement, extra_files or {}), encoding="utf-8")
-    return {"html": str(page), "awards_csv": str(awards_csv), "ranking_csv": str(ranking_csv), **(extra_files or {})}
+    page.write_text(_html(year, ceremony, categories, rankings, announcement, extra_files or {}, tracks), encoding="utf-8")
+    return {**files, **(extra_files or {})}
+
+
+def _parts_text(parts: list[dict[str, Any]]) -> str:
+    """A result's parts as one line: name value (of max, or weight), source."""
+    out = []
+    for p in parts:
+        of = f"/{p['max']:g}" if p.get("max") is not None else f" ×{p['weight']:g}" if p.get("weight") is not None else ""
+        source = f" ({p['source']})" if p.get("source") else ""
+        out.append(f"{p['name']} {score_text(p['value'])}{of}{source}")
+    return "; ".join(out)
+
+
+def _evaluations_csv(path: Path, evaluations: dict[str, list[dict[str, Any]]]) -> Path:
+    """Every approved result of each evaluation track, with its parts and who entered and approved it."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["track", "subject_code", "subject_name", "rubric", "total", "grade", "label", "previous_grade", "improvement", "parts", "evaluator_id", "reviewer_id"])
+        for track in (t for t in EVALUATION_TRACKS if t in evaluations):
+            for r in sorted(evaluations[track], key=lambda r: (-r["total"], r["subject_code"])):
+                out.writerow(
+                    csv_row(
+                        [
+                            track, r["subject_code"], r["subject_name"], r["rubric"], _published(r["total"]), r["grade"], r["label"],
+                            r.get("previous_grade") or "", "" if r.get("improvement") is None else r["improvement"],
+                            _parts_text(r.get("parts") or []), r.get("evaluator_id") or "", r.get("reviewer_id") or "",
+                        ]
+                    )
+                )
+    return path
 
 
 def _published(score: Any) -> Decimal | str:
@@ -315,8 +410,10 @@ def _html(
     rankings: list[dict[str, Any]],
     announcement: str | None,
     extra_files: dict[str, str],
+    tracks: TrackResults | None = None,
 ) -> str:
     e = html.escape
+    tracks = tracks or TrackResults()
     parts = [
         "<!doctype html><html lang='id'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -329,25 +426,95 @@ def _html(
         parts.append(f"<p>Penganugerahan <span class='en'>(award ceremony)</span>: {e(tanggal(when))}, {e(ceremony['venue'])}</p>")
     if announcement:
         parts.append(f"<p>Pengumuman <span class='en'>(announcement)</span> No. {e(announcement)}</p>")
-    for cat in categories:
-        parts += _category_html(cat)
-    if rankings:
-        parts += _ranking_html(rankings)
-    parts.append(_downloads_html(extra_files))
+    if _by_track(categories, tracks):
+        parts += _tracks_html(categories, rankings, tracks)
+    else:  # a year of KOVABLIK and WBK alone: the page as it always was
+        for cat in categories:
+            parts += _category_html(cat)
+        if rankings:
+            parts += _ranking_html(rankings)
+    parts.append(_downloads_html(extra_files, bool(tracks.evaluations)))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _category_html(cat: dict[str, Any]) -> list[str]:
+TRACK_ORDER = ("kovablik", "wbk", "kbk", "sakip", "rb", "cettar")
+
+
+def _by_track(categories: list[dict[str, Any]], tracks: TrackResults) -> bool:
+    """Whether the page is grouped by track: when the ceremony has a track beside KOVABLIK and WBK."""
+    return bool(tracks.evaluations or tracks.rankings) or any((c.get("track") or "kovablik") in NEW_TRACKS for c in categories)
+
+
+def _tracks_html(categories: list[dict[str, Any]], rankings: list[dict[str, Any]], tracks: TrackResults) -> list[str]:
+    """Every track in turn: its heading, its categories, then its final ranking (the
+    competitions) or every approved result with its parts (the evaluation tracks)."""
+    parts: list[str] = []
+    for track in TRACK_ORDER:
+        cats = [c for c in categories if (c.get("track") or "kovablik") == track]
+        ranked = rankings if track == "kovablik" else tracks.rankings.get(track) or []
+        results = tracks.evaluations.get(track)
+        if not (cats or ranked or results):
+            continue
+        short, full = TRACK_NAMES[track]
+        parts.append(f"<section class='track' id='track-{track}'>" + _heading(short, full, "h2"))
+        for cat in cats:
+            parts += _category_html(cat, "h3")
+        if ranked:
+            parts += _ranking_html(ranked, "h3", track)
+        if results is not None:
+            parts += _evaluations_html(track, results)
+        parts.append("</section>")
+    return parts
+
+
+def _evaluations_html(track: str, results: list[dict[str, Any]]) -> list[str]:
+    """Every approved result of an evaluation track as handed over: grade, total and each part
+    with its source (CETTAR's composite shows SAKIP, RB, Zona Integritas and work culture)."""
+    e = html.escape
+    short = TRACK_NAMES[track][0]
+    parts = [_heading(f"Hasil evaluasi {short}", f"{short} evaluation results", "h3")]
+    if not results:
+        parts.append("<p class='empty'>Tidak ada hasil yang disetujui <span class='en'>(no approved result)</span></p>")
+        return parts
+    rubrics = sorted({str(r.get("rubric")) for r in results})
+    sources = sorted({str(r.get("rubric_source")) for r in results if r.get("rubric_source")})
+    parts.append(f"<p class='muted'>Rubrik <span class='en'>(rubric)</span>: {e(', '.join(rubrics))}" + (f" — {e('; '.join(sources))}" if sources else "") + "</p>")
+    head = [_th("#", cls="num"), _th("Instansi", "Subject"), _th("Predikat", "Grade"), _th("Nilai", "Total", cls="num"), _th("Bagian", "Parts")]
+    if track == "sakip":
+        head.append(_th("Tahun lalu", "Last year"))
+    parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
+    for i, r in enumerate(sorted(results, key=lambda r: (-r["total"], r["subject_code"])), start=1):
+        part_lines = "<br>".join(e(_parts_text([p])) for p in r.get("parts") or [])
+        cells = [
+            f"<td class='num'>{i}</td>",
+            f"<td>{e(r['subject_name'])}<br><span class='muted'>{e(r['subject_code'])}</span></td>",
+            f"<td>{e(r['grade'])} <span class='en'>{e(r.get('label') or '')}</span></td>",
+            f"<td class='num'>{score_text(r['total'])}</td>",
+            f"<td>{part_lines}</td>",
+        ]
+        if track == "sakip":
+            cells.append(f"<td>{e(r.get('previous_grade') or '—')}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table></div>")
+    return parts
+
+
+def _category_html(cat: dict[str, Any], level: str = "h2") -> list[str]:
     """A category's heading and its winners' table (or why it has none)."""
     e = html.escape
-    parts = [_heading(cat["name_id"], cat["name_en"])]
+    parts = [_heading(cat["name_id"], cat["name_en"], level)]
     if not cat["winners"]:
         parts.append(f"<p class='empty'>Tidak ada pemenang <span class='en'>(no winner)</span>: {e(cat.get('empty_reason') or '')}</p>")
         return parts
+    if (cat.get("track") or "kovablik") in EVALUATION_TRACKS:
+        return parts + _graded_table(cat)
     wbk = cat.get("rule") == "layak_wbk"
+    kbk = cat.get("track") == "kbk"
     head = [_th("#", cls="num"), _th("Unit"), _th("Perangkat daerah", "Agency")]
-    if not wbk:
+    if kbk:
+        head += [_th("Risalah", "Report")]
+    elif not wbk:
         head += [_th("Inovasi", "Innovation"), _th("Kelompok", "Group")]
     head += [_th("Nilai LKE" if wbk else "Nilai", "LKE total" if wbk else "Score", cls="num"), _th("Kode piagam", "Certificate code")]
     parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
@@ -357,7 +524,9 @@ def _category_html(cat: dict[str, Any]) -> list[str]:
             f"<td>{e(wnr['unit_name'])}</td>",
             f"<td>{e(wnr.get('agency_name') or wnr.get('agency_code') or '')}</td>",
         ]
-        if not wbk:
+        if kbk:
+            cells += [f"<td>{e(wnr.get('title') or '')}</td>"]
+        elif not wbk:
             cells += [f"<td>{e(wnr.get('title') or '')}</td>", f"<td>{e(group_label(wnr.get('group')))}</td>"]
         cells += [f"<td class='num'>{score_text(wnr.get('score'))}</td>", f"<td><code class='cert'>{e(wnr.get('certificate_code') or '')}</code></td>"]
         parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -365,32 +534,54 @@ def _category_html(cat: dict[str, Any]) -> list[str]:
     return parts
 
 
-def _ranking_html(rankings: list[dict[str, Any]]) -> list[str]:
+def _graded_table(cat: dict[str, Any]) -> list[str]:
+    """An evaluation track's category: each winner's grade and total."""
+    e = html.escape
+    head = [_th("#", cls="num"), _th("Instansi", "Subject"), _th("Predikat", "Grade"), _th("Nilai", "Total", cls="num"), _th("Kode piagam", "Certificate code")]
+    parts = ["<div class='scroll'><table><tr>" + "".join(head) + "</tr>"]
+    for wnr in cat["winners"]:
+        parts.append(
+            f"<tr><td class='num'>{wnr['rank']}</td><td>{e(wnr['unit_name'])}</td>"
+            f"<td>{e(wnr.get('grade') or '')} <span class='en'>{e(wnr.get('grade_label') or '')}</span></td>"
+            f"<td class='num'>{score_text(wnr.get('score'))}</td><td><code class='cert'>{e(wnr.get('certificate_code') or '')}</code></td></tr>"
+        )
+    parts.append("</table></div>")
+    return parts
+
+
+def _ranking_html(rankings: list[dict[str, Any]], level: str = "h2", track: str = "kovablik") -> list[str]:
     """The final ranking: how scores were made, then every row with its notes."""
     e = html.escape
     codes = [_method_code(r.get("explanation") or {}) for r in rankings if r.get("score") is not None]
     common = max(set(codes), key=codes.count) if codes else None
-    parts = [_heading("Peringkat akhir", "Final ranking")]
+    name = "" if track == "kovablik" else f" {TRACK_NAMES[track][0]}"
+    parts = [_heading(f"Peringkat akhir{name}", f"Final ranking{name}", level)]
     note = [_bilingual(*METHODS[common])] if common in METHODS else []
     note.append(_bilingual(*TIE_RULE))
     note.append(_bilingual("Nilai dibulatkan setengah ke atas pada dua desimal.", "Scores are rounded half-up to two decimals."))
     parts.append("<div class='note'>" + "<br>".join(note) + "</div>")
-    head = [_th("#", cls="num"), _th("Inovasi", "Innovation"), _th("Unit"), _th("Kelompok", "Group"), _th("Nilai", "Score", cls="num"), _th("Juri", "Jurors", cls="num"), _th("Catatan", "Note")]
+    kbk = track == "kbk"  # a risalah, ranked within its cluster's categories
+    what = _th("Risalah", "Report") if kbk else _th("Inovasi", "Innovation")
+    kind = _th("Klaster", "Cluster") if kbk else _th("Kelompok", "Group")
+    head = [_th("#", cls="num"), what, _th("Unit"), kind, _th("Nilai", "Score", cls="num"), _th("Juri", "Jurors", cls="num"), _th("Catatan", "Note")]
     parts.append("<div class='scroll'><table><tr>" + "".join(head) + "</tr>")
     for r in rankings:
         ex = r.get("explanation") or {}
+        sort = r.get("category") or "" if kbk else group_label(r.get("group"))
         parts.append(
             f"<tr><td class='num'>{r['rank']}</td><td>{e(r['title'])}<br><span class='muted'>{e(r['proposal_id'])}</span></td>"
-            f"<td>{e(r.get('unit_name') or r['unit_code'])}</td><td>{e(group_label(r.get('group')))}</td>"
+            f"<td>{e(r.get('unit_name') or r['unit_code'])}</td><td>{e(sort)}</td>"
             f"<td class='num'>{score_text(r.get('score'))}</td><td class='num'>{r.get('jurors', '')}</td><td>{_row_note(ex, common)}</td></tr>"
         )
     parts.append("</table></div>")
     return parts
 
 
-def _downloads_html(extra_files: dict[str, str]) -> str:
+def _downloads_html(extra_files: dict[str, str], evaluations: bool = False) -> str:
     e = html.escape
     links = [("awards.csv", "Pemenang (CSV)", "winners"), ("ranking.csv", "Peringkat (CSV)", "ranking")]
+    if evaluations:
+        links.append(("evaluations.csv", "Hasil evaluasi (CSV)", "evaluation results"))
     if extra_files.get("public_key"):
         links.append((Path(extra_files["public_key"]).name, "Kunci publik piagam", "certificate public key, Ed25519 PEM"))
     return (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,9 +48,25 @@ def check_rules(rules: list[AwardRule]) -> None:
         )
 
 
-def _winner(key: str, rank: int, row: dict[str, Any]) -> Winner:
+EVALUATION_TRACKS = ("sakip", "rb", "cettar")
+"""The tracks whose winners come from a closed evaluation (verification's ``evaluation_closed``)."""
+NEW_TRACKS = ("kbk", *EVALUATION_TRACKS)
+"""The tracks a ceremony of KOVABLIK and WBK alone does not have (issue 26)."""
+TRACK_NAMES: dict[str, tuple[str, str]] = {
+    "kovablik": ("KOVABLIK", "Kompetisi Inovasi Pelayanan Publik Jawa Timur"),
+    "wbk": ("Zona Integritas", "Layak Berpredikat Wilayah Bebas dari Korupsi (WBK)"),
+    "kbk": ("KBK", "Kelompok Budaya Kerja"),
+    "sakip": ("SAKIP", "Sistem Akuntabilitas Kinerja Instansi Pemerintah"),
+    "rb": ("Reformasi Birokrasi", "Indeks Reformasi Birokrasi"),
+    "cettar": ("CETTAR", "Budaya Kerja CETTAR"),
+}
+"""Each track as the results and the certificates name it: (short name, full name)."""
+
+
+def _winner(key: str, rank: int, row: dict[str, Any], track: str = "kovablik") -> Winner:
     return Winner(
         award_key=key,
+        track=track,
         rank=rank,
         proposal_id=row["proposal_id"],
         title=row.get("title"),
@@ -74,22 +90,36 @@ def _grade(row: dict[str, Any]) -> float:
 
 
 def determine(
-    rules: list[AwardRule], shortlist: list[dict[str, Any]], wbk_layak: list[dict[str, Any]]
+    rules: list[AwardRule],
+    shortlist: list[dict[str, Any]],
+    wbk_layak: list[dict[str, Any]],
+    shortlists: dict[str, list[dict[str, Any]]] | None = None,
+    evaluations: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[CategoryResult]:
-    """The winners of every category (a category without a winner says why)."""
-    ranked = sorted(shortlist, key=lambda r: r["rank"])
+    """The winners of every category (a category without a winner says why): KOVABLIK's from
+    ``shortlist``, the other competitions' from ``shortlists`` (by track: kbk), WBK's from
+    ``wbk_layak``, the evaluation tracks' from ``evaluations`` (by track: each approved result)."""
+    ranked = {"kovablik": shortlist, **(shortlists or {})}
+    ranked = {track: sorted(rows, key=lambda r: r["rank"]) for track, rows in ranked.items()}
     out = []
     for rule in rules:
+        track = rule.award_track()
         winners: list[Winner] = []
         empty = None
         if rule.rule in ("top_n", "best_of_group"):
-            winners, empty = _from_shortlist(rule, ranked)
+            if track in ranked:
+                winners, empty = _from_shortlist(rule, ranked[track], track)
+            else:
+                empty = f"the {TRACK_NAMES[track][0]} track is not part of this ceremony"
         elif rule.rule == "layak_wbk":
             winners = _layak_wbk(rule, wbk_layak)
             empty = None if winners else "no unit was decided layak_wbk"
+        else:
+            winners, empty = _from_evaluations(rule, track, (evaluations or {}).get(track))
         out.append(
             CategoryResult(
                 key=rule.key,
+                track=track,
                 name_id=rule.name_id,
                 name_en=rule.name_en,
                 rule=rule.rule,
@@ -100,19 +130,26 @@ def determine(
     return out
 
 
-def _from_shortlist(rule: AwardRule, ranked: list[dict[str, Any]]) -> tuple[list[Winner], str | None]:
+def _best_of_each(rows: list[dict[str, Any]], field: str, n: int | None) -> list[dict[str, Any]]:
+    """The best ``n`` of each value of ``field`` (a group, a category), in rank order."""
+    by_value: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_value.setdefault(r.get(field) or "", []).append(r)
+    return sorted((r for g in by_value.values() for r in g[:n]), key=lambda r: r["rank"])
+
+
+def _from_shortlist(rule: AwardRule, ranked: list[dict[str, Any]], track: str = "kovablik") -> tuple[list[Winner], str | None]:
     """A ``top_n`` or ``best_of_group`` category's winners, or why it has none."""
     rows = [r for r in ranked if rule.min_score is None or _grade(r) >= rule.min_score]
     if rule.rule == "best_of_group":
         rows = [r for r in rows if r.get("group") == rule.group][: rule.n or 1]
     elif rule.per_group:
-        by_group: dict[str, list[dict[str, Any]]] = {}
-        for r in rows:
-            by_group.setdefault(r.get("group") or "", []).append(r)
-        rows = sorted((r for g in by_group.values() for r in g[: rule.n]), key=lambda r: r["rank"])
+        rows = _best_of_each(rows, "group", rule.n)
+    elif rule.per_category:
+        rows = _best_of_each(rows, "category", rule.n)
     else:
         rows = rows[: rule.n]
-    winners = [_winner(rule.key, i, r) for i, r in enumerate(rows, start=1)]
+    winners = [_winner(rule.key, i, r, track) for i, r in enumerate(rows, start=1)]
     if winners:
         return winners, None
     return winners, (
@@ -122,6 +159,51 @@ def _from_shortlist(rule: AwardRule, ranked: list[dict[str, Any]]) -> tuple[list
         if rule.min_score is not None
         else "the final shortlist is empty"
     )
+
+
+def _by_total(result: dict[str, Any]) -> tuple[float, str]:
+    return (-float(result["total"]), str(result["subject_code"]))
+
+
+def _from_evaluations(
+    rule: AwardRule, track: str, results: list[dict[str, Any]] | None
+) -> tuple[list[Winner], str | None]:
+    """A category of an evaluation track: ``grade`` (every result with one of ``grades``, best
+    total first), ``best_of_grade`` (the best ``n``, default 1, of those), ``most_improved`` (the
+    ``n`` that gained most grades against last year; ties by total, then code) and
+    ``sakip_result`` (every approved result, handed over: best total first)."""
+    name = TRACK_NAMES[track][0]
+    if results is None:
+        return [], f"the {name} evaluation is not part of this ceremony"
+    rows = sorted((r for r in results if rule.min_score is None or r["total"] >= rule.min_score), key=_by_total)
+    grades = {g.casefold() for g in rule.grades or ()}
+    if rule.rule in ("grade", "best_of_grade"):
+        rows = [r for r in rows if str(r["grade"]).casefold() in grades]
+        rows = rows[: rule.n or 1] if rule.rule == "best_of_grade" else rows[: rule.n]
+        empty = f"no {name} result with grade {', '.join(rule.grades or ())}"
+    elif rule.rule == "most_improved":
+        gained = [r for r in rows if (r.get("improvement") or 0) > 0]
+        rows = sorted(gained, key=lambda r: (-int(r["improvement"]), *_by_total(r)))[: rule.n or 1]
+        empty = f"no {name} result gained a grade against last year"
+    else:
+        rows = rows[: rule.n]
+        empty = f"no approved {name} result"
+    kind = "sakip_result" if rule.rule == "sakip_result" else "award"
+    winners = [
+        Winner(
+            award_key=rule.key,
+            track=track,
+            rank=i,
+            unit_code=r["subject_code"],
+            unit_name=r.get("subject_name") or r["subject_code"],
+            score=r["total"],
+            certificate_kind=kind,
+            grade=r["grade"],
+            grade_label=r.get("label"),
+        )
+        for i, r in enumerate(rows, start=1)
+    ]
+    return winners, None if winners else empty
 
 
 def _layak_wbk(rule: AwardRule, wbk_layak: list[dict[str, Any]]) -> list[Winner]:
@@ -134,6 +216,7 @@ def _layak_wbk(rule: AwardRule, wbk_layak: list[dict[str, Any]]) -> list[Winner]
     return [
         Winner(
             award_key=rule.key,
+            track="wbk",
             rank=i,
             unit_code=u["unit_code"],
             unit_name=u.get("unit_name") or u["unit_code"],
@@ -196,6 +279,27 @@ def ready(
     return shortlist
 
 
+def competition_ready(stage: str, shortlist: list[dict[str, Any]] | None, expected: SetRef | None) -> list[dict[str, Any]]:
+    """Another competition's (KBK's) final shortlist, once the one the command names arrived."""
+    if expected is None and shortlist is not None:
+        return shortlist
+    return ready(stage, shortlist, expected or SetRef(count=0, digest=digest_ids([])), [], None)
+
+
+def evaluation_ready(track: str, closed: list[dict[str, Any]] | None, expected: int | None) -> list[dict[str, Any]]:
+    """A track's approved results, once its ``evaluation_closed`` has arrived with as many as the
+    command names (until then the caller is told to retry)."""
+    name = TRACK_NAMES[track][0]
+    if closed is None:
+        raise NotReady(message=f"the closed {name} evaluation has not arrived yet", details={"track": track})
+    if expected is not None and len(closed) != expected:
+        raise NotReady(
+            message=f"{len(closed)} approved {name} results received, {expected} expected",
+            details={"track": track, "have": len(closed), "expected": expected},
+        )
+    return closed
+
+
 @dataclass(slots=True)
 class Certificate:
     """A signed certificate (piagam) of one winner."""
@@ -213,6 +317,10 @@ class Certificate:
     key_id: str | None = None
     signature: str | None = None
     verify_url: str | None = None
+    track: str = "kovablik"
+    kind: str = "award"  # award | sakip_result (the handover of an agency's SAKIP result)
+    grade: str | None = None
+    score: str | None = None  # a result's total as published, for the evaluation tracks
 
     def verdict(
         self, key_id: str, signature_holds: Callable[[Certificate], bool], verify_url: str
@@ -244,6 +352,10 @@ class Certificate:
             unit_code=self.unit_code,
             proposal_id=self.proposal_id,
             verify_url=verify_url,
+            certificate_kind=self.kind,
+            track=self.track,
+            grade=self.grade,
+            score=self.score,
         )
 
     def issued(self) -> CertificateIssued:
@@ -257,6 +369,15 @@ class Certificate:
             key_id=self.key_id,
             verify_url=self.verify_url,
         )
+
+
+@dataclass(slots=True)
+class TrackResults:
+    """What the tracks beside KOVABLIK and WBK bring to the ceremony: the competitions' final
+    rankings (kbk) and the evaluation tracks' approved results (sakip, rb, cettar), by track."""
+
+    rankings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    evaluations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class CeremonyState(StrEnum):
@@ -282,6 +403,8 @@ class Ceremony:
     files: dict[str, str]
     summary: AwardsSummary
     announcement_no: str | None = None
+    evaluations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # track -> approved results
+    track_rankings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kbk -> its final ranking
 
     @classmethod
     def determine(
@@ -293,6 +416,7 @@ class Ceremony:
         files: dict[str, str],
         certificates: list[Certificate],
         results_dir: str,
+        tracks: TrackResults | None = None,
     ) -> tuple[Ceremony, list[Event]]:
         summary = AwardsSummary(
             cycle_year=year,
@@ -303,7 +427,8 @@ class Ceremony:
         cats = [c.model_dump(mode="json") for c in categories]
         events: list[Event] = [c.issued() for c in certificates]
         events.append(AwardsDetermined(cycle_year=year, categories=categories))
-        return cls(year, details, cats, rankings, files, summary), events
+        tracks = tracks or TrackResults()
+        return cls(year, details, cats, rankings, files, summary, None, tracks.evaluations, tracks.rankings), events
 
     @property
     def state(self) -> CeremonyState:
@@ -348,6 +473,7 @@ class Ceremony:
             ceremony=self.details,
             announcement_no=self.announcement_no,
             categories=[CategoryResult.model_validate(c) for c in self.categories],
+            evaluations=self.evaluations,
             rankings=self.rankings,
             files=self.files,
         )

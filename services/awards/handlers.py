@@ -17,9 +17,9 @@ from contracts.awards import (
     VerifyCertificate,
 )
 from contracts.scoring import ShortlistFinal
-from contracts.verification import WbkEvaluated
+from contracts.verification import EvaluationClosed, WbkEvaluated
 from services.awards import domain, publishing
-from services.awards.domain import Ceremony
+from services.awards.domain import Ceremony, TrackResults
 from services.awards.publishing import Config, publish_public_key
 from services.awards.store import Unit
 
@@ -32,6 +32,12 @@ async def on_shortlist_final(evt: ShortlistFinal, uow: Unit) -> None:
 async def on_wbk_evaluated(evt: WbkEvaluated, uow: Unit) -> None:
     names = {"unit_name": evt.unit_name, "agency_code": evt.agency_code, "agency_name": evt.agency_name}
     await uow.wbk.put(evt.cycle_year, evt.result.unit_code, evt.result.final.value, evt.result.total, names)
+
+
+async def on_evaluation_closed(evt: EvaluationClosed, uow: Unit) -> None:
+    """A track's frozen results (SAKIP, RB, CETTAR), every approved one with its parts."""
+    results = [r.model_dump(mode="json") for r in evt.results]
+    await uow.evaluations.put(evt.cycle_year, evt.summary.kind.value, evt.summary.model_dump(mode="json"), results)
 
 
 async def validate_awards(cmd: ValidateAwards, uow: Unit) -> dict[str, Any]:
@@ -47,20 +53,36 @@ async def determine_awards(cmd: DetermineAwards, uow: Unit) -> AwardsSummary:
     layak = await uow.wbk.layak(cmd.cycle_year)
     shortlist = await uow.shortlists.rows(cmd.cycle_year, cmd.final_stage)
     rankings = domain.ready(cmd.final_stage, shortlist, cmd.expected_shortlist, layak, cmd.expected_wbk_layak)
-    categories = domain.determine(cmd.rules, rankings, layak)
+    tracks = await _tracks(cmd, uow)
+    categories = domain.determine(cmd.rules, rankings, layak, tracks.rankings, tracks.evaluations)
     directory = Config.results_dir / str(cmd.cycle_year)
     public_key = publish_public_key(directory)
     certificates = [publishing.certificate(cmd, cat, w, uow.now) for cat in categories for w in cat.winners]
-    files = publishing.results(
-        directory, cmd, [c.model_dump(mode="json") for c in categories], rankings, None, str(public_key)
-    )
+    cats = [c.model_dump(mode="json") for c in categories]
+    files = publishing.results(directory, cmd, cats, rankings, None, str(public_key), tracks)
     ceremony, events = Ceremony.determine(
-        cmd.cycle_year, cmd.ceremony, categories, rankings, files, certificates, str(directory)
+        cmd.cycle_year, cmd.ceremony, categories, rankings, files, certificates, str(directory), tracks
     )
     await uow.certificates.add(certificates)
     await uow.ceremonies.add(ceremony)
     uow.emit(*events)
     return ceremony.summary
+
+
+async def _tracks(cmd: DetermineAwards, uow: Unit) -> TrackResults:
+    """What the other enabled tracks bring to the ceremony, once it has all arrived by events
+    (``not_ready`` until then): KBK's final shortlist, each evaluation's approved results."""
+    out = TrackResults()
+    for track, expect in sorted(cmd.tracks.items()):
+        if track.value not in domain.NEW_TRACKS:  # KOVABLIK's and WBK's are the command's own fields
+            continue
+        if track.value in domain.EVALUATION_TRACKS:
+            closed = await uow.evaluations.results(cmd.cycle_year, track.value)
+            out.evaluations[track.value] = domain.evaluation_ready(track.value, closed, expect.expected_results)
+        elif expect.final_stage is not None:
+            rows = await uow.shortlists.rows(cmd.cycle_year, expect.final_stage)
+            out.rankings[track.value] = domain.competition_ready(expect.final_stage, rows, expect.expected_shortlist)
+    return out
 
 
 async def announce_awards(cmd: AnnounceAwards, uow: Unit) -> AnnouncementView:
@@ -69,8 +91,9 @@ async def announce_awards(cmd: AnnounceAwards, uow: Unit) -> AnnouncementView:
         events = ceremony.announce(cmd.ceremony, await uow.ceremonies.next_announcement(cmd.cycle_year))
         directory = Config.results_dir / str(cmd.cycle_year)
         key = ceremony.files.get("public_key") or None
+        tracks = TrackResults(ceremony.track_rankings, ceremony.evaluations)
         ceremony.files = publishing.results(
-            directory, cmd, ceremony.categories, ceremony.rankings, ceremony.announcement_no, key
+            directory, cmd, ceremony.categories, ceremony.rankings, ceremony.announcement_no, key, tracks
         )
         await uow.ceremonies.save(ceremony)
         uow.emit(*events)

@@ -9,7 +9,7 @@ from typing import Any
 
 from contracts.awards import AnnounceAwards, CategoryResult, DetermineAwards
 from services.awards import documents, domain, signing
-from services.awards.domain import Certificate
+from services.awards.domain import Certificate, TrackResults
 
 
 class Config:
@@ -49,8 +49,10 @@ def results(
     rankings: list[dict[str, Any]],
     announcement: str | None,
     public_key: str | None,
+    tracks: TrackResults | None = None,
 ) -> dict[str, str]:
-    """The results page and tables, for the ceremony as the command names it."""
+    """The results page and tables, for the ceremony as the command names it (every track's
+    categories, the other competitions' rankings and the evaluations' results)."""
     when = cmd.ceremony.date.astimezone(domain.JAKARTA)
     extra = {"public_key": public_key} if public_key else None
     return documents.write_results(
@@ -61,6 +63,7 @@ def results(
         rankings,
         announcement,
         extra,
+        tracks,
     )
 
 
@@ -68,8 +71,10 @@ def certificate(cmd: DetermineAwards, cat: CategoryResult, w: Any, now: Any) -> 
     """Sign a winner's certificate, print it (PDF, with the signed record beside it: with the
     public key, anyone can check it offline), and note its code on the winner."""
     year, recipient = cmd.cycle_year, w.unit_name
+    score = w.score_published if w.grade is not None else None  # an evaluation's total is attested
+    attests = signing.attested(w.track, w.certificate_kind, w.grade, score)
     signed = Config.the_signer().issue(
-        signing.certificate_record(year, cat.key, cat.name_id, w.unit_code, recipient, w.proposal_id, w.title)
+        signing.certificate_record(year, cat.key, cat.name_id, w.unit_code, recipient, w.proposal_id, w.title, attests=attests)
     )
     code = signed["record"]["code"]
     path = Config.results_dir / str(year) / "certificates" / f"{code}.pdf"
@@ -94,6 +99,10 @@ def certificate(cmd: DetermineAwards, cat: CategoryResult, w: Any, now: Any) -> 
         key_id=signed["key_id"],
         signature=signed["signature"],
         verify_url=Config.verify_url(code),
+        track=w.track,
+        kind=w.certificate_kind,
+        grade=w.grade,
+        score=score,
     )
 
 
@@ -115,7 +124,11 @@ def _printed(cmd: DetermineAwards, cat: CategoryResult, w: Any, code: str) -> di
         "code": code,
         "verify_url": Config.verify_url(code),
         "score": w.score,
-        "score_kind": "lke" if cat.rule == "layak_wbk" else "final",
+        "score_kind": "lke" if cat.rule == "layak_wbk" else "evaluation" if w.grade is not None else "final",
+        "track": w.track,
+        "kind": w.certificate_kind,
+        "grade": w.grade,
+        "grade_label": w.grade_label,
     }
 
 
@@ -131,5 +144,6 @@ def signature_holds(cert: Certificate) -> bool:
         cert.proposal_id,
         cert.title,
         cert.code,
+        signing.attested(cert.track, cert.kind, cert.grade, cert.score),
     )
     return signing.verify(Config.the_signer().public, record, cert.signature)

@@ -57,18 +57,48 @@ def canonical(record: dict[str, Any]) -> bytes:
 
 
 def certificate_record(
-    year: int, award_key: str, award_name: str, unit_code: str, unit_name: str, proposal_id: str | None, title: str | None, code: str | None = None
+    year: int,
+    award_key: str,
+    award_name: str,
+    unit_code: str,
+    unit_name: str,
+    proposal_id: str | None,
+    title: str | None,
+    code: str | None = None,
+    attests: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a certificate attests: the year, the award, the winner (and its innovation), the code."""
+    """What a certificate attests: the year, the award, the winner (and its innovation), the code;
+    a certificate of the tracks beside KOVABLIK and WBK also its track, kind, grade and total
+    (``attests``: see :func:`attested`)."""
     record: dict[str, Any] = {
         "v": RECORD_VERSION,
         "year": year,
         "award": {"key": award_key, "name": award_name},
         "winner": {"unit_code": unit_code, "unit_name": unit_name, "proposal_id": proposal_id, "title": title},
     }
+    if attests:
+        record["attests"] = attests
     if code is not None:
         record["code"] = code
     return record
+
+
+PLAIN_TRACKS = ("kovablik", "wbk")
+"""The tracks whose certificates' records say only the award and the winner, as before tracks
+(so a year of KOVABLIK and WBK signs, and codes, exactly what it did)."""
+
+
+def attested(track: str, kind: str, grade: str | None, score: str | None) -> dict[str, Any] | None:
+    """What a certificate of another track attests beside the award: the track, the certificate's
+    kind (``award`` or ``sakip_result``), and for an evaluation its grade and total as published."""
+    if track in PLAIN_TRACKS and kind == "award" and grade is None:
+        return None
+    out: dict[str, Any] = {"track": track, "kind": kind}
+    if grade is not None:
+        out["grade"] = grade
+    if score is not None:
+        out["score"] = score
+    return out
 
 
 @dataclass(frozen=True)
@@ -180,7 +210,9 @@ def _cli(argv: list[str] | None = None) -> int:
         print(f"INVALID: {args.record} is not signed by {key_id(public)}")
         return 1
     award, winner = record.get("award", {}), record.get("winner", {})
-    print(f"valid: {record.get('code')} — {award.get('name')} {record.get('year')} — {winner.get('unit_name')} (signed by {key_id(public)})")
+    grade = (record.get("attests") or {}).get("grade")
+    graded = f" — {grade}" if grade else ""
+    print(f"valid: {record.get('code')} — {award.get('name')} {record.get('year')} — {winner.get('unit_name')}{graded} (signed by {key_id(public)})")
     return 0
 
 

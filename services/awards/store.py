@@ -57,6 +57,10 @@ RESULTS = sa.Table(
     _Col("files", sa.JSON(), nullable=False),
     _Col("summary", sa.JSON(), nullable=False),
     _Col("announcement_no", sa.String(), nullable=True),
+    # The tracks beside KOVABLIK and WBK (revision awards_0003): evaluations' approved results and
+    # the other competitions' final rankings, by track; none for a ceremony before them.
+    _Col("evaluations", sa.JSON(), nullable=True),
+    _Col("track_rankings", sa.JSON(), nullable=True),
 )
 CERTIFICATES = sa.Table(
     "awd_certificate",
@@ -74,6 +78,20 @@ CERTIFICATES = sa.Table(
     # Ed25519 signature (base64) of the certificate record; none before signing.
     _Col("signature", sa.String(), nullable=True),
     _Col("issued_at", UtcDateTime(), nullable=False),
+    # Revision awards_0003: the track, the certificate's kind (award | sakip_result), and an
+    # evaluation's grade and total as published (certificates before it: KOVABLIK awards).
+    _Col("track", sa.String(16), nullable=False, server_default="kovablik"),
+    _Col("kind", sa.String(16), nullable=False, server_default="award"),
+    _Col("grade", sa.String(), nullable=True),
+    _Col("score", sa.String(), nullable=True),
+)
+EVALUATIONS = sa.Table(
+    "awd_evaluation",
+    Base.metadata,
+    _Col("cycle_year", sa.Integer(), primary_key=True),
+    _Col("track", sa.String(16), primary_key=True),
+    _Col("summary", sa.JSON(), nullable=False),
+    _Col("results", sa.JSON(), nullable=False),
 )
 COUNTERS = sa.Table(
     "awd_counter",
@@ -150,6 +168,22 @@ class WbkDecisions(_Repository):
         ]
 
 
+class Evaluations(_Repository):
+    async def put(self, year: int, track: str, summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
+        """A track's closed evaluation as last received (a later close replaces it)."""
+        e = EVALUATIONS.c
+        where = (e.cycle_year == year, e.track == track)
+        done = await self._rows(sa.update(EVALUATIONS).where(*where).values(summary=summary, results=results))
+        if not cast(sa.CursorResult[Any], done).rowcount:
+            await self._rows(sa.insert(EVALUATIONS).values(cycle_year=year, track=track, summary=summary, results=results))
+
+    async def results(self, year: int, track: str) -> list[dict[str, Any]] | None:
+        """The approved results of a track's closed evaluation, or None until it arrived."""
+        e = EVALUATIONS.c
+        r = await self._one(sa.select(e.results).where(e.cycle_year == year, e.track == track))
+        return None if r is None else list(r.results)
+
+
 def _ceremony(r: Any) -> Ceremony:
     return Ceremony(
         cycle_year=r.cycle_year,
@@ -159,6 +193,8 @@ def _ceremony(r: Any) -> Ceremony:
         files=r.files,
         summary=AwardsSummary.model_validate(r.summary),
         announcement_no=r.announcement_no,
+        evaluations=r.evaluations or {},
+        track_rankings=r.track_rankings or {},
     )
 
 
@@ -170,6 +206,8 @@ def _ceremony_row(c: Ceremony) -> dict[str, Any]:
         "files": c.files,
         "summary": c.summary.model_dump(mode="json"),
         "announcement_no": c.announcement_no,
+        "evaluations": c.evaluations or None,
+        "track_rankings": c.track_rankings or None,
     }
 
 
@@ -224,6 +262,7 @@ class Unit:
         self._emit = uow.emit
         self.shortlists = Shortlists(uow)
         self.wbk = WbkDecisions(uow)
+        self.evaluations = Evaluations(uow)
         self.ceremonies = Ceremonies(uow)
         self.certificates = Certificates(uow)
 

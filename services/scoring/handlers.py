@@ -51,7 +51,7 @@ on_proposal_disqualified = on_proposal_verified
 
 
 async def on_verification_closed(evt: VerificationClosed, uow: ScoringUnit) -> None:
-    await uow.proposals.freeze(evt.cycle_year, list(evt.eligible_ids))
+    await uow.proposals.freeze(evt.cycle_year, evt.summary.track.value, list(evt.eligible_ids))
 
 
 async def on_cycle_cancelled(evt: CycleCancelled, uow: ScoringUnit) -> None:
@@ -103,9 +103,12 @@ async def _entrant_ids(cmd: OpenStage, uow: ScoringUnit) -> list[str]:
     as many and the same as the workflow expects."""
     ref = cmd.entrants
     if ref.source == "verification":
-        ids = await uow.proposals.eligible(cmd.cycle_year)
+        ids = await uow.proposals.eligible(cmd.cycle_year, ref.track.value)
         if ids is None:
-            raise NotReady(message=f"the eligible list of {cmd.cycle_year} has not arrived yet", details={"waiting_for": "verification_closed"})
+            raise NotReady(
+                message=f"the eligible list of {cmd.cycle_year} ({ref.track.value}) has not arrived yet",
+                details={"waiting_for": "verification_closed", "track": ref.track.value},
+            )
     else:
         prev = await uow.stages.find(cmd.cycle_year, ref.stage or "")
         if prev is None or prev.final_rows is None:

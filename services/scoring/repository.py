@@ -279,11 +279,12 @@ class ProposalRepository:
         self.session = session
 
     async def keep(self, proposal_id: str, year: int, data: dict[str, Any]) -> None:
+        track = str(data.get("track") or "kovablik")
         row = await self.session.get(ProposalCopy, proposal_id)
         if row is None:
-            self.session.add(ProposalCopy(id=proposal_id, cycle_year=year, data=data))
+            self.session.add(ProposalCopy(id=proposal_id, cycle_year=year, data=data, track=track))
         else:
-            row.data = data
+            row.data, row.track = data, track
 
     async def copies(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(ids)
@@ -295,12 +296,13 @@ class ProposalRepository:
         row = await self.session.get(ProposalCopy, proposal_id)
         return None if row is None else dict(row.data)
 
-    async def freeze(self, year: int, ids: list[str]) -> None:
-        if await self.session.get(EntrantsRow, year) is None:
-            self.session.add(EntrantsRow(cycle_year=year, eligible_ids=ids))
+    async def freeze(self, year: int, track: str, ids: list[str]) -> None:
+        """The eligible list of one competition of the year, as verification first closed it."""
+        if await self.session.get(EntrantsRow, (year, track)) is None:
+            self.session.add(EntrantsRow(cycle_year=year, track=track, eligible_ids=ids))
 
-    async def eligible(self, year: int) -> list[str] | None:
-        row = await self.session.get(EntrantsRow, year)
+    async def eligible(self, year: int, track: str) -> list[str] | None:
+        row = await self.session.get(EntrantsRow, (year, track))
         return None if row is None else list(row.eligible_ids)
 
 

@@ -32,13 +32,17 @@ class ProposalCopy(Base, table=True):
     id: str = Field(primary_key=True, max_length=64)
     cycle_year: int = Field(index=True)
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Whose competition (kovablik, kbk), as verification's event named it; copies kept before
+    # revision scoring_0005 are KOVABLIK's.
+    track: str = Field(default="kovablik", sa_column=Column(sa.String(16), nullable=False, server_default="kovablik"))
 
 
 class EntrantsRow(Base, table=True):
-    """The frozen eligible list of a cycle (from verification_closed)."""
+    """The frozen eligible list of a cycle's competition (from verification_closed, per track)."""
 
     __tablename__ = "sco_entrants"
     cycle_year: int = Field(primary_key=True)
+    track: str = Field(default="kovablik", primary_key=True, max_length=16)
     eligible_ids: list[Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
