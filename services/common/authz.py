@@ -63,11 +63,14 @@ def _kinds() -> dict[str, Kind]:
             "open_call": s, "close_call": s, "get_call": q,
             "submit_proposal": p, "forward_proposal": p, "return_proposal": p, "withdraw_proposal": p,
             "get_proposal": q, "list_proposals": q,
+            "submit_risalah": p, "search_archive": q, "get_archived": q, "archive_year": s, "import_archive": a,
         },
         "verification": {
             "health": q, "start_verification": s, "verification_status": q, "get_decision": q,
             "override_decision": p, "close_verification": s, "submit_lke": p, "override_wbk": p,
             "get_wbk_result": q,
+            "open_evaluation": s, "close_evaluation": s, "enter_evaluation": p, "review_evaluation": p,
+            "get_evaluation": q, "list_evaluations": q, "evaluation_status": q,
         },
         "scoring": {
             "health": q, "import_jurors": a, "list_jurors": q, "open_stage": s, "submit_score": p, "declare_conflict": p,

@@ -63,6 +63,8 @@ FILTERS = ("text", "year", "category", "group", "region")
 def _search(params: dict[str, str]) -> tuple[SearchArchive | None, dict[str, tuple[str, str]]]:
     """The search the form asks for (blank fields are no filter), or what in it is not valid."""
     asked: dict[str, Any] = {k: v.strip() for k, v in params.items() if k in FILTERS and v.strip()}
+    if str(asked.get("year", "")).isdigit():
+        asked["year"] = int(asked["year"])
     offset = params.get("offset", "0")
     try:
         return SearchArchive(**asked, offset=int(offset) if offset.isdigit() else 0, limit=ARCHIVE_PAGE), {}
