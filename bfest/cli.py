@@ -91,8 +91,8 @@ def portal_run() -> None:
 
 @portal_app.command("invite")
 def portal_invite(
-    role: str = typer.Option(..., "--role", help="unit | agency | verifier | juror | operator"),
-    subject: str = typer.Option(..., "--id", help="The unit or agency code, juror id, verifier id or operator name."),
+    role: str = typer.Option(..., "--role", help="unit | agency | verifier | juror | operator | evaluator | reviewer | kbk_group"),
+    subject: str = typer.Option(..., "--id", help="The unit or agency code, juror id, verifier, evaluator or reviewer id, work-culture group code, or operator name."),
     name: str = typer.Option(None, "--name", help="Display name (default: the registry's or juror pool's)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Check units, agencies and jurors against the imports over NATS."),
     oidc_id: str = typer.Option(None, "--oidc-id", help="The identity provider's claim (BFEST_PORTAL_OIDC_CLAIM: email, NIP) that also signs this account in."),
