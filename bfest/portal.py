@@ -85,7 +85,7 @@ async def _registered_name(role: str, subject: str) -> str:
         await client.close()
 
 
-async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None) -> Invitation:
+async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None, login: str | None = None) -> Invitation:
     from services.common.db import Database
     from services.portal.accounts import AccountError, Accounts, Role
     from services.portal.app import SERVICE
@@ -104,7 +104,7 @@ async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id
     try:
         accounts = Accounts(db, PortalSettings())
         try:
-            person = await accounts.ensure_account(r, subject, name or "")
+            person = await accounts.ensure_account(r, subject, name or "", login=login)
             if oidc_id:
                 await accounts.link_oidc(person.login, oidc_id)
             token = await accounts.invite(person.login)
@@ -115,5 +115,5 @@ async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id
     return Invitation(person.login, r.value, person.display_name, f"{settings.public_url.rstrip('/')}/set-password/{token}", token)
 
 
-def invite_sync(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None) -> Invitation:
-    return asyncio.run(invite(role, subject, name, check, oidc_id))
+def invite_sync(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None, login: str | None = None) -> Invitation:
+    return asyncio.run(invite(role, subject, name, check, oidc_id, login))

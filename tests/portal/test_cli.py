@@ -86,6 +86,8 @@ async def test_invite_issues_links_for_the_tracks_roles(nats_url, nc, tmp_path):
     for role, subject in (("evaluator", "E01"), ("reviewer", "R01")):
         done = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", role, "--id", subject, "--name", f"Nama {subject}")
         assert done.returncode == 0 and done.stdout.startswith(f"{role} {subject} (Nama {subject}): https://bfest.jatimprov.go.id/set-password/"), done.stderr
+    both = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", "reviewer", "--id", "E01", "--login", "E01-penelaah", "--name", "Nama E01")
+    assert both.returncode == 0 and both.stdout.startswith("reviewer E01-penelaah (Nama E01): "), both.stderr  # one person, two roles
     async with running(registration_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"):
         group = {"code": "KAB-MALANG-U01-KBK1", "name": "KBK Gugus Melati", "kind": "kbk", "parent_code": "KAB-MALANG-U01"}
         assert (await request(nc, reg.cmd("import_participants"), {"request_id": "imp", "participants": [*reg.AGENCIES, *reg.UNITS, group]}))["ok"]
