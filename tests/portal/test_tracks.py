@@ -12,6 +12,7 @@ tests/portal/test_tracks_services.py walks the same pages against the real servi
 from __future__ import annotations
 
 import hashlib
+import re
 
 from contracts.registration import SearchArchive, SubmitProposal, SubmitRisalah
 from contracts.verification import EnterEvaluation, ReviewEvaluation
@@ -216,3 +217,23 @@ async def test_the_archive_is_searched_and_an_innovation_lists_its_replications(
             plain = await unit.post("/unit/new", data={**fields, "group": "umum", "title": "Inovasi Lain"})
             assert plain.status_code == 303
             assert [cmd for cmd, _ in received if isinstance(cmd, SubmitProposal)][-1].content.replicates is None
+
+
+async def test_an_agency_admin_sees_risalah_beside_proposals_with_each_quota_apart(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
+    registration = Registration(YEAR)
+    async with responding(nc, registration.handlers()), portal(nats_url, tmp_path, YEAR) as app:
+        await account(app, Role.KBK_GROUP, "KAB-MALANG-U01-KBK1")
+        await account(app, Role.AGENCY, "KAB-MALANG")
+        content = {
+            "title": "Mengurangi Berkas Hilang", "group": "umum", "category": "pelayanan_publik", "summary": "S.", "problem": "P.", "solution": "S.",
+            "impact": "I.", "started_on": "2032-02-01", "contact": {"name": "Ketua", "email": "kbk@malangkab.go.id"},
+        }  # fmt: skip
+        for i, (cls, who) in enumerate(((SubmitRisalah, {"group_code": "KAB-MALANG-U01-KBK1"}), (SubmitProposal, {"unit_code": "KAB-MALANG-U02"}), (SubmitProposal, {"unit_code": "KAB-MALANG-U03"}))):
+            body = {"request_id": f"r{i}", "cycle_year": YEAR, "content": {**content, "title": f"Judul {i}"}, **who}
+            stored = registration._store(cls.model_validate(body), "kbk" if cls is SubmitRisalah else "kovablik", who.get("unit_code", "KAB-MALANG-U01"), who.get("group_code"))
+            registration.proposals[stored.data["id"]] = registration.proposals[stored.data["id"]].model_copy(update={"status": "forwarded"} if i < 2 else {})
+        async with logged_in(app, "KAB-MALANG") as c:
+            page = (await c.get("/agency")).text
+            assert re.search(r'id="quota">.*terpakai <span class="en">used</span> 1 dari <span class="en">of</span> 3', page)
+            assert re.search(r'id="kbk-quota">.*terpakai <span class="en">used</span> 1 dari <span class="en">of</span> 3', page)
+            assert "Risalah KBK" in page and "KBK KAB-MALANG-U01-KBK1" in page
