@@ -27,8 +27,12 @@ from contracts.registration import (
     CallView,
     GetArchived,
     GetCall,
+    GetParticipant,
     GetProposal,
+    ListParticipants,
     ListProposals,
+    Participant,
+    ParticipantPage,
     ProposalPage,
     ProposalView,
     SearchArchive,
@@ -177,7 +181,21 @@ class Registration:
         return {
             SubmitRisalah: self.submit_risalah, SubmitProposal: self.submit_proposal, ListProposals: self.list,
             GetProposal: self.get, GetCall: self.call, SearchArchive: self.search, GetArchived: self.archived,
+            ListParticipants: self.participants, GetParticipant: self.participant,
         }  # fmt: skip
+
+    PARTICIPANTS = (
+        Participant(code="KAB-JEMBER", name="Kabupaten Jember", kind="kabupaten"),
+        Participant(code="OPD-DINKES", name="Dinas Kesehatan", kind="opd"),
+        Participant(code="OPD-DINKES-U01", name="UPT Dinkes 1", kind="upt", parent_code="OPD-DINKES"),
+    )
+
+    def participants(self, cmd: ListParticipants, actor: Actor | None) -> Reply:
+        return ok(ParticipantPage(items=list(self.PARTICIPANTS), total=len(self.PARTICIPANTS), offset=0))
+
+    def participant(self, cmd: GetParticipant, actor: Actor | None) -> Reply:
+        found = next((p for p in self.PARTICIPANTS if p.code == cmd.code), None)
+        return ok(found) if found else Reply.failure("not_found", "no such participant")
 
     def _store(self, cmd: SubmitRisalah | SubmitProposal, track: str, unit: str, group: str | None) -> Reply:
         pid = cmd.proposal_id or f"{'K' if track == 'kbk' else 'P'}{len(self.proposals) + 1:04d}"

@@ -41,6 +41,7 @@ async def test_an_evaluator_enters_a_sakip_sheet_and_sees_its_grade_and_parts(na
             assert home.status_code == 200 and 'href="/evaluator/sakip"' in home.text and 'href="/evaluator/cettar"' in home.text
             page = await c.get("/evaluator/sakip")
             assert page.status_code == 200 and 'id="internal_evaluation"' in page.text and "Belum ada lembar" in page.text
+            assert 'inputmode="decimal"' in page.text  # a phone offers the number pad
             token = csrf_of(page.text)
             # not a number: refused by the portal next to its field, nothing sent, the input kept
             typo = await c.post("/evaluator/sakip", data={**SHEET, "reporting": "empat belas", "csrf_token": token})
@@ -69,6 +70,17 @@ async def test_an_evaluator_enters_a_sakip_sheet_and_sees_its_grade_and_parts(na
             assert api.json()["ok"] is True and api.json()["data"]["grade"] == "A"
             assert (await c.get("/api/evaluator/rb")).json()["data"]["total"] == 1
             assert (await c.get("/evaluator/wbk")).status_code == 404  # not an evaluation track
+    registration = Registration(YEAR)
+    (tmp_path / "again").mkdir()
+    async with responding(nc, {**evaluations.handlers(), **registration.handlers()}) as received, portal(nats_url, tmp_path / "again", YEAR) as app:
+        await account(app, Role.EVALUATOR, "E01")
+        async with logged_in(app, "E01") as c:
+            page = await c.get("/evaluator/sakip")  # the registry's agencies and regions offered, not its units
+            assert '<option value="KAB-JEMBER">Kabupaten Jember</option>' in page.text and "OPD-DINKES-U01" not in page.text
+            by_code = await c.post("/evaluator/sakip", data={**SHEET, "subject_code": "KAB-JEMBER", "subject_name": "", "subject_kind": "opd", "csrf_token": csrf_of(page.text)})
+            assert by_code.status_code == 303
+            sent = [cmd for cmd, _ in received if isinstance(cmd, EnterEvaluation)][-1]
+            assert (sent.subject_name, sent.subject_kind) == ("Kabupaten Jember", "kabupaten")  # the registry's
 
 
 async def test_a_cettar_rating_shows_its_parts_with_their_sources(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]

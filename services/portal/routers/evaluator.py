@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from contracts.base import Reply
+from contracts.registration import GetParticipant, ListParticipants
 from contracts.verification import EnterEvaluation, EvaluationStatus, GetEvaluation, ListEvaluations
 from services.portal.accounts import Person, Role
 from services.portal.evaluations import (
@@ -52,8 +53,8 @@ async def _track_page(request: Request, person: Person, kind: str, status_code: 
     context.setdefault("errors", {})
     context.setdefault("error", None if listing.ok else refusal(listing))
     return render(
-        request, "evaluator/track.html", status_code=status_code, kind=track(kind), names=TRACKS[track(kind)],
-        sheets=sheets, fields=sheet_fields(track(kind), sheets), subject_kinds=SUBJECT_KINDS, state_id=STATE_ID, **context,
+        request, "evaluator/track.html", status_code=status_code, kind=track(kind), names=TRACKS[track(kind)], sheets=sheets,
+        fields=sheet_fields(track(kind), sheets), subject_kinds=SUBJECT_KINDS, state_id=STATE_ID, participants=await _participants(request, person), **context,
     )  # fmt: skip
 
 
@@ -83,6 +84,26 @@ def _command(request: Request, person: Person, kind: str, subject: dict[str, str
     )  # fmt: skip
 
 
+async def _registered(request: Request, person: Person, subject: dict[str, str]) -> dict[str, str]:
+    """A subject given by its registry code alone: its name and kind as the registry has them."""
+    if subject["subject_name"] or not subject["subject_code"]:
+        return subject
+    try:
+        reply = await gateway(request).send(GetParticipant(code=subject["subject_code"]), person.actor())
+    except ValidationError:
+        return subject
+    if reply.ok and reply.data["kind"] in SUBJECT_KINDS:
+        return {**subject, "subject_name": reply.data["name"], "subject_kind": reply.data["kind"]}
+    return subject
+
+
+async def _participants(request: Request, person: Person) -> list[dict[str, Any]]:
+    """The registry's agencies, regencies and cities, offered as the subject's code (none if the
+    registry does not answer: the code is then typed)."""
+    reply = await gateway(request).send(ListParticipants(limit=1000), person.actor())
+    return [p for p in reply.data["items"] if p["kind"] in SUBJECT_KINDS] if reply.ok else []
+
+
 def _invalid(exc: ValidationError) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     for e in exc.errors():
@@ -95,7 +116,7 @@ def _invalid(exc: ValidationError) -> dict[str, tuple[str, str]]:
 @router.post("/{kind}")
 async def enter(request: Request, kind: str, person: Person = Depends(evaluator_only)) -> Response:
     form = {k: str(v).strip() for k, v in (await request.form()).items()}
-    subject = {k: form.get(k, "") for k in SUBJECT}
+    subject = await _registered(request, person, {k: form.get(k, "") for k in SUBJECT})
     values, errors = parse_values(track(kind), form)
     try:
         cmd = _command(request, person, kind, subject, values)
