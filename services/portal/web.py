@@ -33,7 +33,7 @@ TEMPLATES.env.filters["wib"] = wib
 STATUS_ID = {
     "draft": "draf", "submitted": "diajukan", "returned": "dikembalikan", "forwarded": "diteruskan",
     "withdrawn": "ditarik", "open": "dibuka", "closed": "ditutup", "pending_review": "menunggu diperiksa",
-    "not_received": "belum diterima", "received": "diterima", "revising": "sedang diperbaiki",
+    "not_received": "belum diterima", "received": "diterima", "revising": "sedang diperbaiki", "not_open": "belum dibuka",
 }  # fmt: skip
 TEMPLATES.env.filters["status_id"] = lambda value: STATUS_ID.get(str(value), str(value))
 CSRF_FIELD = "csrf_token"

@@ -51,6 +51,7 @@ async def test_an_evaluator_enters_a_sakip_sheet_and_sees_its_grade_and_parts(na
             # above the component's maximum: the service refuses; shown next to that field in Indonesian
             over = await c.post("/evaluator/sakip", data={**SHEET, "measurement": "31", "csrf_token": token})
             assert over.status_code == 409 and 'id="measurement-error"' in over.text and "tidak sesuai rubrik" in over.text
+            assert "Nilai harus antara 0 dan 30 menurut rubrik." in over.text
             assert 'aria-invalid="true"' in over.text and 'value="31"' in over.text
             # a good sheet, with another evaluator's id typed into the form: the session's is sent
             saved = await c.post("/evaluator/sakip", data={**SHEET, "evaluator_id": "E99", "csrf_token": token})

@@ -48,7 +48,7 @@ async def test_sheets_are_graded_and_reviewed_by_the_verification_service(nats_u
                 token = csrf_of((await c.get("/evaluator/sakip")).text)
                 sheet = {"subject_code": "KAB-JEMBER", "subject_name": "Pemerintah Kabupaten Jember", "subject_kind": "kabupaten", "planning": "27,5", "measurement": "25", "reporting": "12.5", "internal_evaluation": "20", "csrf_token": token}  # fmt: skip
                 over = await c.post("/evaluator/sakip", data={**sheet, "reporting": "16"})
-                assert over.status_code == 409 and 'id="reporting-error"' in over.text and "tidak sesuai rubrik" in over.text
+                assert over.status_code == 409 and 'id="reporting-error"' in over.text and "Nilai harus antara 0 dan 15 menurut rubrik." in over.text
                 saved = await c.post("/evaluator/sakip", data=sheet)
                 assert saved.status_code == 303, saved.text
                 page = (await c.get(saved.headers["location"])).text

@@ -137,6 +137,10 @@ def _refused(kind: str, reply: Reply) -> dict[str, tuple[str, str]]:
     if error.field != "values":
         return {}
     field = refused_field(track(kind), reply.error.message, reply.error.details) or "values"
+    details = reply.error.details if isinstance(reply.error.details, dict) else {}
+    if field != "values" and details.get("max") is not None:  # the rubric's range, as the service names it
+        top = f"{float(details['max']):g}"
+        return {field: (f"Nilai harus antara 0 dan {top} menurut rubrik.", f"The value must be between 0 and {top} by the rubric.")}
     return {field: (error.id, error.en)}
 
 
