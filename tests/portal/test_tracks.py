@@ -166,7 +166,15 @@ async def test_a_work_culture_group_submits_its_risalah_with_its_pdf(nats_url, n
             assert "Mengurangi Berkas Hilang" in listed.text and f'id="row-{rid}"' in listed.text
             docs = await c.get(f"/proposals/{rid}/documents")  # its own risalah's PDF
             assert docs.status_code == 200 and "risalah.pdf" in docs.text
-            assert (await c.get(f"/kbk/risalah/{rid}/edit")).status_code == 200
+            # returned by the agency admin: revised on the same form, its PDF still attached, and resubmitted
+            registration.proposals[rid] = registration.proposals[rid].model_copy(update={"status": "returned", "returned_reason": "Lengkapi data dukung"})
+            edit = await c.get(f"/kbk/risalah/{rid}/edit")
+            assert edit.status_code == 200 and "Lengkapi data dukung" in edit.text and "risalah.pdf" in edit.text
+            kept = re.findall(r'name="document_kept" value="([^"]+)" checked', edit.text)
+            again = await c.post(f"/kbk/risalah/{rid}/edit", data={**fields, "title": "Mengurangi Berkas Hilang (revisi)", "document_kept": kept[0]})
+            assert again.status_code == 303, again.text
+            resent = [cmd for cmd, _ in received if isinstance(cmd, SubmitRisalah)][-1]
+            assert (resent.proposal_id, resent.content.title, [d.uri for d in resent.content.documents]) == (rid, "Mengurangi Berkas Hilang (revisi)", [uri])
         async with logged_in(app, "KAB-MALANG-U01-KBK2") as c:  # another group sees none of it
             assert (await c.get(f"/kbk/risalah/{rid}/edit")).status_code == 404
             assert (await c.get(f"/proposals/{rid}/documents")).status_code == 404
