@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from contracts.awards import CertificateView, VerifyCertificate
+from contracts.base import Reply
 from contracts.registration import SearchArchive, SubmitProposal, SubmitRisalah
 from contracts.verification import EnterEvaluation, ReviewEvaluation
 from services.portal.accounts import Role
@@ -194,6 +196,24 @@ async def test_the_results_page_shows_every_track(nats_url, nc, tmp_path):  # ty
             assert words in cettar, words
         sakip = text[text.index('id="track-sakip"') : text.index('id="track-rb"')]
         assert "Pengukuran Kinerja: 27.5 / 30" in sakip and "sakip-permenpanrb-88-2021" in sakip
+
+
+async def test_a_sakip_handover_certificate_says_what_it_attests(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
+    """The awards branch adds what a certificate attests to its check (kind, track, grade, score);
+    the page shows them when they come, and is as before when they do not."""
+    handover = {
+        "valid": True, "code": "BF33-SAKP-0001-AAAA", "cycle_year": YEAR, "award_key": "sakip_result", "award_name": "Penyerahan Hasil Evaluasi SAKIP",
+        "recipient": "Dinas Kesehatan", "key_id": "ed25519:0123456789abcdef", "unit_code": "OPD-DINKES",
+    }  # fmt: skip
+    attests = {"certificate_kind": "sakip_result", "track": "sakip", "grade": "AA", "score": "91.50"}
+    CertificateView.model_validate(handover)
+    answers = {"BF33-SAKP-0001-AAAA": {**handover, **attests}, "BF33-TOPX-0001-AAAA": {**handover, "code": "BF33-TOPX-0001-AAAA", "award_name": "TOP Inovasi"}}
+    handlers = {VerifyCertificate: lambda cmd, actor: Reply.success(answers[cmd.code])}
+    async with responding(nc, handlers), portal(nats_url, tmp_path, YEAR) as app, client(app) as c:
+        page = (await c.get("/verify/BF33-SAKP-0001-AAAA")).text
+        assert "Piagam sah" in page and "Penyerahan hasil evaluasi SAKIP" in page and ">AA<" in page and "91.50" in page
+        plain = (await c.get("/verify/BF33-TOPX-0001-AAAA")).text
+        assert "Piagam sah" in plain and "Penyerahan hasil evaluasi SAKIP" not in plain and "Predikat" not in plain
 
 
 async def test_the_archive_is_searched_and_an_innovation_lists_its_replications(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
