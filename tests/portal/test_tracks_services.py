@@ -16,7 +16,7 @@ from contracts.registration import GetArchived, SubmitRisalah
 from contracts.verification import EnterEvaluation, ReviewEvaluation
 from services.portal.accounts import Role
 from tests.portal.support import account, client, csrf_of, logged_in, portal
-from tests.support import request, running
+from tests.support import eventually, request, running
 
 RUBRIC = "sakip-permenpanrb-88-2021"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
@@ -114,3 +114,35 @@ async def test_a_risalah_and_the_archive_through_the_registration_service(nats_u
                 assert unknown.status_code == 409 and 'id="replicates-error"' in unknown.text
                 ok = await unit.post("/unit/new", data={**base, "replicates": "ARSIP-2019-001"})
                 assert ok.status_code == 303, ok.text
+
+
+async def test_the_results_of_one_ceremony_across_tracks_from_the_awards_service(nats_url, nc, js, tmp_path):  # type: ignore[no-untyped-def]
+    """The awards service's results of a year with every track (its own test's year, from
+    tests/awards/test_tracks.py of the awards branch) on the public results page."""
+    from contracts.awards import DetermineAwards
+    from services.awards.app import create_app as awards_app
+    from services.common.settings import Settings
+
+    tracks = pytest.importorskip("tests.awards.test_tracks", reason="needs the awards branch of issue 26 merged (tests/awards/test_tracks.py)")
+    if "tracks" not in DetermineAwards.model_fields:
+        pytest.skip("needs the awards branch of issue 26 merged")
+    settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results", public_url="http://portal.test")
+    async with running(awards_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"):
+        await tracks.arrive_all_but_cettar(nc, js)
+        await tracks.publish(js, tracks.closed("cettar"))
+
+        async def determined():  # type: ignore[no-untyped-def]
+            r = await request(nc, tracks.cmd("determine_awards"), tracks.body("det"))
+            return r if r["ok"] else None
+
+        assert await eventually(determined)
+        announced = await request(nc, tracks.cmd("announce_awards"), {"request_id": "ann", "cycle_year": tracks.YEAR, "ceremony": tracks.CEREMONY, "at": tracks.AT})
+        assert announced["ok"], announced
+        async with portal(nats_url, tmp_path, tracks.YEAR) as app, client(app) as c:
+            page = (await c.get("/results")).text
+    order = [page.index(f'id="track-{t}"') for t in ("kovablik", "wbk", "kbk", "sakip", "rb", "cettar")]
+    assert order == sorted(order)
+    cettar = page[page.index('id="track-cettar"') :]
+    assert "Sangat Cettar" in cettar and "Zona Integritas" in cettar and "Kabupaten Banyuwangi" in cettar
+    sakip = page[page.index('id="track-sakip"') : page.index('id="track-rb"')]
+    assert "penyerahan hasil SAKIP" in sakip and "(AA)" in sakip
