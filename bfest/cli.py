@@ -93,18 +93,19 @@ def portal_run() -> None:
 
 @portal_app.command("invite")
 def portal_invite(
-    role: str = typer.Option(..., "--role", help="unit | agency | verifier | juror | operator"),
-    subject: str = typer.Option(..., "--id", help="The unit or agency code, juror id, verifier id or operator name."),
+    role: str = typer.Option(..., "--role", help="unit | agency | verifier | juror | operator | evaluator | reviewer | kbk_group"),
+    subject: str = typer.Option(..., "--id", help="The unit or agency code, juror id, verifier, evaluator or reviewer id, work-culture group code, or operator name."),
     name: str = typer.Option(None, "--name", help="Display name (default: the registry's or juror pool's)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Check units, agencies and jurors against the imports over NATS."),
     oidc_id: str = typer.Option(None, "--oidc-id", help="The identity provider's claim (BFEST_PORTAL_OIDC_CLAIM: email, NIP) that also signs this account in."),
+    login: str = typer.Option(None, "--login", help="The account name, if not the id (one person in two roles: e.g. an evaluator who also reviews)."),
 ) -> None:
     """Make the account (if missing) and print a one-time set-password link (BFEST_PUBLIC_URL/set-password/…)."""
     from bfest.operator import OperatorError
     from bfest.portal import invite_sync
 
     try:
-        inv = invite_sync(role, subject, name, check, oidc_id)
+        inv = invite_sync(role, subject, name, check, oidc_id, login)
     except OperatorError as exc:
         fail(str(exc))
     console.print(f"{inv.role} {inv.login} ({inv.name}): {inv.url}", highlight=False, soft_wrap=True)

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass
 
 from bfest.operator import OperatorError
-from contracts.base import AGENCY_KINDS, UNIT_KINDS
+from contracts.base import AGENCY_KINDS, UNIT_KINDS, ParticipantKind
 from contracts.registration import GetParticipant
 from contracts.scoring import ListJurors
 from services.common.settings import get_settings
@@ -61,13 +61,13 @@ async def _registered_name(role: str, subject: str) -> str:
 
     client = await _client()
     try:
-        if role in ("unit", "agency"):
+        if role in ("unit", "agency", "kbk_group"):
             reply = await client.request(GetParticipant(code=subject))
             if not reply.ok:
                 raise OperatorError(f"{subject} is not an imported participant ({reply.error.code if reply.error else '?'}); run `bfest participants import` first")
-            kinds = UNIT_KINDS if role == "unit" else AGENCY_KINDS
+            kinds, what = {"unit": (UNIT_KINDS, "a unit"), "agency": (AGENCY_KINDS, "an agency"), "kbk_group": (frozenset({ParticipantKind.KBK}), "a work-culture group (kbk)")}[role]
             if reply.data["kind"] not in {k.value for k in kinds}:
-                raise OperatorError(f"{subject} is a {reply.data['kind']}, not {'a unit' if role == 'unit' else 'an agency'}")
+                raise OperatorError(f"{subject} is a {reply.data['kind']}, not {what}")
             return str(reply.data["name"])
         if role == "juror":
             offset = 0
@@ -85,7 +85,7 @@ async def _registered_name(role: str, subject: str) -> str:
         await client.close()
 
 
-async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None) -> Invitation:
+async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None, login: str | None = None) -> Invitation:
     from services.common.db import Database
     from services.portal.accounts import AccountError, Accounts, Role
     from services.portal.app import SERVICE
@@ -104,7 +104,7 @@ async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id
     try:
         accounts = Accounts(db, PortalSettings())
         try:
-            person = await accounts.ensure_account(r, subject, name or "")
+            person = await accounts.ensure_account(r, subject, name or "", login=login)
             if oidc_id:
                 await accounts.link_oidc(person.login, oidc_id)
             token = await accounts.invite(person.login)
@@ -115,5 +115,5 @@ async def invite(role: str, subject: str, name: str | None, check: bool, oidc_id
     return Invitation(person.login, r.value, person.display_name, f"{settings.public_url.rstrip('/')}/set-password/{token}", token)
 
 
-def invite_sync(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None) -> Invitation:
-    return asyncio.run(invite(role, subject, name, check, oidc_id))
+def invite_sync(role: str, subject: str, name: str | None, check: bool, oidc_id: str | None = None, login: str | None = None) -> Invitation:
+    return asyncio.run(invite(role, subject, name, check, oidc_id, login))

@@ -37,6 +37,9 @@ class Role(StrEnum):
     VERIFIER = "verifier"
     JUROR = "juror"
     OPERATOR = "operator"
+    EVALUATOR = "evaluator"
+    REVIEWER = "reviewer"
+    KBK_GROUP = "kbk_group"
 
 
 ROLE_NAMES = {
@@ -45,7 +48,15 @@ ROLE_NAMES = {
     Role.VERIFIER: ("Verifikator", "Verifier"),
     Role.JUROR: ("Juri", "Juror"),
     Role.OPERATOR: ("Operator (sekretariat)", "Operator (secretariat)"),
+    Role.EVALUATOR: ("Evaluator", "Evaluator"),
+    Role.REVIEWER: ("Penelaah", "Reviewer"),
+    Role.KBK_GROUP: ("Kelompok budaya kerja", "Work-culture group"),
 }
+HOME = {
+    Role.UNIT: "/unit", Role.AGENCY: "/agency", Role.VERIFIER: "/verifier", Role.JUROR: "/juror", Role.OPERATOR: "/operator",
+    Role.EVALUATOR: "/evaluator", Role.REVIEWER: "/reviewer", Role.KBK_GROUP: "/kbk",
+}  # fmt: skip
+"""Each role's own page (where a login lands, and the header's link)."""
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,13 @@ from services.portal.routers import (
     agency,
     auth,
     documents,
+    evaluator,
     juror,
+    kbk,
     objections,
     operator,
     public,
+    reviewer,
     unit,
     verifier,
 )
@@ -57,7 +60,7 @@ def create_app(
     broker_router = _broker_router(settings, nats_url, nats_options)
     app = FastAPI(
         title="Bureaucracy Fest portal",
-        description="Portal Bureaucracy Fest (KOVABLIK, WBK): the web door for units, agency admins, verifiers, jurors, operators and the public.",
+        description="Portal Bureaucracy Fest (KOVABLIK, WBK, SAKIP, RB, CETTAR, KBK): the web door for units, agency admins, verifiers, jurors, evaluators, reviewers, work-culture groups, operators and the public.",
         lifespan=_lifespan(db),
         dependencies=[Depends(csrf_check)],
         docs_url="/api/docs",
@@ -86,7 +89,7 @@ def create_app(
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         FastAPIInstrumentor.instrument_app(app, tracer_provider=telemetry.provider(), excluded_urls="livez,readyz,healthz,static")
-    for module in (public, objections, auth, juror, unit, agency, verifier, operator, documents):
+    for module in (public, objections, auth, juror, unit, agency, verifier, operator, documents, evaluator, reviewer, kbk):
         app.include_router(module.router)
         if hasattr(module, "api"):
             app.include_router(module.api)

@@ -25,11 +25,20 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     "duplicate_title": ("Judul ini sudah dipakai proposal lain.", "Another proposal already has this title.", "title"),
     "unknown_participant": ("Peserta tidak dikenal.", "Unknown participant.", None),
     "unit_not_under_agency": ("Unit ini bukan bagian dari instansi Anda.", "This unit is not under your agency.", None),
+    "not_a_group": ("Kode ini bukan kelompok budaya kerja (KBK) yang terdaftar.", "This code is not a registered work-culture group.", None),
+    "unknown_original": ("Inovasi yang direplikasi tidak ada di rumah inovasi: periksa ID arsipnya.", "The archive holds no innovation with this id.", "replicates"),
     "invalid_transition": ("Tindakan ini tidak berlaku untuk status proposal saat ini.", "This action does not apply to the proposal's current status.", None),
     # verification
     "verification_not_started": ("Verifikasi belum dimulai.", "Verification has not started.", None),
     "verification_closed": ("Verifikasi sudah ditutup.", "Verification has closed.", None),
     "unknown_proposal": ("Proposal tidak dikenal.", "Unknown proposal.", None),
+    # evaluations (SAKIP, RB, CETTAR)
+    "invalid_sheet": ("Lembar evaluasi tidak sesuai rubrik: periksa nilai yang ditandai.", "The sheet does not fit the rubric: check the marked values.", "values"),
+    "unknown_rubric": ("Rubrik evaluasi tidak dikenal.", "Unknown rubric.", None),
+    "evaluation_not_open": ("Evaluasi jalur ini belum dibuka.", "This track's evaluation is not open.", None),
+    "evaluation_closed": ("Evaluasi jalur ini sudah ditutup: lembar tidak dapat diubah lagi.", "This track's evaluation has closed: sheets can no longer change.", None),
+    "already_approved": ("Lembar ini sudah disetujui dan tidak dapat diubah lagi.", "This sheet is approved and can no longer change.", None),
+    "own_sheet": ("Anda tidak dapat menelaah lembar yang Anda isi sendiri: penelaah harus orang lain.", "You cannot review a sheet you entered yourself.", "reason"),
     # scoring
     "not_assigned": ("Proposal ini tidak ditugaskan kepada Anda.", "This proposal is not assigned to you.", None),
     "stage_closed": ("Tahap penilaian sudah ditutup: nilai tidak dapat diubah lagi.", "The stage has closed: scores can no longer change.", None),
@@ -47,6 +56,10 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     "not_your_agency": ("Proposal ini milik instansi lain.", "This proposal belongs to another agency.", None),
     "not_a_verifier": ("Anda tidak terdaftar sebagai verifikator siklus ini.", "You are not a verifier of this cycle.", None),
     "not_a_juror": ("Anda tidak terdaftar sebagai juri.", "You are not a juror.", None),
+    "not_an_evaluator": ("Anda tidak terdaftar sebagai evaluator jalur ini.", "You are not an evaluator of this track.", None),
+    "not_a_reviewer": ("Anda tidak terdaftar sebagai penelaah jalur ini.", "You are not a reviewer of this track.", None),
+    "not_your_group": ("Anda hanya dapat bertindak atas nama kelompok Anda sendiri.", "You can act only for your own group.", None),
+    "not_allowed_to_read": ("Anda tidak berhak melihat data ini.", "You may not read this.", None),
     # the runtime's
     "validation_error": ("Isian belum lengkap atau tidak valid.", "Some input is missing or invalid.", None),
     "not_found": ("Data tidak ditemukan.", "Not found.", None),

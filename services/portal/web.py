@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from services.common.db import CYCLE_ZONE
-from services.portal.accounts import ROLE_NAMES, Accounts, Person, Role
+from services.portal.accounts import HOME, ROLE_NAMES, Accounts, Person, Role
 from services.portal.gateway import Gateway
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -33,7 +33,7 @@ TEMPLATES.env.filters["wib"] = wib
 STATUS_ID = {
     "draft": "draf", "submitted": "diajukan", "returned": "dikembalikan", "forwarded": "diteruskan",
     "withdrawn": "ditarik", "open": "dibuka", "closed": "ditutup", "pending_review": "menunggu diperiksa",
-    "not_received": "belum diterima", "received": "diterima", "revising": "sedang diperbaiki",
+    "not_received": "belum diterima", "received": "diterima", "revising": "sedang diperbaiki", "not_open": "belum dibuka",
 }  # fmt: skip
 TEMPLATES.env.filters["status_id"] = lambda value: STATUS_ID.get(str(value), str(value))
 CSRF_FIELD = "csrf_token"
@@ -114,6 +114,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     base = {
         "person": person,
         "role_names": ROLE_NAMES,
+        "home": HOME,
         "csrf": csrf_token(request),
         "year": year(request),
         "temporal_ui": request.app.state.temporal_ui_url,

@@ -49,15 +49,16 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-async def account(app: FastAPI, role: Role, subject: str, name: str = "") -> str:
-    """An account set up as a person would: the invitation, then the set-password form."""
-    await app.state.accounts.ensure_account(role, subject, name or subject)
-    token = await app.state.accounts.invite(subject)
+async def account(app: FastAPI, role: Role, subject: str, name: str = "", login: str | None = None) -> str:
+    """An account set up as a person would: the invitation, then the set-password form (its
+    login is the subject's id unless ``login`` names another, e.g. one person in two roles)."""
+    await app.state.accounts.ensure_account(role, subject, name or subject, login=login)
+    token = await app.state.accounts.invite(login or subject)
     async with client(app) as c:
         page = await c.get(f"/set-password/{token}")
         r = await c.post(f"/set-password/{token}", data={"csrf_token": csrf_of(page.text), "password": PASSWORD, "password2": PASSWORD})
         assert r.status_code == 303, r.text
-    return subject
+    return login or subject
 
 
 @contextlib.asynccontextmanager

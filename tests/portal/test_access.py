@@ -10,7 +10,10 @@ from services.portal.accounts import Role
 from tests.portal.support import PASSWORD, account, client, csrf_of, logged_in, portal
 
 YEAR = 2033
-SUBJECTS = {Role.UNIT: "KAB-A-U1", Role.AGENCY: "KAB-A", Role.VERIFIER: "V01", Role.JUROR: "J1", Role.OPERATOR: "biro-org"}
+SUBJECTS = {
+    Role.UNIT: "KAB-A-U1", Role.AGENCY: "KAB-A", Role.VERIFIER: "V01", Role.JUROR: "J1", Role.OPERATOR: "biro-org",
+    Role.EVALUATOR: "E01", Role.REVIEWER: "R01", Role.KBK_GROUP: "KAB-A-U1-KBK1",
+}  # fmt: skip
 
 # (method, path, the role it is for); None: public
 PAGES: list[tuple[str, str, Role | None]] = [
@@ -24,6 +27,11 @@ PAGES: list[tuple[str, str, Role | None]] = [
     ("GET", "/api/results", None),
     ("GET", "/objections", None),
     ("POST", "/objections/desk", None),
+    ("GET", "/archive", None),
+    ("GET", "/archive?text=antrian&year=2031&group=replikasi&offset=20", None),
+    ("GET", "/archive/2031-P0001", None),
+    ("GET", "/api/archive", None),
+    ("GET", "/api/archive/2031-P0001", None),
     ("GET", "/unit", Role.UNIT),
     ("GET", "/unit/new", Role.UNIT),
     ("POST", "/unit/new", Role.UNIT),
@@ -48,6 +56,24 @@ PAGES: list[tuple[str, str, Role | None]] = [
     ("POST", "/api/juror/conflicts/desk/P1", Role.JUROR),
     ("GET", "/operator", Role.OPERATOR),
     ("GET", "/api/operator/status", Role.OPERATOR),
+    ("GET", "/evaluator", Role.EVALUATOR),
+    ("GET", "/evaluator/sakip", Role.EVALUATOR),
+    ("GET", "/evaluator/rb", Role.EVALUATOR),
+    ("GET", "/evaluator/cettar", Role.EVALUATOR),
+    ("GET", "/evaluator/sakip/KAB-A", Role.EVALUATOR),
+    ("POST", "/evaluator/sakip", Role.EVALUATOR),
+    ("GET", "/api/evaluator/sakip", Role.EVALUATOR),
+    ("POST", "/api/evaluator/sakip", Role.EVALUATOR),
+    ("GET", "/reviewer", Role.REVIEWER),
+    ("POST", "/reviewer/sakip/KAB-A/review", Role.REVIEWER),
+    ("GET", "/api/reviewer/pending", Role.REVIEWER),
+    ("POST", "/api/reviewer/sakip/KAB-A", Role.REVIEWER),
+    ("GET", "/kbk", Role.KBK_GROUP),
+    ("GET", "/kbk/new", Role.KBK_GROUP),
+    ("POST", "/kbk/new", Role.KBK_GROUP),
+    ("GET", "/kbk/risalah/P1/edit", Role.KBK_GROUP),
+    ("POST", "/kbk/risalah/P1/edit", Role.KBK_GROUP),
+    ("GET", "/api/kbk/risalah", Role.KBK_GROUP),
 ]
 PRIVATE = [p for p in PAGES if p[2] is not None]
 SIGNED_IN = [

@@ -73,3 +73,25 @@ async def test_the_portal_runs_as_its_own_process_and_refuses_production_without
     prod = await asyncio.to_thread(bfest, {"BFEST_VAR_DIR": str(tmp_path / "prod"), "BFEST_PROFILE": "production", "BFEST_NATS_URL": nats_url}, "portal", "run")
     assert prod.returncode == 1
     assert prod.stderr.strip() == "error: BFEST_PORTAL_SECRET is required with BFEST_PROFILE=production (it signs the session cookies)"
+
+
+async def test_invite_issues_links_for_the_tracks_roles(nats_url, nc, tmp_path):  # type: ignore[no-untyped-def]
+    """Evaluators and reviewers are named by the secretariat (like verifiers); a work-culture group
+    is checked against the registry: a participant of kind kbk, never a unit."""
+    from services.registration.app import create_app as registration_app
+    from tests.registration import test_service as reg
+
+    env = {"BFEST_VAR_DIR": str(tmp_path), "BFEST_NATS_URL": nats_url, "BFEST_PUBLIC_URL": "https://bfest.jatimprov.go.id"}
+    assert (await asyncio.to_thread(bfest, env, "db", "upgrade", "--service", "portal")).returncode == 0
+    for role, subject in (("evaluator", "E01"), ("reviewer", "R01")):
+        done = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", role, "--id", subject, "--name", f"Nama {subject}")
+        assert done.returncode == 0 and done.stdout.startswith(f"{role} {subject} (Nama {subject}): https://bfest.jatimprov.go.id/set-password/"), done.stderr
+    both = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", "reviewer", "--id", "E01", "--login", "E01-penelaah", "--name", "Nama E01")
+    assert both.returncode == 0 and both.stdout.startswith("reviewer E01-penelaah (Nama E01): "), both.stderr  # one person, two roles
+    async with running(registration_app(), nats_url, f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"):
+        group = {"code": "KAB-MALANG-U01-KBK1", "name": "KBK Gugus Melati", "kind": "kbk", "parent_code": "KAB-MALANG-U01"}
+        assert (await request(nc, reg.cmd("import_participants"), {"request_id": "imp", "participants": [*reg.AGENCIES, *reg.UNITS, group]}))["ok"]
+        done = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", "kbk_group", "--id", "KAB-MALANG-U01-KBK1")
+        assert done.returncode == 0 and done.stdout.startswith("kbk_group KAB-MALANG-U01-KBK1 (KBK Gugus Melati): "), done.stderr
+        unit = await asyncio.to_thread(bfest, env, "portal", "invite", "--role", "kbk_group", "--id", "KAB-MALANG-U02")
+        assert unit.returncode == 1 and unit.stderr.strip().splitlines()[-1] == "error: KAB-MALANG-U02 is a upp, not a work-culture group (kbk)"

@@ -1,5 +1,6 @@
-"""The agency admin's pages: the agency's proposals with the quota used and left; forward, or
-return with a reason (the agency code from the session)."""
+"""The agency admin's pages: the agency's proposals and its work-culture groups' risalah, with each
+competition's quota used and left; forward, or return with a reason (the agency code from the
+session)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from contracts.base import Competition
 from contracts.registration import ForwardProposal, GetCall, ListProposals, ReturnProposal
 from services.portal.accounts import Person, Role
 from services.portal.gateway import request_id
@@ -20,13 +22,21 @@ api = APIRouter(prefix="/api/agency", tags=["agency"])
 agency_only = require_role(Role.AGENCY)
 
 
+def _forwarded(items: list[dict[str, Any]], track: Competition) -> int:
+    """Forwarded proposals of one competition: KOVABLIK's and KBK's quotas are counted apart."""
+    return sum(1 for p in items if p["status"] == "forwarded" and p.get("track", Competition.KOVABLIK.value) == track.value)
+
+
 async def _page(request: Request, person: Person, status_code: int = 200, error: Refusal | None = None, failed: str | None = None, reason: str = "") -> Response:
     g = gateway(request)
     listing = await g.send(ListProposals(cycle_year=year(request), agency_code=person.subject_id, limit=1000), person.actor())
     call = await g.send(GetCall(cycle_year=year(request)), person.actor())
+    kbk_call = await g.send(GetCall(cycle_year=year(request), track=Competition.KBK), person.actor())
     items = listing.data["items"] if listing.ok else []
     quota = call.data["quota_per_agency"] if call.ok else None
-    used = sum(1 for p in items if p["status"] == "forwarded")
+    used = _forwarded(items, Competition.KOVABLIK)
+    kbk_quota = kbk_call.data["quota_per_agency"] if kbk_call.ok else None
+    kbk_used = _forwarded(items, Competition.KBK)
     return render(
         request,
         "agency/proposals.html",
@@ -36,6 +46,9 @@ async def _page(request: Request, person: Person, status_code: int = 200, error:
         quota=quota,
         used=used,
         left=None if quota is None else max(0, quota - used),
+        kbk_quota=kbk_quota,
+        kbk_used=kbk_used,
+        kbk_left=None if kbk_quota is None else max(0, kbk_quota - kbk_used),
         error=error or (None if listing.ok else refusal(listing)),
         failed=failed,
         reason=reason,

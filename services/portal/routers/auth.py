@@ -13,15 +13,12 @@ from joserfc.errors import JoseError
 from starlette.responses import Response
 
 from services.common.logging import get_logger
-from services.portal.accounts import AccountError, Person, Role
+from services.portal.accounts import HOME, AccountError, Person
 from services.portal.web import accounts, current_person, render
 
 log = get_logger("portal.oidc")
 
 router = APIRouter(tags=["auth"])
-
-HOME = {Role.UNIT: "/unit", Role.AGENCY: "/agency", Role.VERIFIER: "/verifier", Role.JUROR: "/juror", Role.OPERATOR: "/operator"}
-
 
 def _safe_next(target: str | None) -> str | None:
     """Only a path on this site (no open redirect to another host)."""

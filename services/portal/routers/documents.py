@@ -60,6 +60,9 @@ async def visible_proposal(request: Request, person: Person, proposal_id: str) -
         Role.OPERATOR: lambda: True,
         Role.JUROR: lambda: True,  # checked above
         Role.VERIFIER: lambda: None,
+        Role.KBK_GROUP: lambda: p.get("group_code") == person.subject_id,
+        Role.EVALUATOR: lambda: False,
+        Role.REVIEWER: lambda: False,
     }
     allowed = rules[person.role]()
     if allowed is None:  # a verifier: while verification holds a decision on it
