@@ -125,7 +125,7 @@ async def prepare_forwards(nc, year: int, n: int) -> list[tuple[str, str]]:  # t
     agencies = [{"code": f"KAB-{a}", "name": f"Kabupaten {a}", "kind": "kabupaten"} for a in range(n // 3 + 1)]
     units = [{"code": f"KAB-{a}-U1", "name": f"Unit {a}", "kind": "upp", "parent_code": f"KAB-{a}"} for a in range(n // 3 + 1)]
     await request(nc, subjects.command("registration", "import_participants"), {"request_id": "imp", "participants": agencies + units}, timeout=60)
-    await request(nc, subjects.command("registration", "open_call"), {"request_id": "o", "cycle_year": year, "opens_at": f"{year}-03-01T00:00:00+07:00", "closes_at": f"{year}-04-01T00:00:00+07:00"})
+    await request(nc, subjects.command("registration", "open_call"), {"request_id": "o", "cycle_year": year, "opens_at": f"{year}-03-01T00:00:00+07:00", "closes_at": f"{year}-04-01T00:00:00+07:00"}, timeout=60)
 
     async def submit(i: int) -> tuple[str, str]:
         a = i // 3
@@ -189,7 +189,7 @@ async def test_forward_with_tracing_against_without(nats_url, tmp_path):
     from services.common import telemetry
     from tests.support import nats_server_process, sqlite_url
 
-    chunk, rounds, year = 300, 6, 2050
+    chunk, rounds, year = 200, 10, 2050
     exporter = Counting()
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=65536))
