@@ -53,8 +53,8 @@ def use(provider: TracerProvider | None, faststream: bool = False) -> None:
     the command broker: a ``<subject> process`` span around each command's intake, which only
     parses it and hands it over. Without it the runtime reads the trace context from the
     command's headers itself and the ``command <name>`` span is the service's span. Off by default:
-    measured by ``make bench``, the middleware costs about a third more CPU per forward on top of
-    tracing's own cost, which stays within issue 25's 10%."""
+    it is a second SDK span per command (measured by ``make bench``: about 0.7–0.85 of the
+    throughput with tracing off, against about 0.9 without it)."""
     global _provider, _tracer, _faststream
     _provider = provider
     _tracer = provider.get_tracer(TRACER_NAME) if provider is not None else None
