@@ -193,22 +193,16 @@ class OutboxRelay:
         """Publish a page of rows at once and wait for JetStream's acks (or fail, leaving the rows
         unsent for the next pass)."""
         futures = []
-        spans: list[Any] = []
-        outcome = "publish_failed"
         try:
             for row in rows:
                 headers = {"Nats-Msg-Id": row.event_id}
-                if row.trace_context:
-                    headers.update(telemetry.publish_headers(row.trace_context, row.subject, row.event_id, spans))
+                if row.trace_context:  # the event continues the trace of the command that emitted it
+                    headers[telemetry.TRACEPARENT] = row.trace_context
                 futures.append(await self.js.publish_async(row.subject, row.payload.encode(), headers=headers))
-            acks = list(await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout))
-            outcome = "ok"
-            return acks
+            return list(await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout))
         finally:
             for future in futures:
                 future.cancel()  # unanswered (a timeout, a failure): stop waiting for it
-            for span in spans:
-                telemetry.finish(span, outcome)
 
     async def flush(self) -> int:
         """Publish every unsent row; returns how many were published."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import time
 
 from faststream.nats import NatsBroker
@@ -118,39 +119,62 @@ async def test_forward_throughput_against_raw_request_reply(nats_url, database_u
     await nc.close()
 
 
-async def forward_run(nats_url: str, nc, database_url: str, year: int, n: int, headers: dict[str, str] | None = None) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
-    """``n`` forwards at IN_FLIGHT on a fresh registration service (its events relayed)."""
-    app = create_app()
-    async with running(app, nats_url, database_url):
-        agencies = [{"code": f"KAB-{a}", "name": f"Kabupaten {a}", "kind": "kabupaten"} for a in range(n // 3 + 1)]
-        units = [{"code": f"KAB-{a}-U1", "name": f"Unit {a}", "kind": "upp", "parent_code": f"KAB-{a}"} for a in range(n // 3 + 1)]
-        await request(nc, subjects.command("registration", "import_participants"), {"request_id": "imp", "participants": agencies + units})
-        await request(nc, subjects.command("registration", "open_call"), {"request_id": "o", "cycle_year": year, "opens_at": f"{year}-03-01T00:00:00+07:00", "closes_at": f"{year}-04-01T00:00:00+07:00"})
-        ids = []
-        for i in range(n):
-            a = i // 3
-            body = {"request_id": f"s{i}", "cycle_year": year, "unit_code": f"KAB-{a}-U1", "content": {
-                "title": f"Inovasi {i}", "group": "umum", "category": "kesehatan", "summary": "s" * 30, "problem": "p" * 30,
-                "solution": "x" * 30, "impact": "i" * 30, "started_on": f"{year - 2}-01-01", "documents": [], "contact": {"name": "A", "email": "a@b.go.id"}}}  # fmt: skip
-            ids.append(((await request(nc, subjects.command("registration", "submit_proposal"), body))["data"]["id"], f"KAB-{a}"))
-        subject = subjects.command("registration", "forward_proposal")
+async def prepare_forwards(nc, year: int, n: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """A running registration service ready for ``n`` forwards in ``year``: participants imported,
+    the call open, ``n`` proposals submitted (64 at a time); returns (proposal id, agency) each."""
+    agencies = [{"code": f"KAB-{a}", "name": f"Kabupaten {a}", "kind": "kabupaten"} for a in range(n // 3 + 1)]
+    units = [{"code": f"KAB-{a}-U1", "name": f"Unit {a}", "kind": "upp", "parent_code": f"KAB-{a}"} for a in range(n // 3 + 1)]
+    await request(nc, subjects.command("registration", "import_participants"), {"request_id": "imp", "participants": agencies + units}, timeout=60)
+    await request(nc, subjects.command("registration", "open_call"), {"request_id": "o", "cycle_year": year, "opens_at": f"{year}-03-01T00:00:00+07:00", "closes_at": f"{year}-04-01T00:00:00+07:00"}, timeout=60)
 
-        def make(i: int) -> tuple[str, bytes, dict[str, str]]:
-            pid, agency = ids[i]
-            body = json.dumps({"request_id": f"f{i}", "cycle_year": year, "agency_code": agency, "proposal_id": pid}).encode()
-            return subject, body, {ACTOR_HEADER: json.dumps({"id": agency, "role": "agency"})}
+    async def submit(i: int) -> tuple[str, str]:
+        a = i // 3
+        body = {"request_id": f"s{i}", "cycle_year": year, "unit_code": f"KAB-{a}-U1", "content": {
+            "title": f"Inovasi {i}", "group": "umum", "category": "kesehatan", "summary": "s" * 30, "problem": "p" * 30,
+            "solution": "x" * 30, "impact": "i" * 30, "started_on": f"{year - 2}-01-01", "documents": [], "contact": {"name": "A", "email": "a@b.go.id"}}}  # fmt: skip
+        return (await request(nc, subjects.command("registration", "submit_proposal"), body, timeout=60))["data"]["id"], f"KAB-{a}"
 
-        result = await drive(nc, make, n, headers)
-        assert app.relay is not None
-        await app.relay.flush()
-    return result
+    ids: list[tuple[str, str]] = []
+    for k in range(0, n, IN_FLIGHT):
+        ids += await asyncio.gather(*(submit(i) for i in range(k, min(n, k + IN_FLIGHT))))
+    return ids
+
+
+async def forward_chunk(nc, app, ids: list[tuple[str, str]], year: int, headers: dict[str, str] | None, flush=None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Forward ``ids`` at IN_FLIGHT; returns the requests per second and this process's CPU per
+    forward, counted until the relay has published the events (and ``flush`` has handed the spans
+    to the exporter): all a forward costs, on one side or the other."""
+    subject = subjects.command("registration", "forward_proposal")
+
+    def make(i: int) -> tuple[str, bytes, dict[str, str]]:
+        pid, agency = ids[i]
+        body = json.dumps({"request_id": f"f-{pid}", "cycle_year": year, "agency_code": agency, "proposal_id": pid}).encode()
+        return subject, body, {ACTOR_HEADER: json.dumps({"id": agency, "role": "agency"})}
+
+    cpu = time.process_time()
+    rps, _ = await drive(nc, make, len(ids), headers)
+    await app.relay.flush()
+    if flush is not None:
+        flush()
+    return rps, (time.process_time() - cpu) / len(ids) * 1e6
+
+
+def spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"{statistics.median(ordered):.2f} ({ordered[0]:.2f}–{ordered[-1]:.2f})"
 
 
 async def test_forward_with_tracing_against_without(nats_url, tmp_path):
     """Issue 25's goal: tracing on (every span made and handed by a batch span processor to an
     exporter that counts and drops them, as an OTLP exporter drops what it sent; the caller's trace
     context in each request) keeps ≥ 0.9 of the throughput with tracing off, same run. An
-    in-memory exporter that keeps every span would measure the garbage collector walking them."""
+    in-memory exporter that keeps every span would measure the garbage collector walking them.
+
+    The modes alternate in chunks of forwards, in a rotating order, round after round, and each
+    round's ratio compares neighbours in time: the machine's other load moves single runs by tens
+    of percent, the ratio of neighbours far less. "off" and "on" are one service whose tracing is
+    switched between chunks (what the runtime traces is decided per command); "on with FastStream's
+    span" is a second service, on its own NATS server, built with FastStream's middleware."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -163,36 +187,67 @@ async def test_forward_with_tracing_against_without(nats_url, tmp_path):
             return SpanExportResult.SUCCESS
 
     from services.common import telemetry
-    from tests.support import sqlite_url
+    from tests.support import nats_server_process, sqlite_url
 
-    nc = await connect_as(nats_url, HARNESS)
-    n, rounds = 1200, 3
-    await forward_run(nats_url, nc, sqlite_url(tmp_path, "warm"), 2049, 300)  # warm up imports and caches
+    chunk, rounds, year = 200, 10, 2050
     exporter = Counting()
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=65536))
     caller = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
-    runs: dict[str, list[tuple[float, float]]] = {"off": [], "on": [], "on with FastStream's span": []}
-    # Alternated, best of each: the machine's other load moves single runs by tens of percent.
-    for r in range(rounds):
-        for k, mode in enumerate(runs):
-            if mode != "off":
-                telemetry.use(provider, faststream=mode != "on")
-            try:
-                rps, _ = await forward_run(nats_url, nc, sqlite_url(tmp_path, f"{k}-{r}"), 2050 + 3 * r + k, n, caller if mode != "off" else None)
-            finally:
-                telemetry.use(None)
-            runs[mode].append((rps, CPU[-1]))
+    modes = ["off", "on", "on with FastStream's span"]
+    runs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
+    plain, with_faststream = create_app(), create_app()
+    nc = await connect_as(nats_url, HARNESS)
+    with nats_server_process() as other_url:
+        other = await connect_as(other_url, HARNESS)
+        try:
+            async with running(plain, nats_url, sqlite_url(tmp_path, "plain")):
+                telemetry.use(provider, faststream=True)  # its broker is built with the middleware
+                try:
+                    async with running(with_faststream, other_url, sqlite_url(tmp_path, "faststream")):
+                        telemetry.use(None)
+                        todo = {
+                            "plain": await prepare_forwards(nc, year, chunk * (2 * rounds + 1)),
+                            "faststream": await prepare_forwards(other, year, chunk * (rounds + 1)),
+                        }
+
+                        def take(service: str) -> list[tuple[str, str]]:
+                            ids, todo[service] = todo[service][:chunk], todo[service][chunk:]
+                            return ids
+
+                        await forward_chunk(nc, plain, take("plain"), year, None)  # warm up both
+                        await forward_chunk(other, with_faststream, take("faststream"), year, None)
+                        for r in range(rounds):
+                            for mode in modes[r % 3 :] + modes[: r % 3]:
+                                if mode == "off":
+                                    result = await forward_chunk(nc, plain, take("plain"), year, None)
+                                elif mode == "on":
+                                    telemetry.use(provider)
+                                    result = await forward_chunk(nc, plain, take("plain"), year, caller, provider.force_flush)
+                                else:
+                                    telemetry.use(provider, faststream=True)
+                                    result = await forward_chunk(other, with_faststream, take("faststream"), year, caller, provider.force_flush)
+                                telemetry.use(None)
+                                runs[mode].append(result)
+                finally:
+                    telemetry.use(None)
+        finally:
+            await other.close()
+            await nc.close()
     provider.shutdown()
-    best = {mode: max(rps for rps, _ in results) for mode, results in runs.items()}
-    cpu = {mode: min(c for _, c in results) for mode, results in runs.items()}
-    spans = exporter.spans
-    lines = [f"\n[bench tracing/sqlite] forward_proposal, {n:,} at {IN_FLIGHT} in flight, best of {rounds} alternated runs ({spans:,} spans exported in all):"]
+    lines = [
+        f"\n[bench tracing/sqlite] forward_proposal, {rounds} rounds of {chunk:,}-forward chunks at {IN_FLIGHT} in flight,"
+        f" the modes alternated in each round ({exporter.spans:,} spans exported in all):"
+    ]
     for mode, results in runs.items():
-        lines.append(
-            f"\n[bench tracing/sqlite]   tracing {mode}: {best[mode]:,.0f} req/s, {cpu[mode]:.0f} µs CPU per request"
-            f" (runs: {', '.join(f'{rps:,.0f}' for rps, _ in results)})"
-            + ("" if mode == "off" else f"; ratio to off {best[mode] / best['off']:.2f} by throughput, {cpu['off'] / cpu[mode]:.2f} by CPU (goal ≥ 0.9)")
+        line = (
+            f"\n[bench tracing/sqlite]   tracing {mode}: {statistics.median(rps for rps, _ in results):,.0f} req/s,"
+            f" {statistics.median(cpu for _, cpu in results):.0f} µs CPU per forward (medians; req/s by round:"
+            f" {', '.join(f'{rps:,.0f}' for rps, _ in results)})"
         )
+        if mode != "off":
+            by_rps = [on[0] / off[0] for on, off in zip(results, runs["off"], strict=True)]
+            by_cpu = [off[1] / on[1] for on, off in zip(results, runs["off"], strict=True)]
+            line += f"; ratio to off, median (range) of rounds: {spread(by_rps)} by throughput, {spread(by_cpu)} by CPU (goal ≥ 0.9)"
+        lines.append(line)
     print("".join(lines))
-    await nc.close()

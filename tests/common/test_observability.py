@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import NonRecordingSpan, StatusCode
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -67,6 +67,7 @@ async def test_one_trace_from_a_forward_to_the_verification_consumer(nats_url, n
         await setup_call(nc)
         pid = (await submit(nc, "KAB-MALANG-U01", "Antrian daring"))["data"]["id"]
         client = CommandClient(nc)
+        published = await nc.subscribe(ProposalForwarded.subject())
         tracer = telemetry.provider().get_tracer("test")  # type: ignore[union-attr]
         with tracer.start_as_current_span("operator forwards") as root:
             data = await client.call(ForwardProposal(cycle_year=YEAR, agency_code="KAB-MALANG", proposal_id=pid), actor=AGENCY)
@@ -88,16 +89,17 @@ async def test_one_trace_from_a_forward_to_the_verification_consumer(nats_url, n
         consumed = f"consume {ProposalForwarded.subject()}"
         found = await eventually(lambda: named(trace_of(spans, trace_id), consumed))
         chain = trace_of(spans, trace_id)
-        command = named(chain, "command forward_proposal")
-        publish = named(chain, f"publish {ProposalForwarded.subject()}")
-        assert command and publish, sorted(s.name for s in chain)
-        attrs = command[0].attributes or {}
+        [command] = named(chain, "command forward_proposal")
+        attrs = command.attributes or {}
         assert attrs[telemetry.CYCLE_YEAR] == YEAR and attrs[telemetry.PROPOSAL_ID] == pid
         assert attrs[telemetry.OUTCOME] == "ok" and attrs[telemetry.SUBJECT] == ForwardProposal.subject()
-        # The relay's publish is a child of the command; the consumer a child of the publish.
-        assert publish[0].parent is not None and publish[0].parent.span_id == command[0].context.span_id  # type: ignore[union-attr]
-        consumer = found[0]
-        assert consumer.parent is not None and consumer.parent.span_id == publish[0].context.span_id  # type: ignore[union-attr]
+        # The outbox row keeps the command's span, the relay publishes the event with it, and the
+        # consumer continues it: command → outbox row → event → consumer, one trace.
+        assert stored == telemetry.span_traceparent(NonRecordingSpan(command.context))  # type: ignore[arg-type]
+        event = await published.next_msg(timeout=10)
+        assert (event.headers or {}).get("traceparent") == stored
+        [consumer] = found
+        assert consumer.parent is not None and consumer.parent.span_id == command.context.span_id  # type: ignore[union-attr]
         assert (consumer.attributes or {})[telemetry.SERVICE] == "verification"
         assert (consumer.attributes or {})[telemetry.PROPOSAL_ID] == pid
 
