@@ -41,7 +41,7 @@ def test_every_problem_is_reported_with_its_path():
         parse_config(data)
     paths = [p for p, _ in err.value.problems]
     assert paths == ["verification.deadline", "stages[0].criteria", "stages[2].advance", "ceremony.date", "awards[2].rule"]
-    assert err.value.problems[-1][1] == "unknown rule 'lottery'; known: top_n, best_of_group, layak_wbk"
+    assert err.value.problems[-1][1] == "unknown rule 'lottery'; known: top_n, best_of_group, layak_wbk, grade, best_of_grade, most_improved, sakip_result"
 
 
 def test_a_single_cross_field_problem_is_reported_once():
