@@ -267,6 +267,7 @@ class CycleConfig(BaseModel):
         reserved = {"call", *(p.value for p in CyclePhase)}
         stages = getattr(self, "stages", None) or []
         tracks = getattr(self, "tracks", None)
+        known = isinstance(tracks, TracksConfig)  # not when its section failed to parse
         tracks = tracks if isinstance(tracks, TracksConfig) else TracksConfig()
         enabled = {t.value for t in tracks.enabled()}
         out = [
@@ -285,7 +286,7 @@ class CycleConfig(BaseModel):
         out += [
             (f"awards[{i}].track", f"{rule.key} awards in track {rule.award_track()}, which this year does not enable (add [tracks.{rule.award_track()}])")
             for i, rule in enumerate(awards)
-            if rule.rule in RULE_TRACKS and rule.award_track() in OTHER_TRACKS and rule.award_track() not in enabled
+            if known and rule.rule in RULE_TRACKS and rule.award_track() in OTHER_TRACKS and rule.award_track() not in enabled
         ]
         return out + award_rule_problems(awards, "awards")
 
