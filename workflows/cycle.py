@@ -139,6 +139,14 @@ class CycleWorkflow(CompetitionSteps):
         self.state.deadlines.update({s.key: s.deadline for s in cfg.stages})
         year = cfg.year
         try:
+            return await self._run_year(inp)
+        except Exception:
+            await self._end_tracks()  # a year that failed leaves no track running (cancelled: done)
+            raise
+
+    async def _run_year(self, inp: CycleInput) -> CycleResult:
+        year = inp.config.year
+        try:
             return await self._run(inp)
         except (asyncio.CancelledError, CancelledError):
             await self._cancelled(year)
@@ -160,6 +168,7 @@ class CycleWorkflow(CompetitionSteps):
         # Cancellation was delivered once; the clean-up below still runs.
         await self._publish(CycleCancelled(**self._event_base("cancelled"), phase=phase, stage=stage))
         self._search(CyclePhase.CANCELLED.value)
+        await self._end_tracks()
 
     async def _run(self, inp: CycleInput) -> CycleResult:
         cfg = inp.config
@@ -286,6 +295,18 @@ class CycleWorkflow(CompetitionSteps):
             self.state.tracks[name] = view.model_copy(update={"state": "done", "phase": None, "deadline": None, "counts": result.counts})
             self.state.counts.update({f"{name}_{k}": v for k, v in result.counts.items() if not k.startswith("grade_")})
         return results
+
+    async def _end_tracks(self) -> None:
+        """Cancel the tracks still running, once (the year was cancelled or failed). The server
+        would too, by the children's parent-close policy; saying it here does not depend on that."""
+        handles, self.state.track_handles = self.state.track_handles, {}
+        for name, handle in handles.items():
+            if self.state.tracks[name].state in ("done", "failed"):
+                continue
+            try:
+                await workflow.get_external_workflow_handle(handle.id).cancel()
+            except Exception as exc:  # noqa: BLE001 - it ended meanwhile
+                workflow.logger.info("track %s was not cancelled: %s", name, exc)
 
     @workflow.signal(name=TRACK_PROGRESS)
     def on_track_progress(self, view: TrackStatusView) -> None:
