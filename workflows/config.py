@@ -85,7 +85,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
             problems.append((path, msg))
     # The cross-field rules run on the sections that parsed (each rule needs only its own).
     fields = {k: v for k, v in data.items() if k not in SECTIONS and k not in OPTIONAL_SECTIONS and k in CycleConfig.model_fields}
-    unparsed = {name: None for name in OPTIONAL_SECTIONS if name in data and name not in parsed}  # skip their rules
+    unparsed: dict[str, Any] = {name: None for name in OPTIONAL_SECTIONS if name in data and name not in parsed}  # skip their rules
     constructed = CycleConfig.model_construct(**fields, **parsed, **unparsed)
     problems += [p for p in constructed.problems() + constructed.start_problems() if p not in problems]
     return_problems = problems or first

@@ -137,7 +137,6 @@ class CycleWorkflow(CompetitionSteps):
         cfg = self.state.config = inp.config
         self.state.deadlines = {CALL: cfg.call.closes, VERIFICATION: cfg.verification.deadline}
         self.state.deadlines.update({s.key: s.deadline for s in cfg.stages})
-        year = cfg.year
         try:
             return await self._run_year(inp)
         except Exception:

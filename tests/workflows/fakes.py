@@ -22,7 +22,14 @@ from contracts.awards import (
 )
 from contracts.base import digest_ids
 from contracts.cycle import CycleConfig
-from contracts.registration import ArchiveYear, ArchiveYearSummary, CallClosedSummary, CallView, CloseCall, OpenCall
+from contracts.registration import (
+    ArchiveYear,
+    ArchiveYearSummary,
+    CallClosedSummary,
+    CallView,
+    CloseCall,
+    OpenCall,
+)
 from contracts.scoring import (
     CloseStage,
     FinalizeShortlist,
