@@ -245,12 +245,24 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             notes.append(("award:", f"{key}: {len(winners)} winner(s)"))
         console.print(Panel("\n".join(lines), title=f"Bureaucracy Fest {year}", expand=False))
         console.print(table)
+        if st.tracks:
+            console.print(_tracks_table(st.tracks, now))
         if st.attention:
             console.print(Text.from_markup(f"[bold yellow]waiting for the operator:[/] {escape(st.attention)}"))
         for warning in [*st.warnings, *unready]:
             console.print(Text.from_markup(f"[yellow]warning:[/] {escape(warning)}"))
         if notes:
             console.print(_hanging(notes))
+
+    def _tracks_table(tracks: list[Any], now: dt.datetime) -> Table:
+        """One line per track (SAKIP, RB, CETTAR, KBK): its state, what it does now, its deadline."""
+        table = Table(box=None, pad_edge=False)
+        for col in ("track", "state", "now", "deadline (WIB)", "counts"):
+            table.add_column(col, no_wrap=col != "counts")
+        for t in tracks:
+            counts = ", ".join(f"{k}={v}" for k, v in t.counts.items())
+            table.add_row(t.track, t.state, t.phase or "", _when_short(t.deadline) if t.deadline else "", counts)
+        return table
 
     @cycle_app.command("history")
     def cycle_history(

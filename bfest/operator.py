@@ -295,14 +295,16 @@ def _plain(value: Any) -> Any:
 
 
 async def history(client: Client, year: int, children: bool = True) -> list[Entry]:
-    """The cycle's timeline, built from the workflow's event history (and its stages')."""
+    """The cycle's timeline, built from the workflow's event history (and its stages' and tracks',
+    KBK's stages included)."""
     handle = await existing(client, year)
     entries = await _history_of(client, handle.id, "cycle")
-    if children:
-        child_ids = [e.detail["child"] for e in entries if e.kind == "stage_started"]
-        for cid in child_ids:
-            stage = cid.rsplit("-", 1)[-1]
-            entries += await _history_of(client, cid, stage)
+    todo = [e.detail["child"] for e in entries if e.kind == "stage_started"] if children else []
+    while todo:
+        cid = todo.pop(0)
+        child = await _history_of(client, cid, cid.rsplit("-", 1)[-1])
+        todo += [e.detail["child"] for e in child if e.kind == "stage_started"]
+        entries += child
     entries.sort(key=lambda e: e.at)
     return entries
 
