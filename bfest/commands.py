@@ -388,11 +388,12 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         minutes: float = typer.Option(3.0, "--minutes", help="How long the compressed year takes."),
         exit_: bool = typer.Option(False, "--exit", help="Stop what the demo started when it is done."),
         as_json: bool = typer.Option(False, "--json", help="Also print the final summary as one JSON line."),
+        tracks: bool = typer.Option(False, "--tracks", help="Every track (SAKIP, RB, CETTAR, KBK) beside KOVABLIK and WBK: cycles/2027-all-tracks.toml's shape."),
     ) -> None:
         """Run a whole cycle on the embedded stack with simulated participants and jurors."""
         from bfest.demo import run_demo
 
-        run(run_demo(seed=seed, year=year, minutes=minutes, leave_running=not exit_, as_json=as_json))
+        run(run_demo(seed=seed, year=year, minutes=minutes, leave_running=not exit_, as_json=as_json, tracks=tracks))
 
 
 def register_db(app: typer.Typer) -> None:
