@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.worker import Worker
 
 from contracts.base import Competition, CyclePhase, Track
-from contracts.cycle import CloseStageNow, CycleInput, CycleResult, ExtendDeadline, track_workflow_id
+from contracts.cycle import CloseStageNow, CycleInput, CycleResult, ExtendDeadline, stage_workflow_id, track_workflow_id
 from contracts.verification import VerificationCompleted, VerificationCounts
 from tests.support import eventually
 from tests.workflows.fakes import Script, config, tracks_config
@@ -26,6 +28,7 @@ from workflows.tracks import KbkTrackWorkflow
 from workflows.worker import WORKFLOWS
 
 DAY = dt.timedelta(days=1)
+HISTORIES = Path(__file__).parent / "histories"
 
 
 def close_enough(fired: dt.datetime, due: dt.datetime) -> bool:
@@ -105,6 +108,10 @@ async def test_a_year_with_every_track_meets_at_one_ceremony(harness):
     assert (await child.describe()).status == WorkflowExecutionStatus.COMPLETED
     history = await handle.fetch_history()
     assert len(history.events) < 300
+    if os.environ.get("BFEST_RECORD_HISTORIES"):  # refresh tests/workflows/histories/ (see test_replay.py)
+        (HISTORIES / "cycle-tracks.json").write_text(history.to_json())
+        for name, wid in (("track-sakip", track_workflow_id(cfg.year, "sakip")), ("track-kbk", track_workflow_id(cfg.year, "kbk")), ("stage-kbk_desk", stage_workflow_id(cfg.year, "kbk_desk"))):
+            (HISTORIES / f"{name}.json").write_text((await env.client.get_workflow_handle(wid).fetch_history()).to_json())
 
 
 async def test_a_year_without_tracks_archives_itself_after_the_ceremony_and_starts_no_track(harness):
