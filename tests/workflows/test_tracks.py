@@ -18,7 +18,14 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.worker import Worker
 
 from contracts.base import Competition, CyclePhase, Track
-from contracts.cycle import CloseStageNow, CycleInput, CycleResult, ExtendDeadline, stage_workflow_id, track_workflow_id
+from contracts.cycle import (
+    CloseStageNow,
+    CycleInput,
+    CycleResult,
+    ExtendDeadline,
+    stage_workflow_id,
+    track_workflow_id,
+)
 from contracts.verification import VerificationCompleted, VerificationCounts
 from tests.support import eventually
 from tests.workflows.fakes import Script, config, tracks_config
