@@ -259,7 +259,7 @@ deadline = {hours[4]}
         return {t["track"]: t["phase"] for t in data["tracks"]} == {"sakip": "waiting", "rb": "waiting"}
 
     try:
-        await eventually(tracks_waiting, timeout=30)
+        await eventually(tracks_waiting, timeout=90)
         text = (await bfest("cycle", "status", "--year", str(year), env=env)).stdout
         rows = {x.split()[0]: x for x in text.splitlines() if x.split()[:1] in (["sakip"], ["rb"])}
         assert "running" in rows["sakip"] and "waiting" in rows["sakip"], text
@@ -269,7 +269,7 @@ deadline = {hours[4]}
         async def found() -> list[str]:
             return [w.id async for w in temporal_dev.client.list_workflows(f'BfestTrack = "sakip" AND BfestYear = {year}')]
 
-        assert await eventually(lambda: _nonempty(found), timeout=30)
+        assert await eventually(lambda: _nonempty(found), timeout=60)
         assert await found() == [f"bfest-cycle-{year}-sakip"]
     finally:
         for wid in (f"bfest-cycle-{year}-sakip", f"bfest-cycle-{year}-rb", f"bfest-cycle-{year}"):
