@@ -321,7 +321,7 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
     @cycle_app.command("extend")
     def cycle_extend(
         year: int = typer.Option(..., "--year"),
-        stage: str = typer.Option(..., "--stage", help="call, verification, or a jury stage key"),
+        stage: str = typer.Option(..., "--stage", help="call, verification, a jury stage key; a track: sakip, rb, cettar, kbk_call, kbk_verification or a KBK stage key"),
         until: str | None = typer.Option(None, "--until", help="New deadline, ISO 8601 (Asia/Jakarta if no zone)"),
         by: str | None = typer.Option(None, "--by", help="Or: how much later than its current deadline, e.g. 2m, 3h, 7d, 1d12h"),
         reason: str = typer.Option("extended by the operator", "--reason"),
