@@ -120,10 +120,23 @@ def _schedule(cfg: Any) -> Table:
         if stage.objection_days:
             details += f", then {stage.objection_days:g} day(s) of public objections"
         table.add_row(stage.name, _when(stage.deadline), details)
+    _track_rows(table, cfg)
     ceremony = cfg.ceremony
     awards = ", ".join(f"{a.key} ({a.rule}{' ' + str(a.n) if a.n else ''})" for a in cfg.awards)
     table.add_row("award ceremony", _when(ceremony.date), f"{ceremony.venue}; awards: {awards}")
     return table
+
+
+def _track_rows(table: Table, cfg: Any) -> None:
+    """The tracks beside KOVABLIK, each in its own workflow bfest-cycle-<year>-<track>."""
+    for name, ev in cfg.tracks.evaluations().items():
+        table.add_row(f"track {name}", _when(ev.deadline), f"opens {_when(ev.opens)}; rubric {ev.rubric}")
+    kbk = cfg.tracks.kbk
+    if kbk is not None:
+        table.add_row("track kbk: call", _when(kbk.call.closes), f"opens {_when(kbk.call.opens)}; quota {kbk.call.quota_per_agency} per agency")
+        table.add_row("track kbk: verification", _when(kbk.verification.deadline), "administrative check of the risalah")
+        for stage in kbk.stages:
+            table.add_row(f"track kbk: {stage.name}", _when(stage.deadline), f"{stage.key}: advance {stage.advance}")
 
 
 def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: typer.Typer, app: typer.Typer) -> None:
