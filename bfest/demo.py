@@ -76,6 +76,7 @@ def practice_config(base: CycleConfig, year: int, minutes: float, start: dt.date
     """A cycle to practise steering on: ``base`` compressed into ``minutes`` (``bfest cycle start
     --minutes``)."""
     data = compress_schedule(base, year, minutes, start)
+    _compress_tracks(data, minutes, start)
     data["name"] = f"Bureaucracy Fest practice {year} (the shape of {base.year}, {minutes:g} minutes)"
     return CycleConfig.model_validate(data)
 
@@ -117,11 +118,15 @@ def _compress_tracks(data: dict[str, Any], minutes: float, start: dt.datetime) -
     def at(share: float) -> dt.datetime:
         return (start.replace(microsecond=0) + span * share).astimezone(JKT)
 
-    tracks = data["tracks"]
+    tracks = data.get("tracks") or {}
     for name in ("sakip", "rb"):
-        tracks[name].update(opens=at(0.01), deadline=at(0.45))
-    tracks["cettar"].update(opens=at(0.47), deadline=at(0.88))
-    kbk = tracks["kbk"]
+        if tracks.get(name):
+            tracks[name].update(opens=at(0.01), deadline=at(0.45))
+    if tracks.get("cettar"):
+        tracks["cettar"].update(opens=at(0.47), deadline=at(0.88))
+    kbk = tracks.get("kbk")
+    if not kbk:
+        return
     kbk["call"].update(opens=at(0.01), closes=at(0.22))
     kbk["verification"]["deadline"] = at(0.36)
     for stage, end in zip(kbk["stages"], [0.7, 0.88], strict=False):
