@@ -182,9 +182,14 @@ class KbkTrackWorkflow(CompetitionSteps):
             seed=inp.seed,
             attention_to=inp.parent_id,
         )
-        closed = await self._call_for_proposals(plan)
-        verified = await self._verification(plan, closed)
-        shortlist = await self._jury_stages(plan, verified)
+        try:
+            closed = await self._call_for_proposals(plan)
+            verified = await self._verification(plan, closed)
+            shortlist = await self._jury_stages(plan, verified)
+        except ApplicationError:
+            if self.state.phase == CyclePhase.FAILED:  # a refusal: the cycle's status says so now
+                await _tell_cycle(inp.parent_id, self.status())
+            raise
         self.state.phase = CyclePhase.COMPLETED
         await _tell_cycle(inp.parent_id, self.status())
         return TrackResult(

@@ -273,3 +273,22 @@ async def tracks_closed(env: Any, cfg: Any) -> list[WorkflowExecutionStatus | No
 async def _phase(handle: Any, track: str, phase: str) -> bool:
     st = await handle.query(CycleWorkflow.status)
     return any(t.track == track and t.phase == phase for t in st.tracks)
+
+
+async def test_a_kbk_stage_a_service_refuses_shows_in_the_status_at_once(harness):
+    env, script, queue = harness
+    script.refuse_stage = "kbk_desk"
+    cfg = tracks_config(await env.get_current_time(), a_year())
+    handle = await start(env, queue, cfg)
+    await env.sleep(46 * DAY)  # KBK's check is over: its first stage is refused
+
+    async def kbk_failed() -> bool:
+        st = await handle.query(CycleWorkflow.status)
+        return any(t.track == "kbk" and t.state == "failed" for t in st.tracks)
+
+    await eventually(kbk_failed)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()  # the year fails when it would wait for the track, saying why
+    status = await handle.query(CycleWorkflow.status)
+    assert status.error is not None and "track kbk" in status.error and "cannot get 3 jurors" in status.error
+    await eventually(lambda: _all_closed(env, cfg))
