@@ -46,7 +46,7 @@ def year_config(start: dt.datetime, year: int) -> CycleConfig:
             "year": year,
             "seed": 7,
             "call": {"opens": start, "closes": start + 30 * DAY, "quota_per_agency": 3},
-            "verification": {"deadline": start + 45 * DAY},
+            "verification": {"deadline": start + 45 * DAY, "rules": {"review_required": True}},
             "stages": [
                 {"key": "desk", "name": "Desk", "deadline": start + 75 * DAY, "criteria": CRIT, "advance": 8},
                 {"key": "field", "name": "Field", "deadline": start + 120 * DAY, "criteria": CRIT, "advance": 5, "jurors_per_proposal": 2},
@@ -58,7 +58,7 @@ def year_config(start: dt.datetime, year: int) -> CycleConfig:
                 "cettar": {"opens": start + 65 * DAY, "deadline": start + 110 * DAY},
                 "kbk": {
                     "call": {"opens": start + 2 * DAY, "closes": start + 32 * DAY, "quota_per_agency": 2},
-                    "verification": {"deadline": start + 50 * DAY, "rules": {"required_documents": ["risalah"]}},
+                    "verification": {"deadline": start + 50 * DAY, "rules": {"required_documents": ["risalah"], "min_running_months": 6, "review_required": True}},
                     "stages": [
                         {"key": "kbk_desk", "name": "Risalah", "deadline": start + 130 * DAY, "criteria": CRIT, "advance": 6, "jurors_per_proposal": 2},
                         {"key": "kbk_final", "name": "Presentasi", "deadline": start + 140 * DAY, "criteria": CRIT, "advance": 3, "jurors_per_proposal": 2},
