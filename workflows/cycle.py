@@ -292,7 +292,8 @@ class CycleWorkflow(CompetitionSteps):
             results[name] = result
             view = self.state.tracks[name]
             self.state.tracks[name] = view.model_copy(update={"state": "done", "phase": None, "deadline": None, "counts": result.counts})
-            self.state.counts.update({f"{name}_{k}": v for k, v in result.counts.items() if not k.startswith("grade_")})
+            prefixed = {k if k.startswith(f"{name}_") else f"{name}_{k}": v for k, v in result.counts.items() if not k.startswith("grade_")}
+            self.state.counts.update(prefixed)  # e.g. sakip_approved, kbk_forwarded, kbk_final_shortlisted
         return results
 
     async def _end_tracks(self) -> None:

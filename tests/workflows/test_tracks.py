@@ -111,6 +111,7 @@ async def test_a_year_with_every_track_meets_at_one_ceremony(harness):
     assert {t.track: t.workflow_id for t in status.tracks}["kbk"] == track_workflow_id(cfg.year, "kbk")
     kbk = next(t for t in status.tracks if t.track == "kbk")
     assert kbk.counts["kbk_final_shortlisted"] == 3 and result.counts["sakip_approved"] == 38
+    assert result.counts["kbk_final_shortlisted"] == 3 and result.counts["kbk_forwarded"] == 20
     child = env.client.get_workflow_handle(track_workflow_id(cfg.year, "kbk"))
     assert (await child.describe()).status == WorkflowExecutionStatus.COMPLETED
     history = await handle.fetch_history()
