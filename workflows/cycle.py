@@ -4,11 +4,16 @@ from the call for proposals to the award ceremony.
 validate awards → wait for the call to open → open the call → wait until it closes (durable timer,
 extendable) → close the call → verification (until ``verification_completed`` or the deadline) →
 one child JuryStageWorkflow per jury stage, each stage's final shortlist feeding the next → wait
-for the ceremony → determine and announce the awards → complete with a summary.
+for the ceremony → determine and announce the awards → archive the year → complete with a summary.
+
+A year with tracks (``[tracks]`` in its config) starts one child workflow per enabled track right
+after ``cycle_started`` (:mod:`workflows.tracks`: SAKIP, RB and CETTAR evaluations, the KBK
+competition, whose call, check and stages are KOVABLIK's own steps, :mod:`workflows.competition`)
+and waits for all of them before ``determine_awards``, which gets each track's expectations.
 
 Operators steer it with the updates ``extend_deadline`` and ``close_stage_now`` (validated before
 anything reaches the history) and cancellation; admins read it with the query ``status``, the
-search attributes ``BfestYear``/``BfestStage`` and the history.
+search attributes ``BfestYear``/``BfestStage`` (``BfestTrack`` on the tracks) and the history.
 """
 
 from __future__ import annotations
