@@ -139,7 +139,8 @@ async def test_a_year_with_every_track_ends_in_one_ceremony(temporal_env, nats_u
             child = env.client.get_workflow_handle(stage_workflow_id(year, stage.key))
             await eventually(_state(child, "done"), timeout=60)
 
-        await env.sleep(30 * DAY)  # CETTAR opens after SAKIP's and RB's results are in
+        assert cfg.tracks.cettar is not None  # CETTAR opens after SAKIP's and RB's results are in
+        await env.sleep(cfg.tracks.cettar.opens - await env.get_current_time() + DAY)
         await eventually(lambda: track_at("cettar", "evaluation"), timeout=30)
         stats = await sim.evaluate(EvaluationKind.CETTAR, subjects)
         assert stats["approved"] == len(subjects), stats
