@@ -611,18 +611,23 @@ def _award_warnings(
 ) -> list[str]:
     """Award categories the ceremony leaves empty or short of what their rule asks, each with why,
     so a year never reads "completed" with a gap nobody was told of."""
-    warnings = []
+    warnings, kovablik = [], []
     for rule in cfg.awards:
         got = len(awards.get(rule.key, [])) if rule.key in awards else determined.categories.get(rule.key, 0)
-        wanted = None if rule.per_group else rule.n
+        wanted = None if rule.per_group or getattr(rule, "per_category", False) else rule.n
         if got == 0:
-            warnings.append(f"award {rule.key} ({rule.name_id}) has no winner")
+            warning = f"award {rule.key} ({rule.name_id}) has no winner"
         elif wanted and got < wanted:
-            warnings.append(f"award {rule.key} ({rule.name_id}) has {got} of {wanted} winners")
-    if warnings:
+            warning = f"award {rule.key} ({rule.name_id}) has {got} of {wanted} winners"
+        else:
+            continue
+        warnings.append(warning)
+        kovablik.append(rule.award_track() == "kovablik")
+    # KOVABLIK's stages explain its awards' gaps (the other tracks' have their own reasons).
+    if any(kovablik):
         notes = [f"{o.stage}: {o.note}" for o in outcomes.values() if o.note]
         last = outcomes.get(cfg.stages[-1].key) if cfg.stages else None
         if last is not None:
             notes.append(f"the final stage {last.stage} shortlisted {last.shortlisted} of {last.entrants}")
-        warnings = [f"{w} ({'; '.join(notes)})" if notes else w for w in warnings]
+        warnings = [f"{w} ({'; '.join(notes)})" if notes and ours else w for w, ours in zip(warnings, kovablik, strict=True)]
     return warnings

@@ -105,6 +105,10 @@ async def test_a_year_with_every_track_meets_at_one_ceremony(harness):
     # Then the year joins the archive, with the winners the ceremony named.
     assert names[-4:] == ["determine_awards", "announce_awards", "archive_year", "award_winners"]
     assert calls(script, "archive_year")[0].expected_winners == 3
+    # The scripted ceremony names no track winner: each gap is said, without KOVABLIK's stages as reason.
+    gaps = {w.split()[1]: w for w in result.warnings}
+    assert set(gaps) == {"kbk_best", "sakip_aa", "rb_best", "cettar"}
+    assert all("shortlisted" not in w for w in gaps.values()), gaps
 
     status = await handle.query(CycleWorkflow.status)
     assert {t.track: t.state for t in status.tracks} == {"sakip": "done", "rb": "done", "cettar": "done", "kbk": "done"}
