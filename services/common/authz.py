@@ -79,13 +79,6 @@ def _kinds() -> dict[str, Kind]:
             "get_results": q, "verify_certificate": q,
         },
     }  # fmt: skip
-    # Issue 26 (the tracks and the archive): the tracks' steps are the worker's, the evaluators',
-    # reviewers' and work-culture groups' acts the portal's, the archive's import the operator's.
-    table["registration"].update(submit_risalah=p, search_archive=q, get_archived=q, archive_year=s, import_archive=a)
-    table["verification"].update(
-        open_evaluation=s, close_evaluation=s, enter_evaluation=p, review_evaluation=p,
-        get_evaluation=q, list_evaluations=q, evaluation_status=q,
-    )  # fmt: skip
     return {subjects.command(svc, name): kind for svc, names in table.items() for name, kind in names.items()}
 
 
