@@ -120,10 +120,23 @@ def _schedule(cfg: Any) -> Table:
         if stage.objection_days:
             details += f", then {stage.objection_days:g} day(s) of public objections"
         table.add_row(stage.name, _when(stage.deadline), details)
+    _track_rows(table, cfg)
     ceremony = cfg.ceremony
     awards = ", ".join(f"{a.key} ({a.rule}{' ' + str(a.n) if a.n else ''})" for a in cfg.awards)
     table.add_row("award ceremony", _when(ceremony.date), f"{ceremony.venue}; awards: {awards}")
     return table
+
+
+def _track_rows(table: Table, cfg: Any) -> None:
+    """The tracks beside KOVABLIK, each in its own workflow bfest-cycle-<year>-<track>."""
+    for name, ev in cfg.tracks.evaluations().items():
+        table.add_row(f"track {name}", _when(ev.deadline), f"opens {_when(ev.opens)}; rubric {ev.rubric}")
+    kbk = cfg.tracks.kbk
+    if kbk is not None:
+        table.add_row("track kbk: call", _when(kbk.call.closes), f"opens {_when(kbk.call.opens)}; quota {kbk.call.quota_per_agency} per agency")
+        table.add_row("track kbk: verification", _when(kbk.verification.deadline), "administrative check of the risalah")
+        for stage in kbk.stages:
+            table.add_row(f"track kbk: {stage.name}", _when(stage.deadline), f"{stage.key}: advance {stage.advance}")
 
 
 def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: typer.Typer, app: typer.Typer) -> None:
@@ -245,12 +258,24 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
             notes.append(("award:", f"{key}: {len(winners)} winner(s)"))
         console.print(Panel("\n".join(lines), title=f"Bureaucracy Fest {year}", expand=False))
         console.print(table)
+        if st.tracks:
+            console.print(_tracks_table(st.tracks, now))
         if st.attention:
             console.print(Text.from_markup(f"[bold yellow]waiting for the operator:[/] {escape(st.attention)}"))
         for warning in [*st.warnings, *unready]:
             console.print(Text.from_markup(f"[yellow]warning:[/] {escape(warning)}"))
         if notes:
             console.print(_hanging(notes))
+
+    def _tracks_table(tracks: list[Any], now: dt.datetime) -> Table:
+        """One line per track (SAKIP, RB, CETTAR, KBK): its state, what it does now, its deadline."""
+        table = Table(box=None, pad_edge=False)
+        for col in ("track", "state", "now", "deadline (WIB)", "counts"):
+            table.add_column(col, no_wrap=col != "counts")
+        for t in tracks:
+            counts = ", ".join(f"{k}={v}" for k, v in t.counts.items())
+            table.add_row(t.track, t.state, t.phase or "", _when_short(t.deadline) if t.deadline else "", counts)
+        return table
 
     @cycle_app.command("history")
     def cycle_history(
@@ -309,7 +334,7 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
     @cycle_app.command("extend")
     def cycle_extend(
         year: int = typer.Option(..., "--year"),
-        stage: str = typer.Option(..., "--stage", help="call, verification, or a jury stage key"),
+        stage: str = typer.Option(..., "--stage", help="call, verification, a jury stage key; a track: sakip, rb, cettar, kbk_call, kbk_verification or a KBK stage key"),
         until: str | None = typer.Option(None, "--until", help="New deadline, ISO 8601 (Asia/Jakarta if no zone)"),
         by: str | None = typer.Option(None, "--by", help="Or: how much later than its current deadline, e.g. 2m, 3h, 7d, 1d12h"),
         reason: str = typer.Option("extended by the operator", "--reason"),
@@ -376,11 +401,12 @@ def register(cycle_app: typer.Typer, participants_app: typer.Typer, jurors_app: 
         minutes: float = typer.Option(3.0, "--minutes", help="How long the compressed year takes."),
         exit_: bool = typer.Option(False, "--exit", help="Stop what the demo started when it is done."),
         as_json: bool = typer.Option(False, "--json", help="Also print the final summary as one JSON line."),
+        tracks: bool = typer.Option(False, "--tracks", help="Every track (SAKIP, RB, CETTAR, KBK) beside KOVABLIK and WBK: cycles/2027-all-tracks.toml's shape."),
     ) -> None:
         """Run a whole cycle on the embedded stack with simulated participants and jurors."""
         from bfest.demo import run_demo
 
-        run(run_demo(seed=seed, year=year, minutes=minutes, leave_running=not exit_, as_json=as_json))
+        run(run_demo(seed=seed, year=year, minutes=minutes, leave_running=not exit_, as_json=as_json, tracks=tracks))
 
 
 def register_db(app: typer.Typer) -> None:

@@ -28,10 +28,10 @@ from rich.text import Text
 from bfest import operator as ops
 from bfest import security
 from bfest.operator import bfest_command
-from bfest.simulation import Door, Simulator, demo_jurors
+from bfest.simulation import Door, Simulator, agencies_of, demo_jurors, kbk_groups
 from contracts import subjects
 from contracts.awards import GetResults
-from contracts.base import CyclePhase, new_request_id
+from contracts.base import CyclePhase, EvaluationKind, new_request_id
 from contracts.cycle import CycleConfig, stage_workflow_id
 from contracts.published import score_text
 from contracts.scoring import ReminderDue, StageStatus
@@ -76,16 +76,21 @@ def practice_config(base: CycleConfig, year: int, minutes: float, start: dt.date
     """A cycle to practise steering on: ``base`` compressed into ``minutes`` (``bfest cycle start
     --minutes``)."""
     data = compress_schedule(base, year, minutes, start)
+    _compress_tracks(data, minutes, start)
     data["name"] = f"Bureaucracy Fest practice {year} (the shape of {base.year}, {minutes:g} minutes)"
     return CycleConfig.model_validate(data)
 
 
-def compressed_config(year: int, seed: int, minutes: float, start: dt.datetime) -> CycleConfig:
+def compressed_config(year: int, seed: int, minutes: float, start: dt.datetime, tracks: bool = False) -> CycleConfig:
     """The shipped config's shape (stages, criteria, awards), squeezed into ``minutes``, with
-    a demo's numbers (fewer finalists, every result reviewed, one objection window)."""
+    a demo's numbers (fewer finalists, every result reviewed, one objection window); with
+    ``tracks``, the all-tracks example's shape (cycles/2027-all-tracks.toml)."""
     from workflows.config import load_config
 
-    data = compress_schedule(load_config(shipped_config()), year, minutes, start)
+    base = load_config(ALL_TRACKS_CONFIG if tracks else shipped_config())
+    data = compress_schedule(base, year, minutes, start)
+    if tracks:
+        _compress_tracks(data, minutes, start)
     data["seed"] = seed
     data["name"] = f"Bureaucracy Fest demo {year}"
     data["verification"]["rules"]["review_required"] = True
@@ -100,6 +105,32 @@ def compressed_config(year: int, seed: int, minutes: float, start: dt.datetime) 
         if award["key"] == "outstanding":
             award["n"] = 3
     return CycleConfig.model_validate(data)
+
+
+ALL_TRACKS_CONFIG = Path(__file__).resolve().parent.parent / "cycles" / "2027-all-tracks.toml"
+
+
+def _compress_tracks(data: dict[str, Any], minutes: float, start: dt.datetime) -> None:
+    """The tracks on the demo's clock: SAKIP and RB during the call and the check, CETTAR after
+    them (it reads their results and WBK's), KBK's call beside KOVABLIK's and its stages after."""
+    span = dt.timedelta(minutes=minutes)
+
+    def at(share: float) -> dt.datetime:
+        return (start.replace(microsecond=0) + span * share).astimezone(JKT)
+
+    tracks = data.get("tracks") or {}
+    for name in ("sakip", "rb"):
+        if tracks.get(name):
+            tracks[name].update(opens=at(0.01), deadline=at(0.45))
+    if tracks.get("cettar"):
+        tracks["cettar"].update(opens=at(0.47), deadline=at(0.88))
+    kbk = tracks.get("kbk")
+    if not kbk:
+        return
+    kbk["call"].update(opens=at(0.01), closes=at(0.22))
+    kbk["verification"]["deadline"] = at(0.36)
+    for stage, end in zip(kbk["stages"], [0.7, 0.88], strict=False):
+        stage.update(deadline=at(end), reminders=[span * 0.04], objection_days=0, jurors_per_proposal=min(stage["jurors_per_proposal"], 2))
 
 
 def shipped_config() -> str:
@@ -132,7 +163,7 @@ PRACTICE_YEAR = 2099
 
 
 async def run_demo(
-    seed: int = 1, year: int | None = None, minutes: float = 3.0, leave_running: bool = True, as_json: bool = False
+    seed: int = 1, year: int | None = None, minutes: float = 3.0, leave_running: bool = True, as_json: bool = False, tracks: bool = False
 ) -> dict[str, Any]:
     from bfest.devstack import DevStack
 
@@ -144,7 +175,7 @@ async def run_demo(
         update={"nats_url": info.nats_url, "temporal_address": info.temporal_address, "temporal_ui_url": info.temporal_ui_url}
     )
     try:
-        summary = await _demo(settings, info, seed, year, minutes, as_json)
+        summary = await _demo(settings, info, seed, year, minutes, as_json, tracks)
     finally:
         if not leave_running:
             await asyncio.to_thread(stack.stop)
@@ -213,8 +244,8 @@ async def _say_what_next(settings: Any, year: int, stays: bool, info: Any) -> No
         await _portal_hint(info.portal_url, year)
 
 
-async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: float, as_json: bool) -> dict[str, Any]:
-    summary, results = await play_year(settings, getattr(info, "nats_url", settings.nats_url), seed, year, minutes)
+async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: float, as_json: bool, tracks: bool = False) -> dict[str, Any]:
+    summary, results = await play_year(settings, getattr(info, "nats_url", settings.nats_url), seed, year, minutes, tracks=tracks)
     _print_results(results, settings)
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, sort_keys=True))
@@ -222,7 +253,7 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
 
 
 async def play_year(
-    settings: Any, nats_url: str, seed: int, year: int | None, minutes: float, worker: bool = True, quiet: bool = False
+    settings: Any, nats_url: str, seed: int, year: int | None, minutes: float, worker: bool = True, quiet: bool = False, tracks: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One compressed year on a running stack, its people simulated: the summary and the results.
     ``worker``: run a Temporal worker here too (the demo); without, the stack's workers run the
@@ -243,12 +274,13 @@ async def play_year(
         log = (lambda text: None) if quiet else (lambda text: console.print(Padding(Text(text, style="dim"), (0, 0, 0, 2))))  # noqa: E731
         sim = Simulator(client, year, seed, log=log, operator=operator)
         participants = load_default_participants()
+        groups = kbk_groups(participants, 30, seed) if tracks else []
         with console.status("loading participants and jurors…"):
-            await sim.load_participants(participants)
+            await sim.load_participants(participants + groups)
             await sim.load_jurors(demo_jurors(45, seed))
         console.print(f"loaded {len(participants)} participants (East Java) and 45 jurors")
         start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
-        cfg = compressed_config(year, seed, minutes, start)
+        cfg = compressed_config(year, seed, minutes, start, tracks=tracks)
         sim.call_closes = cfg.call.closes.date()  # innovations' ages count to the call's close
 
         # A read model catching up makes an activity retry (not_ready): normal, and visible in the
@@ -261,7 +293,8 @@ async def play_year(
             handle = await ops.start_cycle(temporal, cfg)
             console.print(f"started [bold]{handle.id}[/] — Temporal UI:")
             console.print(f"  {ops.ui_link(settings, handle.id)}", highlight=False, soft_wrap=True)
-            await _play(sim, temporal, handle, cfg, nats_url)
+            people = TrackPeople(sim, participants, groups) if tracks else None
+            await _play(sim, temporal, handle, cfg, nats_url, people)
             result = await _through_outages(handle.result)
         results = await client.call(GetResults(request_id=new_request_id(), cycle_year=year))
     finally:
@@ -281,7 +314,45 @@ async def play_year(
     return summary, results
 
 
-async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, nats_url: str) -> None:
+class TrackPeople:
+    """The tracks' people in the demo: evaluators and reviewers (SAKIP, RB, CETTAR), work-culture
+    groups and their agencies (KBK), each acting once its track is at their step."""
+
+    def __init__(self, sim: Simulator, participants: list[Any], groups: list[Any]) -> None:
+        self.sim, self.groups, self.done = sim, groups, set[str]()
+        self.subjects = agencies_of(participants)[:40]
+        self.unit_agency = {p.code: p.parent_code for p in participants if p.parent_code}
+
+    async def act(self, status: Any, cfg: CycleConfig, say: Any) -> None:
+        for view in status.tracks:
+            step = f"{view.track}:{view.phase}"
+            if view.state != "running" or step in self.done:
+                continue
+            if view.track in ("sakip", "rb", "cettar") and view.phase == "evaluation":
+                self.done.add(step)
+                stats = await self.sim.evaluate(EvaluationKind(view.track), self.subjects)
+                say(f"{view.track}: {stats['entered']} sheets entered, {stats['returned']} returned and corrected, {stats['approved']} approved")
+            elif view.phase == "kbk_call":
+                self.done.add(step)
+                units = {g.parent_code: self.unit_agency[g.parent_code] for g in self.groups}
+                stats = await self.sim.run_risalah(self.groups, units)
+                say(f"kbk: {stats['submitted']} risalah submitted, {stats['forwarded']} forwarded, {stats['refused_over_quota']} over quota")
+            elif view.phase == "kbk_verification":
+                try:
+                    checked = await self.sim.verify_kbk()
+                except CommandError as exc:
+                    if exc.code == "not_ready" or "not_started" in exc.code:
+                        continue
+                    raise
+                self.done.add(step)
+                say(f"kbk: {checked} risalah checked by a verifier")
+            elif cfg.tracks.kbk is not None and (stage := next((s for s in cfg.tracks.kbk.stages if s.key == view.phase), None)):
+                with contextlib.suppress(CommandError):  # not open yet: the next look scores it
+                    if await self.sim.score_stage(stage, None, include_late=True) == 0:
+                        self.done.add(step)
+
+
+async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, nats_url: str, people: TrackPeople | None = None) -> None:
     done: set[str] = set()
     reminded: set[str] = set()
     # Watches the reminders, changes nothing; reconnects for ever (a NATS node may restart).
@@ -320,6 +391,8 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                 if desc.status.name != "RUNNING":
                     await settle(None)
                     break
+                if people is not None:
+                    await people.act(status, cfg, progress.console.print)
                 if phase == CyclePhase.CALL_OPEN and "call" not in done:
                     done.add("call")
                     tasks["call"] = progress.add_task("call for proposals", total=None)

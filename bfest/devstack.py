@@ -608,7 +608,7 @@ class DevStack:
             binary("temporal"), "server", "start-dev",
             "--ip", host, "--port", str(port), "--ui-ip", ui_host, "--ui-port", str(ui_port),
             "--db-filename", str(db / "temporal.db"),
-            "--search-attribute", "BfestYear=Int", "--search-attribute", "BfestStage=Keyword",
+            "--search-attribute", "BfestYear=Int", "--search-attribute", "BfestStage=Keyword", "--search-attribute", "BfestTrack=Keyword",
             "--log-level", "warn",
         ]  # fmt: skip
         comp, proc = self._spawn("temporal", args, info.temporal_address)

@@ -29,6 +29,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.cycle import (
+    KBK_CALL,
+    KBK_VERIFICATION,
     TASK_QUEUE,
     CloseStageNow,
     CycleConfig,
@@ -187,6 +189,9 @@ async def deadline_of(client: Client, year: int, step: str) -> dt.datetime:
     for view in st.stages:
         if view.key == step:
             return view.deadline
+    for track in st.tracks:  # a running track's step: an evaluation's deadline, KBK's current step
+        if track.deadline is not None and step in (track.track, track.phase) and track.state == "running":
+            return track.deadline
     extended = [a["until"] for a in st.operator_actions if a.get("action") == "extend_deadline" and a.get("stage") == step]
     if extended:
         return dt.datetime.fromisoformat(extended[-1])
@@ -199,8 +204,23 @@ async def deadline_of(client: Client, year: int, step: str) -> dt.datetime:
         return config.call.closes
     if config is not None and step == "verification":
         return config.verification.deadline
-    known = ", ".join(["call", "verification", *[v.key for v in st.stages]])
+    if config is not None and (deadline := _track_deadline(config, step)) is not None:
+        return deadline
+    known = ", ".join(["call", "verification", *[v.key for v in st.stages], *[t.track for t in st.tracks]])
     raise OperatorError(f"unknown stage {step!r} of cycle {year}; known: {known}")
+
+
+def _track_deadline(config: CycleConfig, step: str) -> dt.datetime | None:
+    """A track's step's deadline as the config set it (sakip, rb, cettar; kbk_call,
+    kbk_verification or a KBK stage), or None."""
+    evaluation = config.tracks.evaluations().get(step)
+    if evaluation is not None:
+        return evaluation.deadline
+    kbk = config.tracks.kbk
+    if kbk is None:
+        return None
+    steps = {KBK_CALL: kbk.call.closes, KBK_VERIFICATION: kbk.verification.deadline, **{s.key: s.deadline for s in kbk.stages}}
+    return steps.get(step)
 
 
 async def extend(client: Client, year: int, stage: str, until: dt.datetime, reason: str, operator: str) -> str:
@@ -295,14 +315,16 @@ def _plain(value: Any) -> Any:
 
 
 async def history(client: Client, year: int, children: bool = True) -> list[Entry]:
-    """The cycle's timeline, built from the workflow's event history (and its stages')."""
+    """The cycle's timeline, built from the workflow's event history (and its stages' and tracks',
+    KBK's stages included)."""
     handle = await existing(client, year)
     entries = await _history_of(client, handle.id, "cycle")
-    if children:
-        child_ids = [e.detail["child"] for e in entries if e.kind == "stage_started"]
-        for cid in child_ids:
-            stage = cid.rsplit("-", 1)[-1]
-            entries += await _history_of(client, cid, stage)
+    todo = [e.detail["child"] for e in entries if e.kind == "stage_started"] if children else []
+    while todo:
+        cid = todo.pop(0)
+        child = await _history_of(client, cid, cid.rsplit("-", 1)[-1])
+        todo += [e.detail["child"] for e in child if e.kind == "stage_started"]
+        entries += child
     entries.sort(key=lambda e: e.at)
     return entries
 

@@ -17,7 +17,16 @@ from typing import Any
 import nats
 import nats.errors
 
-from contracts.base import AdminDecision, Group, ObjectionDecision, new_request_id, title_key
+from contracts.base import (
+    AGENCY_KINDS,
+    AdminDecision,
+    EvaluationKind,
+    Group,
+    ObjectionDecision,
+    ParticipantKind,
+    new_request_id,
+    title_key,
+)
 from contracts.registration import (
     ForwardProposal,
     ImportParticipants,
@@ -25,10 +34,11 @@ from contracts.registration import (
     Participant,
     ReturnProposal,
     SubmitProposal,
+    SubmitRisalah,
     WithdrawProposal,
 )
 from contracts.scoring import DecideObjection, FileObjection, ImportJurors, Juror, StageStatus, SubmitScore
-from contracts.verification import GetDecision, OverrideDecision, SubmitLke
+from contracts.verification import EnterEvaluation, GetDecision, OverrideDecision, ReviewEvaluation, SubmitLke
 from services.common.logging import get_logger
 from services.common.messaging import CommandClient, CommandError
 
@@ -82,6 +92,26 @@ def demo_jurors(count: int, seed: int) -> list[Juror]:
             )
         )
     return jurors
+
+
+KBK_CLUSTERS = ["pelayanan", "tata_kelola", "efisiensi", "inovasi_digital"]
+"""The KBK risalah's categories (clusters), as cycles/2027-all-tracks.toml lists them."""
+
+EVALUATORS, REVIEWERS = ["E01", "E02", "E03"], ["R01", "R02"]
+"""The simulated evaluators and reviewers (a reviewer never approves their own sheet)."""
+
+
+def kbk_groups(participants: list[Participant], units: int, seed: int) -> list[Participant]:
+    """Work-culture groups (KBK) registered under ``units`` of the participants' units, one or two
+    each, for the demo's KBK track; the same seed picks the same units."""
+    pool = sorted(p.code for p in participants if p.kind in (ParticipantKind.UPT, ParticipantKind.UPP))
+    chosen = sorted(unit_rng(seed, "kbk").sample(pool, min(units, len(pool))))
+    names = {p.code: p.name for p in participants}
+    groups = []
+    for i, unit in enumerate(chosen):
+        for n in range(1 + i % 2):
+            groups.append(Participant(code=f"{unit}-KBK{n + 1}", name=f"KBK {_PLACE[(i + n) % len(_PLACE)]} {names[unit]}"[:120], kind=ParticipantKind.KBK, parent_code=unit))
+    return groups
 
 
 OUTAGE_CODES = frozenset({"no_responders", "timeout", "not_ready", "internal_error"})
@@ -207,6 +237,7 @@ class Simulator:
         self.quota_refusals = 0
         self.proposals: list[dict[str, Any]] = []
         self.unit_names: dict[str, str] = {}
+        self.kbk_proposals: list[dict[str, Any]] = []
         self._titles: dict[tuple[str, int], str] = {}
 
     async def call(self, command: Any) -> Any:
@@ -503,3 +534,112 @@ class Simulator:
             )
         )
         return obj["id"]
+
+    # ------------------------------------------------------------------ the other tracks
+
+    def evaluation_values(self, kind: EvaluationKind, subject: str) -> dict[str, float]:
+        """A sheet as an evaluator fills it: SAKIP's four components (within their maxima), RB's
+        index, CETTAR's work-culture part; a few subjects strong, most middling."""
+        rng = unit_rng(self.seed, "evaluation", kind.value, subject)
+        level = rng.choice([0.95, 0.88, 0.82, 0.75, 0.68, 0.6])
+        if kind == EvaluationKind.SAKIP:
+            maxima = {"planning": 30, "measurement": 30, "reporting": 15, "internal_evaluation": 25}
+            return {k: round(m * min(1.0, level + rng.uniform(-0.04, 0.04)), 2) for k, m in maxima.items()}
+        key = "index" if kind == EvaluationKind.RB else "work_culture"
+        return {key: round(100 * min(1.0, level + rng.uniform(-0.05, 0.05)), 2)}
+
+    async def evaluate(self, kind: EvaluationKind, subjects: list[Participant], returned: int = 1) -> dict[str, int]:
+        """Evaluators enter each subject's sheet, reviewers approve it (another person than the
+        one who entered it); the first ``returned`` go back once with a reason and are corrected."""
+        stats = {"entered": 0, "approved": 0, "returned": 0}
+        for i, subject in enumerate(subjects):
+            evaluator, reviewer = EVALUATORS[i % len(EVALUATORS)], REVIEWERS[i % len(REVIEWERS)]
+            values = self.evaluation_values(kind, subject.code)
+
+            async def enter(n: int, values: dict[str, float] = values, subject: Participant = subject, evaluator: str = evaluator) -> None:
+                await self.call(
+                    EnterEvaluation(
+                        request_id=f"demo-{self.year}-{kind.value}-{subject.code}-{n}",
+                        cycle_year=self.year,
+                        kind=kind,
+                        subject_code=subject.code,
+                        subject_name=subject.name,
+                        subject_kind=subject.kind,
+                        values=values,
+                        evaluator_id=evaluator,
+                    )
+                )
+
+            def review(n: int, approve: bool, subject: Participant = subject, reviewer: str = reviewer) -> ReviewEvaluation:
+                return ReviewEvaluation(
+                    request_id=f"demo-{self.year}-{kind.value}-review-{subject.code}-{n}",
+                    cycle_year=self.year,
+                    kind=kind,
+                    subject_code=subject.code,
+                    approve=approve,
+                    reason=None if approve else "Lengkapi bukti dukung komponen (attach the evidence)",
+                    reviewer_id=reviewer,
+                )
+
+            try:
+                await enter(0)
+                stats["entered"] += 1
+                if i < returned:
+                    await self.call(review(0, False))
+                    stats["returned"] += 1
+                    await enter(1)
+                await self.call(review(1, True))
+                stats["approved"] += 1
+            except CommandError as exc:
+                self.log(f"{kind.value} {subject.code}: {exc.message}")
+        return stats
+
+    async def run_risalah(self, groups: list[Participant], units: dict[str, str]) -> dict[str, int]:
+        """Each work-culture group submits its risalah; the agency above its unit forwards it
+        (within the KBK call's quota: a refusal is counted, as KOVABLIK's)."""
+        stats = {"submitted": 0, "forwarded": 0, "refused_over_quota": 0}
+        for group in groups:
+            unit = group.parent_code or ""
+            rng = unit_rng(self.seed, "risalah", group.code)
+            cluster = rng.choice(KBK_CLUSTERS)
+            content = {
+                "title": f"Risalah {group.name}"[:200],
+                "group": Group.UMUM.value,
+                "category": cluster,
+                "summary": f"{group.name} memangkas waktu layanan dengan budaya kerja CETTAR.",
+                "problem": "Antrean layanan panjang dan berkas sering kembali karena tidak lengkap.",
+                "solution": "Kelompok menyusun daftar periksa bersama dan rapat harian lima belas menit.",
+                "impact": f"Waktu layanan turun {rng.randint(20, 60)}% dalam enam bulan.",
+                "started_on": (self.call_closes - dt.timedelta(days=30 * rng.choice([8, 10, 14, 20]))).isoformat(),
+                "documents": [{"kind": "risalah", "uri": f"https://portal.example/kbk/{group.code}.pdf"}],
+                "contact": {"name": f"Ketua {group.code}", "email": f"kbk@{unit.lower()}.example.go.id"},
+            }
+            try:
+                view = await self.call(
+                    SubmitRisalah(request_id=f"demo-{self.year}-risalah-{group.code}", cycle_year=self.year, group_code=group.code, content=content)
+                )
+                stats["submitted"] += 1
+                await self.call(
+                    ForwardProposal(request_id=f"demo-{self.year}-forward-{view['id']}", cycle_year=self.year, agency_code=units[unit], proposal_id=view["id"])
+                )
+                stats["forwarded"] += 1
+                self.kbk_proposals.append({"id": view["id"], "agency": units[unit], "unit": unit, "group": group.code})
+            except CommandError as exc:
+                if exc.code != "quota_exceeded":
+                    raise
+                stats["refused_over_quota"] += 1
+        return stats
+
+    async def verify_kbk(self) -> int:
+        """Verifiers confirm every automatic decision of the KBK check."""
+        saved, self.proposals = self.proposals, self.kbk_proposals
+        try:
+            stats = await self.verify_all()
+        finally:
+            self.proposals = saved
+        return stats["confirmed"] + stats["overridden"]
+
+
+def agencies_of(participants: list[Participant]) -> list[Participant]:
+    """The agencies (the SAKIP and RB subjects) and the regencies/cities (CETTAR's)."""
+    return [p for p in participants if p.kind in AGENCY_KINDS]

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.awards import AwardRule, Ceremony, award_rule_problems
+from contracts.awards import RULE_TRACKS, AwardRule, Ceremony, award_rule_problems
 from contracts.base import (
     DEFAULT_STAGES,
     Code,
@@ -116,6 +116,14 @@ class KbkTrackConfig(BaseModel):
     stages: list[StageConfig] = Field(min_length=1)
 
 
+OTHER_TRACKS = ("sakip", "rb", "cettar", "kbk")
+"""The tracks that run in child workflows of their own (KOVABLIK and WBK run in the cycle's)."""
+
+KBK_CALL, KBK_VERIFICATION = "kbk_call", "kbk_verification"
+"""What ``extend_deadline`` calls the KBK call's and check's deadlines (the evaluation tracks' by
+their track's name, KBK's jury stages by their keys)."""
+
+
 class TracksConfig(BaseModel):
     """The tracks beside KOVABLIK and WBK; a year enables those it names."""
 
@@ -126,7 +134,92 @@ class TracksConfig(BaseModel):
     kbk: KbkTrackConfig | None = None
 
     def enabled(self) -> list[Track]:
-        return [Track(name) for name in ("sakip", "rb", "cettar", "kbk") if getattr(self, name) is not None]
+        return [Track(name) for name in OTHER_TRACKS if getattr(self, name) is not None]
+
+    def evaluations(self) -> dict[str, EvaluationTrackConfig]:
+        """The enabled evaluation tracks (sakip, rb, cettar) by name."""
+        return {name: cfg for name in ("sakip", "rb", "cettar") if (cfg := getattr(self, name)) is not None}
+
+    def problems(self, ceremony: dt.datetime | None, verification: VerificationConfig | None) -> list[tuple[str, str]]:
+        """The tracks' dates: each window opens before its deadline, every deadline comes before the
+        ceremony, CETTAR closes after the results it reads (SAKIP, RB, and KOVABLIK's verification,
+        which decides WBK), KBK's call, check and stages in order like KOVABLIK's."""
+        out: list[tuple[str, str]] = []
+        for name, ev in self.evaluations().items():
+            path = f"tracks.{name}"
+            if ev.deadline <= ev.opens:
+                out.append((f"{path}.deadline", f"must be after {path}.opens"))
+            if ceremony is not None and ev.deadline >= ceremony:
+                out.append((f"{path}.deadline", "must be before ceremony.date"))
+        if self.cettar is not None:
+            reads = [(f"tracks.{n}.deadline", t.deadline) for n, t in (("sakip", self.sakip), ("rb", self.rb)) if t is not None]
+            if verification is not None:
+                reads.append(("verification.deadline", verification.deadline))  # WBK is decided there
+            for path, deadline in reads:
+                if self.cettar.deadline <= deadline:
+                    out.append(("tracks.cettar.deadline", f"must be after {path}: CETTAR's rating reads that result"))
+        if self.kbk is not None:
+            out.extend(competition_problems(self.kbk.call, self.kbk.verification, self.kbk.stages, ceremony, "tracks.kbk."))
+        return out
+
+    def start_problems(self, kovablik_stages: set[str], reserved: set[str]) -> list[tuple[str, str]]:
+        """KBK's stage keys each name a child workflow ``bfest-cycle-<year>-<key>`` beside
+        KOVABLIK's stages and the tracks: none may be taken twice, nor be one of the cycle's words."""
+        if self.kbk is None:
+            return []
+        taken = {*reserved, *OTHER_TRACKS, "kovablik", "wbk", KBK_CALL, KBK_VERIFICATION}
+        out = []
+        for i, stage in enumerate(self.kbk.stages):
+            path = f"tracks.kbk.stages[{i}].key"
+            if stage.key in kovablik_stages:
+                out.append((path, f"{stage.key!r} is also a KOVABLIK stage; KBK's stages need keys of their own (e.g. kbk_{stage.key})"))
+            elif stage.key in taken:
+                out.append((path, f"{stage.key!r} names a track or one of the cycle's own steps; a jury stage needs another key"))
+        return out
+
+
+def competition_problems(
+    call: CallConfig | None,
+    verification: VerificationConfig | None,
+    stages: list[StageConfig],
+    ceremony: dt.datetime | None,
+    prefix: str = "",
+) -> list[tuple[str, str]]:
+    """A competition's dates and stages (KOVABLIK's at the top of the config, KBK's under
+    ``tracks.kbk``): call, verification and each stage in order, each stage's rules, the ceremony
+    after the last stage and its objection window. Paths start with ``prefix``."""
+    out: list[tuple[str, str]] = []
+    if call is not None and call.opens >= call.closes:
+        out.append((f"{prefix}call.closes", f"must be after {prefix}call.opens"))
+    if call is not None and verification is not None and verification.deadline <= call.closes:
+        out.append((f"{prefix}verification.deadline", f"must be after {prefix}call.closes"))
+    previous: dt.datetime | None = verification.deadline if verification is not None else None
+    previous_path = f"{prefix}verification.deadline"
+    seen: set[str] = set()
+    for i, stage in enumerate(stages):
+        path = f"{prefix}stages[{i}]"
+        if stage.key in seen:
+            out.append((f"{path}.key", f"stage {stage.key!r} appears twice"))
+        seen.add(stage.key)
+        if previous is not None and stage.deadline <= previous:
+            out.append((f"{path}.deadline", f"must be after {previous_path}"))
+        previous, previous_path = stage.deadline, f"{path}.deadline"
+        out.extend(stage_rule_problems(stage.criteria, stage.group_proportions, path))
+        if i > 0 and stage.advance > stages[i - 1].advance:
+            out.append((f"{path}.advance", f"cannot exceed its entrants, the previous stage's advance ({stages[i - 1].advance})"))
+        for k, r in enumerate(stage.reminders):
+            if r <= dt.timedelta(0):
+                out.append((f"{path}.reminders[{k}]", "must be a positive duration"))
+    if ceremony is not None and previous is not None:
+        window_end = previous
+        if stages and stages[-1].objection_days:
+            window_end = previous + dt.timedelta(days=stages[-1].objection_days)
+        if ceremony <= previous:
+            out.append(("ceremony.date", f"must be after {previous_path}"))
+        elif ceremony < window_end:
+            last = f"{prefix}stages[{len(stages) - 1}]" if prefix else "stage"
+            out.append(("ceremony.date", f"must be after the last {last}'s objection window"))
+    return out
 
 
 class CycleConfig(BaseModel):
@@ -158,38 +251,12 @@ class CycleConfig(BaseModel):
         """Every cross-field problem, each with its field path. A section that is missing (the
         config loader builds the model from the sections that parsed) skips the rules that need it,
         so one broken section does not hide the others' problems."""
-        out: list[tuple[str, str]] = []
         call, verification = getattr(self, "call", None), getattr(self, "verification", None)
         stages, ceremony = getattr(self, "stages", None) or [], getattr(self, "ceremony", None)
-        if call is not None and call.opens >= call.closes:
-            out.append(("call.closes", "must be after call.opens"))
-        if call is not None and verification is not None and verification.deadline <= call.closes:
-            out.append(("verification.deadline", "must be after call.closes"))
-        previous: dt.datetime | None = verification.deadline if verification is not None else None
-        previous_path = "verification.deadline"
-        seen: set[str] = set()
-        for i, stage in enumerate(stages):
-            path = f"stages[{i}]"
-            if stage.key in seen:
-                out.append((f"{path}.key", f"stage {stage.key!r} appears twice"))
-            seen.add(stage.key)
-            if previous is not None and stage.deadline <= previous:
-                out.append((f"{path}.deadline", f"must be after {previous_path}"))
-            previous, previous_path = stage.deadline, f"{path}.deadline"
-            out.extend(stage_rule_problems(stage.criteria, stage.group_proportions, path))
-            if i > 0 and stage.advance > stages[i - 1].advance:
-                out.append((f"{path}.advance", f"cannot exceed its entrants, the previous stage's advance ({stages[i - 1].advance})"))
-            for k, r in enumerate(stage.reminders):
-                if r <= dt.timedelta(0):
-                    out.append((f"{path}.reminders[{k}]", "must be a positive duration"))
-        if ceremony is not None and previous is not None:
-            window_end = previous
-            if stages and stages[-1].objection_days:
-                window_end = previous + dt.timedelta(days=stages[-1].objection_days)
-            if ceremony.date <= previous:
-                out.append(("ceremony.date", f"must be after {previous_path}"))
-            elif ceremony.date < window_end:
-                out.append(("ceremony.date", "must be after the last stage's objection window"))
+        out = competition_problems(call, verification, stages, ceremony.date if ceremony is not None else None)
+        tracks = getattr(self, "tracks", None)
+        if isinstance(tracks, TracksConfig):
+            out.extend(tracks.problems(ceremony.date if ceremony is not None else None, verification))
         return out
 
     def start_problems(self) -> list[tuple[str, str]]:
@@ -198,12 +265,30 @@ class CycleConfig(BaseModel):
         validation: the workflow reads its input with it, and a cycle recorded before these were
         checked must still replay (and answer its status query)."""
         reserved = {"call", *(p.value for p in CyclePhase)}
+        stages = getattr(self, "stages", None) or []
+        tracks = getattr(self, "tracks", None)
+        known = isinstance(tracks, TracksConfig)  # not when its section failed to parse
+        tracks = tracks if isinstance(tracks, TracksConfig) else TracksConfig()
+        enabled = {t.value for t in tracks.enabled()}
         out = [
             (f"stages[{i}].key", f"{s.key!r} names one of the cycle's own steps or phases; a jury stage needs another key")
-            for i, s in enumerate(getattr(self, "stages", None) or [])
+            for i, s in enumerate(stages)
             if s.key in reserved
         ]
-        return out + award_rule_problems(getattr(self, "awards", None) or [], "awards")
+        # A track's child workflow is bfest-cycle-<year>-<track>, a stage's bfest-cycle-<year>-<key>.
+        out += [
+            (f"stages[{i}].key", f"{s.key!r} is the name of an enabled track (its workflow's id); a jury stage needs another key")
+            for i, s in enumerate(stages)
+            if s.key in enabled
+        ]
+        out += tracks.start_problems({s.key for s in stages}, reserved)
+        awards = getattr(self, "awards", None) or []
+        out += [
+            (f"awards[{i}].track", f"{rule.key} awards in track {rule.award_track()}, which this year does not enable (add [tracks.{rule.award_track()}])")
+            for i, rule in enumerate(awards)
+            if known and rule.rule in RULE_TRACKS and rule.award_track() in OTHER_TRACKS and rule.award_track() not in enabled
+        ]
+        return out + award_rule_problems(awards, "awards")
 
     def stage(self, key: str) -> StageConfig | None:
         return next((s for s in self.stages if s.key == key), None)

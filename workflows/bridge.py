@@ -1,6 +1,7 @@
 """The bridge: turns the events that should wake a workflow early into signals.
 
-``verification_completed`` → signal ``verification_completed`` to ``bfest-cycle-<year>``;
+``verification_completed`` → signal ``verification_completed`` to ``bfest-cycle-<year>`` (KOVABLIK's
+check), or to ``bfest-cycle-<year>-kbk`` (the KBK track's, ``counts.track`` kbk);
 ``stage_fully_scored`` → signal ``fully_scored`` to ``bfest-cycle-<year>-<stage>``.
 
 Services never call Temporal; this small consumer does, through the same durable FastStream pull
@@ -21,8 +22,8 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from contracts.base import Event
-from contracts.cycle import stage_workflow_id, workflow_id
+from contracts.base import Competition, Event
+from contracts.cycle import stage_workflow_id, track_workflow_id, workflow_id
 from contracts.scoring import StageFullyScored
 from contracts.verification import VerificationCompleted
 from services.common import authz, telemetry
@@ -35,13 +36,19 @@ log = get_logger("bridge")
 ROUTES: dict[str, tuple[type[Event], Any]] = {
     VerificationCompleted.subject(): (
         VerificationCompleted,
-        lambda e: (workflow_id(e.cycle_year), "verification_completed"),
+        lambda e: (_checked_by(e), "verification_completed"),
     ),
     StageFullyScored.subject(): (
         StageFullyScored,
         lambda e: (stage_workflow_id(e.cycle_year, e.stage), "fully_scored"),
     ),
 }
+
+
+def _checked_by(event: VerificationCompleted) -> str:
+    """The workflow whose check completed: the cycle's (KOVABLIK), or a competition track's."""
+    track = event.counts.track
+    return workflow_id(event.cycle_year) if track == Competition.KOVABLIK else track_workflow_id(event.cycle_year, track.value)
 
 
 DURABLES = [authz.bridge_durable(subject) for subject in ROUTES]

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from contracts.awards import AwardRule, Ceremony
-from contracts.cycle import CallConfig, CycleConfig, StageConfig, VerificationConfig
+from contracts.cycle import CallConfig, CycleConfig, StageConfig, TracksConfig, VerificationConfig
 
 
 class ConfigError(Exception):
@@ -46,6 +46,8 @@ SECTIONS: dict[str, Any] = {
     "stages": TypeAdapter(list[StageConfig]),
     "awards": TypeAdapter(list[AwardRule]),
 }
+OPTIONAL_SECTIONS: dict[str, Any] = {"tracks": TracksConfig}
+"""Sections a config may leave out (a year without them runs as before)."""
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
@@ -62,15 +64,16 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     # check the cross-field rules on whatever parsed.
     problems: list[tuple[str, str]] = []
     parsed: dict[str, Any] = {}
-    for name, model in SECTIONS.items():
+    for name, model in {**SECTIONS, **OPTIONAL_SECTIONS}.items():
         if name not in data:
-            problems.append((name, "Field required"))
+            if name not in OPTIONAL_SECTIONS:
+                problems.append((name, "Field required"))
             continue
         try:
             parsed[name] = model.model_validate(data[name]) if isinstance(model, type) and issubclass(model, BaseModel) else model.validate_python(data[name])
         except ValidationError as exc:
             problems += field_problems(exc, name)
-    known = set(SECTIONS) | set(CycleConfig.model_fields)
+    known = set(SECTIONS) | set(OPTIONAL_SECTIONS) | set(CycleConfig.model_fields)
     for key in data:
         if key not in known:
             problems.append((key, "Extra inputs are not permitted"))
@@ -78,11 +81,12 @@ def parse_config(data: dict[str, Any], source: str = "config") -> CycleConfig:
     for path, msg in first:
         if path == "(config)":
             continue
-        if path.split(".")[0].split("[")[0] not in SECTIONS and (path, msg) not in problems and "\n" not in msg:
+        if path.split(".")[0].split("[")[0] not in {**SECTIONS, **OPTIONAL_SECTIONS} and (path, msg) not in problems and "\n" not in msg:
             problems.append((path, msg))
     # The cross-field rules run on the sections that parsed (each rule needs only its own).
-    fields = {k: v for k, v in data.items() if k not in SECTIONS and k in CycleConfig.model_fields}
-    constructed = CycleConfig.model_construct(**fields, **parsed)
+    fields = {k: v for k, v in data.items() if k not in SECTIONS and k not in OPTIONAL_SECTIONS and k in CycleConfig.model_fields}
+    unparsed: dict[str, Any] = {name: None for name in OPTIONAL_SECTIONS if name in data and name not in parsed}  # skip their rules
+    constructed = CycleConfig.model_construct(**fields, **parsed, **unparsed)
     problems += [p for p in constructed.problems() + constructed.start_problems() if p not in problems]
     return_problems = problems or first
     raise ConfigError(source, return_problems)

@@ -4,11 +4,16 @@ from the call for proposals to the award ceremony.
 validate awards → wait for the call to open → open the call → wait until it closes (durable timer,
 extendable) → close the call → verification (until ``verification_completed`` or the deadline) →
 one child JuryStageWorkflow per jury stage, each stage's final shortlist feeding the next → wait
-for the ceremony → determine and announce the awards → complete with a summary.
+for the ceremony → determine and announce the awards → archive the year → complete with a summary.
+
+A year with tracks (``[tracks]`` in its config) starts one child workflow per enabled track right
+after ``cycle_started`` (:mod:`workflows.tracks`: SAKIP, RB and CETTAR evaluations, the KBK
+competition, whose call, check and stages are KOVABLIK's own steps, :mod:`workflows.competition`)
+and waits for all of them before ``determine_awards``, which gets each track's expectations.
 
 Operators steer it with the updates ``extend_deadline`` and ``close_stage_now`` (validated before
 anything reaches the history) and cancellation; admins read it with the query ``status``, the
-search attributes ``BfestYear``/``BfestStage`` and the history.
+search attributes ``BfestYear``/``BfestStage`` (``BfestTrack`` on the tracks) and the history.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair
+from temporalio.common import SearchAttributePair
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -28,7 +33,7 @@ from temporalio.exceptions import (
     ChildWorkflowError,
     is_cancelled_exception,
 )
-from temporalio.workflow import ChildWorkflowHandle
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
 
@@ -37,10 +42,13 @@ with workflow.unsafe.imports_passed_through():
         AwardsSummary,
         DetermineAwards,
         GetResults,
+        TrackAwardsInput,
         ValidateAwards,
     )
-    from contracts.base import CyclePhase, Event, SetRef
+    from contracts.base import Competition, CyclePhase, EvaluationKind, Event, SetRef, Track
     from contracts.cycle import (
+        KBK_CALL,
+        KBK_VERIFICATION,
         CloseStageNow,
         CycleCancelled,
         CycleCompleted,
@@ -54,60 +62,67 @@ with workflow.unsafe.imports_passed_through():
         StageConfig,
         StageOutcome,
         StageStatusView,
+        TrackStatusView,
         stage_workflow_id,
+        track_workflow_id,
     )
-    from contracts.registration import CallClosedSummary, CloseCall, OpenCall
-    from contracts.verification import (
-        CloseVerification,
-        StartVerification,
-        VerificationClosedSummary,
-    )
+    from contracts.registration import ArchiveYear
+    from contracts.verification import VerificationClosedSummary
     from workflows.activities import CycleActivities
+    from workflows.competition import (
+        BFEST_STAGE,
+        BFEST_TRACK,
+        BFEST_YEAR,
+        CALL,
+        VERIFICATION,
+        CompetitionPlan,
+        CompetitionState,
+        CompetitionSteps,
+        _close,
+    )
     from workflows.models import (
+        EvaluationTrackInput,
+        KbkTrackInput,
         PublishEvent,
         StageAttention,
-        StageCloseNow,
         StageDeadline,
-        StageInput,
-        StageResult,
+        TrackCloseNow,
+        TrackDeadline,
+        TrackResult,
         read_input,
     )
     from workflows.policy import COMMAND_RETRY, COMMAND_TIMEOUT, request_prefix
     from workflows.stage import JuryStageWorkflow
-    from workflows.timing import sleep_until, wait_for_deadline
+    from workflows.timing import sleep_until
+    from workflows.tracks import TRACK_PROGRESS, EvaluationTrackWorkflow, KbkTrackWorkflow
 
-BFEST_YEAR = SearchAttributeKey.for_int("BfestYear")
-BFEST_STAGE = SearchAttributeKey.for_keyword("BfestStage")
+__all__ = ["BFEST_STAGE", "BFEST_TRACK", "BFEST_YEAR", "CycleWorkflow"]
 
-CALL, VERIFICATION = "call", "verification"
 C = TypeVar("C")
 R = TypeVar("R")
+KBK_STEP_OF = {KBK_CALL: CALL, KBK_VERIFICATION: VERIFICATION}
+"""The KBK track's own names for the steps the cycle's operators call kbk_call, kbk_verification."""
 
 
 @dataclass
-class CycleState:
-    """What the cycle keeps between its steps; the status query and the updates read it."""
+class CycleState(CompetitionState):
+    """What the cycle keeps between its steps (KOVABLIK's, the tracks'); the status query and the
+    updates read it."""
 
     config: CycleConfig | None = None
-    phase: CyclePhase = CyclePhase.STARTING
-    stage: str | None = None  # the jury stage running now
-    deadlines: dict[str, datetime] = field(default_factory=dict)  # call, verification, each stage: extendable
-    close_now: dict[str, CloseStageNow] = field(default_factory=dict)
-    done: set[str] = field(default_factory=set)
-    running: str | None = None  # the step (call, verification or a stage) waiting for its deadline
-    counts: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, StageOutcome] = field(default_factory=dict)
     awards: dict[str, list[str]] = field(default_factory=dict)
     actions: list[dict[str, Any]] = field(default_factory=list)  # the operators' updates, for the auditor
-    verification_completed: bool = False
-    child: ChildWorkflowHandle[JuryStageWorkflow, StageResult] | None = None
-    error: str | None = None
     attention: dict[str, str] = field(default_factory=dict)  # stage -> why it waits for the operator
     warnings: list[str] = field(default_factory=list)
+    tracks: dict[str, TrackStatusView] = field(default_factory=dict)  # as each track last told
+    track_handles: dict[str, ChildWorkflowHandle[Any, TrackResult]] = field(default_factory=dict)
+    track_deadlines: dict[str, datetime] = field(default_factory=dict)  # sakip, rb, cettar, kbk_call, kbk_verification, KBK's stages
 
 
 @workflow.defn(name="CycleWorkflow")
-class CycleWorkflow:
+class CycleWorkflow(CompetitionSteps):
+    state: CycleState
+
     def __init__(self) -> None:
         self.state = CycleState()
 
@@ -127,7 +142,14 @@ class CycleWorkflow:
         cfg = self.state.config = inp.config
         self.state.deadlines = {CALL: cfg.call.closes, VERIFICATION: cfg.verification.deadline}
         self.state.deadlines.update({s.key: s.deadline for s in cfg.stages})
-        year = cfg.year
+        try:
+            return await self._run_year(inp)
+        except Exception:
+            await self._end_tracks()  # a year that failed leaves no track running (cancelled: done)
+            raise
+
+    async def _run_year(self, inp: CycleInput) -> CycleResult:
+        year = inp.config.year
         try:
             return await self._run(inp)
         except (asyncio.CancelledError, CancelledError):
@@ -150,6 +172,7 @@ class CycleWorkflow:
         # Cancellation was delivered once; the clean-up below still runs.
         await self._publish(CycleCancelled(**self._event_base("cancelled"), phase=phase, stage=stage))
         self._search(CyclePhase.CANCELLED.value)
+        await self._end_tracks()
 
     async def _run(self, inp: CycleInput) -> CycleResult:
         cfg = inp.config
@@ -160,115 +183,21 @@ class CycleWorkflow:
             ValidateAwards(request_id=f"{request_prefix()}:validate_awards", cycle_year=cfg.year, rules=cfg.awards),
         )
         await self._publish(CycleStarted(**self._event_base("started"), config_summary=cfg.summary()))
-        closed = await self._call_for_proposals(cfg)
-        verified = await self._verification(cfg, closed)
-        finalists = await self._jury_stages(cfg, verified)
-        return await self._ceremony(cfg, finalists, verified)
-
-    async def _call_for_proposals(self, cfg: CycleConfig) -> CallClosedSummary:
-        """Wait for the call to open, open it, wait for its (extendable) close, close it."""
-        rid = request_prefix()
-        if workflow.now() < cfg.call.opens:
-            await self._enter(CyclePhase.WAITING_FOR_CALL, None, cfg.call.opens)
-            await sleep_until(cfg.call.opens, "until the call for proposals opens")
-        call = await self._command(
-            CycleActivities.open_call,
-            OpenCall(
-                request_id=f"{rid}:open_call",
-                cycle_year=cfg.year,
-                opens_at=cfg.call.opens,
-                closes_at=self.state.deadlines[CALL],
-                quota_per_agency=cfg.call.quota_per_agency,
-            ),
-        )
-        await self._enter(CyclePhase.CALL_OPEN, None, self.state.deadlines[CALL])
-        self.state.running = CALL
-        # A year started again after its call closed goes on to the frozen summary at once.
-        if not (call.state == "closed" and workflow.patched("closed-call-is-not-waited-for")):
-            await self._wait(CALL, lambda: False, "call for proposals closes")
-        closed = await self._command(
-            CycleActivities.close_call, CloseCall(request_id=f"{rid}:close_call", cycle_year=cfg.year, at=workflow.now())
-        )
-        self._finish(CALL)
-        self.state.counts["forwarded"] = closed.forwarded
-        return closed
-
-    async def _verification(self, cfg: CycleConfig, closed: CallClosedSummary) -> VerificationClosedSummary:
-        """Verify the forwarded set until every result is decided or the (extendable) deadline."""
-        rid = request_prefix()
-        await self._enter(CyclePhase.VERIFICATION, None, self.state.deadlines[VERIFICATION])
-        self.state.running = VERIFICATION
-        started = await self._command(
-            CycleActivities.start_verification,
-            StartVerification(
-                request_id=f"{rid}:start_verification",
-                cycle_year=cfg.year,
-                expected=SetRef(count=closed.forwarded, digest=closed.forwarded_digest),
-                call_closed_at=workflow.now(),
-                deadline=self.state.deadlines[VERIFICATION],
-                rules=cfg.verification.rules,
-                at=workflow.now(),
-            ),
-        )
-        if started.pending == 0:
-            self.state.verification_completed = True
-        await self._wait(VERIFICATION, lambda: self.state.verification_completed, "verification deadline")
-        verified = await self._command(
-            CycleActivities.close_verification,
-            CloseVerification(request_id=f"{rid}:close_verification", cycle_year=cfg.year, at=workflow.now()),
-        )
-        self._finish(VERIFICATION)
-        self.state.counts.update(eligible=verified.eligible, disqualified=verified.disqualified, wbk_layak=verified.wbk_layak)
-        return verified
-
-    async def _jury_stages(self, cfg: CycleConfig, verified: VerificationClosedSummary) -> SetRef:
-        """One child JuryStageWorkflow per stage, each stage's final shortlist the next one's
-        entrants; the last one's is the ceremony's."""
-        entrants = SetRef(count=verified.eligible, digest=verified.eligible_digest)
-        source, previous = "verification", None
-        for stage_cfg in cfg.stages:
-            result = await self._jury_stage(cfg, stage_cfg, source, previous, entrants)
-            entrants, source, previous = result.shortlist, "stage", stage_cfg.key
-        return entrants
-
-    async def _jury_stage(
-        self, cfg: CycleConfig, stage_cfg: StageConfig, source: str, previous: str | None, entrants: SetRef
-    ) -> StageResult:
-        key = stage_cfg.key
-        await self._enter(CyclePhase.JURY, key, self.state.deadlines[key])
-        self.state.running = key
-        stage_input = StageInput(
+        await self._start_tracks(cfg)  # none in a year without tracks: its commands are as before
+        plan = CompetitionPlan(
             year=cfg.year,
-            stage=stage_cfg.model_copy(update={"deadline": self.state.deadlines[key]}),
-            source=source,
-            previous_stage=previous,
-            entrants=entrants,
+            track=Competition.KOVABLIK,
+            call=cfg.call,
+            verification=cfg.verification,
+            stages=cfg.stages,
             ceremony_date=cfg.ceremony.date,
             seed=cfg.seed,
-            parent_id=workflow.info().workflow_id,
+            attention_to=workflow.info().workflow_id,
         )
-        child = self.state.child = await workflow.start_child_workflow(
-            JuryStageWorkflow.run,
-            stage_input,
-            id=stage_workflow_id(cfg.year, key),
-            search_attributes=workflow.info().typed_search_attributes.updated(SearchAttributePair(BFEST_STAGE, key)),
-        )
-        # An operator's early close that arrived before the child existed.
-        if key in self.state.close_now:
-            await child.signal(JuryStageWorkflow.on_close_now, _close(self.state.close_now[key]))
-        try:
-            result: StageResult = await child
-        except ChildWorkflowError as exc:
-            self._refused(f"stage {key}", exc)
-            if is_cancelled_exception(exc) and workflow.cancellation_reason() is None:
-                self.state.phase = CyclePhase.FAILED
-                self.state.error = f"stage {key} was cancelled on its own, not with its cycle; start the year again to run it"
-            raise
-        self.state.child = None
-        self.state.outcomes[key] = result.outcome
-        self._finish(key)
-        self.state.counts[f"{key}_shortlisted"] = result.shortlist.count
-        return result
+        closed = await self._call_for_proposals(plan)
+        verified = await self._verification(plan, closed)
+        finalists = await self._jury_stages(plan, verified)
+        return await self._ceremony(cfg, finalists, verified)
 
     async def _ceremony(self, cfg: CycleConfig, finalists: SetRef, verified: VerificationClosedSummary) -> CycleResult:
         """Wait for the ceremony, determine and announce the awards, complete the year."""
@@ -276,6 +205,7 @@ class CycleWorkflow:
         if workflow.now() < cfg.ceremony.date:
             await self._enter(CyclePhase.WAITING_FOR_CEREMONY, None, cfg.ceremony.date)
             await sleep_until(cfg.ceremony.date, f"until the ceremony at {cfg.ceremony.venue}")
+        tracks = await self._tracks_finished()  # every track joins the one ceremony
         await self._enter(CyclePhase.CEREMONY, None, None)
         determined = await self._command(
             CycleActivities.determine_awards,
@@ -288,12 +218,24 @@ class CycleWorkflow:
                 expected_wbk_layak=verified.wbk_layak,
                 ceremony=cfg.ceremony,
                 at=workflow.now(),
+                tracks=_awards_input(tracks),
             ),
         )
         announced = await self._command(
             CycleActivities.announce_awards,
             AnnounceAwards(request_id=f"{rid}:announce_awards", cycle_year=year, ceremony=cfg.ceremony, at=workflow.now()),
         )
+        # The year's proposals join the public archive (cycles recorded before it ended without).
+        if workflow.patched("archive-year"):
+            await self._command(
+                CycleActivities.archive_year,
+                ArchiveYear(
+                    request_id=f"{rid}:archive_year",
+                    cycle_year=year,
+                    expected_winners=sum(determined.categories.values()),
+                    at=workflow.now(),
+                ),
+            )
         state = self.state
         state.awards = await self._command(CycleActivities.award_winners, GetResults(request_id=f"{rid}:results", cycle_year=year))
         state.counts["certificates"] = determined.certificates
@@ -313,6 +255,68 @@ class CycleWorkflow:
             announcement_no=announced.announcement_no,
             warnings=state.warnings,
         )
+
+    # ------------------------------------------------------------------ the tracks
+
+    async def _start_tracks(self, cfg: CycleConfig) -> None:
+        """One child workflow per enabled track (SAKIP, RB, CETTAR, KBK), running beside KOVABLIK
+        until the ceremony; the cycle closing (cancelled, failed) cancels them."""
+        me = workflow.info().workflow_id
+        tracks = cfg.tracks
+        for name, ev in tracks.evaluations().items():
+            self.state.track_deadlines[name] = ev.deadline
+            inp: Any = EvaluationTrackInput(year=cfg.year, kind=EvaluationKind(name), config=ev, parent_id=me)
+            await self._start_track(cfg, name, EvaluationTrackWorkflow.run, inp, ev.deadline)
+        if tracks.kbk is not None:
+            kbk = tracks.kbk
+            self.state.track_deadlines.update({KBK_CALL: kbk.call.closes, KBK_VERIFICATION: kbk.verification.deadline})
+            self.state.track_deadlines.update({s.key: s.deadline for s in kbk.stages})
+            inp = KbkTrackInput(year=cfg.year, config=kbk, ceremony_date=cfg.ceremony.date, seed=cfg.seed, parent_id=me)
+            await self._start_track(cfg, Track.KBK.value, KbkTrackWorkflow.run, inp, kbk.call.closes)
+
+    async def _start_track(self, cfg: CycleConfig, name: str, run: Any, inp: Any, deadline: datetime) -> None:
+        wid = track_workflow_id(cfg.year, name)
+        attributes = workflow.info().typed_search_attributes.updated(
+            SearchAttributePair(BFEST_YEAR, cfg.year), SearchAttributePair(BFEST_TRACK, name), SearchAttributePair(BFEST_STAGE, name)
+        )
+        self.state.tracks[name] = TrackStatusView(track=name, workflow_id=wid, state="pending", deadline=deadline)
+        self.state.track_handles[name] = await workflow.start_child_workflow(
+            run, inp, id=wid, search_attributes=attributes, parent_close_policy=ParentClosePolicy.REQUEST_CANCEL
+        )
+        workflow.logger.info("cycle %s: track %s started (%s)", cfg.year, name, wid)
+
+    async def _tracks_finished(self) -> dict[str, TrackResult]:
+        """Wait for every track; one that failed fails the cycle saying why."""
+        results: dict[str, TrackResult] = {}
+        for name, handle in self.state.track_handles.items():
+            try:
+                result: TrackResult = await handle
+            except ChildWorkflowError as exc:
+                self._refused(f"track {name}", exc)
+                raise
+            results[name] = result
+            view = self.state.tracks[name]
+            self.state.tracks[name] = view.model_copy(update={"state": "done", "phase": None, "deadline": None, "counts": result.counts})
+            prefixed = {k if k.startswith(f"{name}_") else f"{name}_{k}": v for k, v in result.counts.items() if not k.startswith("grade_")}
+            self.state.counts.update(prefixed)  # e.g. sakip_approved, kbk_forwarded, kbk_final_shortlisted
+        return results
+
+    async def _end_tracks(self) -> None:
+        """Cancel the tracks still running, once (the year was cancelled or failed). The server
+        would too, by the children's parent-close policy; saying it here does not depend on that."""
+        handles, self.state.track_handles = self.state.track_handles, {}
+        for name, handle in handles.items():
+            if self.state.tracks[name].state in ("done", "failed"):
+                continue
+            try:
+                await workflow.get_external_workflow_handle(handle.id).cancel()
+            except Exception as exc:  # noqa: BLE001 - it ended meanwhile
+                workflow.logger.info("track %s was not cancelled: %s", name, exc)
+
+    @workflow.signal(name=TRACK_PROGRESS)
+    def on_track_progress(self, view: TrackStatusView) -> None:
+        if view.track in self.state.tracks and self.state.tracks[view.track].state != "done":
+            self.state.tracks[view.track] = view
 
     # ------------------------------------------------------------------ signals, updates, query
 
@@ -355,7 +359,14 @@ class CycleWorkflow:
             error=self.state.error,
             attention=None if ended else "; ".join(self.state.attention.values()) or None,
             warnings=self.state.warnings,
+            tracks=[self._track_view(v, ended) for v in self.state.tracks.values()],
         )
+
+    def _track_view(self, view: TrackStatusView, ended: bool) -> TrackStatusView:
+        """A track as it last told, ended with its cycle when that was cancelled or failed."""
+        if ended and view.state in ("pending", "running") and self.state.phase != CyclePhase.COMPLETED:
+            return view.model_copy(update={"state": self.state.phase.value})
+        return view
 
     def _local_now(self) -> datetime:
         """The cycle's time in the zone its config is written in (Asia/Jakarta), for what people read."""
@@ -376,9 +387,14 @@ class CycleWorkflow:
     @workflow.update(name="extend_deadline")
     async def extend_deadline(self, change: ExtendDeadline) -> str:
         key = change.stage
-        # The running stage first: if it cannot be told, the update fails and nothing changes.
-        await self._tell_stage(key, JuryStageWorkflow.on_extend, StageDeadline(until=change.until, reason=change.reason, operator=change.operator))
-        self.state.deadlines[key] = change.until
+        if key in self.state.track_deadlines:  # a track's: the track first, as a running stage
+            track, step = _track_of(key)
+            await self._tell_track(track, "extend_deadline", TrackDeadline(step=step, until=change.until, reason=change.reason, operator=change.operator))
+            self.state.track_deadlines[key] = change.until
+        else:
+            # The running stage first: if it cannot be told, the update fails and nothing changes.
+            await self._tell_stage(key, JuryStageWorkflow.on_extend, StageDeadline(until=change.until, reason=change.reason, operator=change.operator))
+            self.state.deadlines[key] = change.until
         self.state.actions.append(
             {
                 "action": "extend_deadline",
@@ -405,34 +421,71 @@ class CycleWorkflow:
             except Exception as exc:  # noqa: BLE001 - refuse the update rather than half-apply it
                 raise ApplicationError(f"stage {key} could not be reached ({exc}); nothing was changed", non_retryable=True) from exc
 
+    async def _tell_track(self, track: str, signal: str, arg: Any) -> None:
+        try:
+            await self.state.track_handles[track].signal(signal, arg)
+        except Exception as exc:  # noqa: BLE001 - refuse the update rather than half-apply it
+            raise ApplicationError(f"track {track} could not be reached ({exc}); nothing was changed", non_retryable=True) from exc
+
     @extend_deadline.validator
     def _validate_extend(self, change: ExtendDeadline) -> None:
+        if change.stage in self.state.track_deadlines:
+            self._validate_track_extend(change)
+            return
         key = self._check_stage(change.stage)
-        now = self._local_now()
-        if change.until <= now:
-            raise ValueError(f"the new deadline {change.until.isoformat()} is in the past (cycle time is {now.isoformat()})")
-        if change.until >= self.cfg.ceremony.date:
-            raise ValueError(f"the new deadline must be before the ceremony ({self.cfg.ceremony.date.isoformat()})")
-        if change.until <= self.state.deadlines[key]:
-            raise ValueError(f"{key} already ends {self.state.deadlines[key].isoformat()}: an extension must be later")
+        self._check_until(key, change.until, self.state.deadlines[key])
         # The steps run in order: a deadline moved past the next one would leave that step no time
         # (it would open already past its deadline and close with nothing done).
-        order = list(self.state.deadlines)
-        window = next((timedelta(days=s.objection_days) for s in self.cfg.stages if s.key == key), timedelta(0))
-        then = " with its objection window" if window else ""
-        if key != order[-1]:
-            after = order[order.index(key) + 1]
-            if change.until + window >= self.state.deadlines[after]:
-                raise ValueError(
-                    f"{key} must end{then} before {after}, which ends {self.state.deadlines[after].isoformat()}: extend {after} first"
-                )
-        elif window and change.until + window >= self.cfg.ceremony.date:
-            raise ValueError(f"{key} must end{then} before the ceremony ({self.cfg.ceremony.date.isoformat()})")
+        _in_order(key, change.until, self.state.deadlines, self.cfg.stages, self.cfg.ceremony.date)
+
+    def _check_until(self, key: str, until: datetime, current: datetime) -> None:
+        now = self._local_now()
+        if until <= now:
+            raise ValueError(f"the new deadline {until.isoformat()} is in the past (cycle time is {now.isoformat()})")
+        if until >= self.cfg.ceremony.date:
+            raise ValueError(f"the new deadline must be before the ceremony ({self.cfg.ceremony.date.isoformat()})")
+        if until <= current:
+            raise ValueError(f"{key} already ends {current.isoformat()}: an extension must be later")
+
+    def _validate_track_extend(self, change: ExtendDeadline) -> None:
+        """A track's deadline: an evaluation's (sakip, rb, cettar: SAKIP's and RB's before
+        CETTAR's, which reads them), or a step of KBK's (kbk_call, kbk_verification, a KBK stage),
+        in order like KOVABLIK's."""
+        key, deadlines = self._check_track_step(change.stage), self.state.track_deadlines
+        self._check_until(key, change.until, deadlines[key])
+        track, _ = _track_of(key)
+        if track == Track.KBK.value:
+            kbk = self.cfg.tracks.kbk
+            assert kbk is not None
+            order = [KBK_CALL, KBK_VERIFICATION, *[s.key for s in kbk.stages]]
+            _in_order(key, change.until, {k: deadlines[k] for k in order}, kbk.stages, self.cfg.ceremony.date)
+        elif track != Track.CETTAR.value and Track.CETTAR.value in deadlines and change.until >= deadlines[Track.CETTAR.value]:
+            cettar = deadlines[Track.CETTAR.value]
+            raise ValueError(f"{key} must end before cettar, which reads its results and ends {cettar.isoformat()}: extend cettar first")
+
+    def _check_track_step(self, key: str) -> str:
+        """``key`` names a step of a running track that has not finished yet."""
+        if self.state.phase in (CyclePhase.COMPLETED, CyclePhase.CANCELLED, CyclePhase.FAILED, CyclePhase.CEREMONY):
+            raise ValueError(f"the cycle is {self.state.phase.value}")
+        track, _ = _track_of(key)
+        view = self.state.tracks[track]
+        if view.state not in ("pending", "running"):
+            raise ValueError(f"{key} is already finished (track {track} is {view.state})")
+        kbk = self.cfg.tracks.kbk
+        if track == Track.KBK.value and kbk is not None and view.phase in self.state.track_deadlines:
+            order = [KBK_CALL, KBK_VERIFICATION, *[s.key for s in kbk.stages]]
+            if order.index(key) < order.index(view.phase):
+                raise ValueError(f"{key} is already finished")
+        return key
 
     @workflow.update(name="close_stage_now")
     async def close_stage_now(self, close: CloseStageNow) -> str:
         key = close.stage
-        await self._tell_stage(key, JuryStageWorkflow.on_close_now, _close(close))
+        if key in self.state.track_deadlines:  # a step of KBK's
+            track, step = _track_of(key)
+            await self._tell_track(track, "close_now", TrackCloseNow(step=step, reason=close.reason, operator=close.operator))
+        else:
+            await self._tell_stage(key, JuryStageWorkflow.on_close_now, _close(close))
         self.state.close_now[key] = close
         self.state.actions.append(
             {
@@ -448,6 +501,14 @@ class CycleWorkflow:
 
     @close_stage_now.validator
     def _validate_close(self, close: CloseStageNow) -> None:
+        if close.stage in self.state.track_deadlines:
+            key = self._check_track_step(close.stage)
+            view = self.state.tracks[_track_of(key)[0]]
+            if view.track != Track.KBK.value or view.phase != key:
+                raise ValueError(f"{key} is not running now (track {view.track}: {view.phase or view.state}); only a running KBK step can be closed early")
+            if key in self.state.close_now:
+                raise ValueError(f"{key} is already closing")
+            return
         key = self._check_stage(close.stage)
         if key != self.state.running:
             raise ValueError(f"{key} is not running now (running: {self.state.running or 'nothing'}); only a running stage can be closed early")
@@ -457,7 +518,7 @@ class CycleWorkflow:
     def _check_stage(self, key: str) -> str:
         cfg = self.cfg  # refuses an update before the cycle has started
         if key not in self.state.deadlines:
-            known = ", ".join([CALL, VERIFICATION, *[s.key for s in cfg.stages]])
+            known = ", ".join([CALL, VERIFICATION, *[s.key for s in cfg.stages], *self.state.track_deadlines])
             raise ValueError(f"unknown stage {key!r}; known: {known}")
         if key in self.state.done:
             raise ValueError(f"{key} is already finished")
@@ -467,10 +528,6 @@ class CycleWorkflow:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _wait(self, key: str, done: Any, summary: str) -> None:
-        """Wait until ``done()``, an operator's early close, or the (extendable) deadline."""
-        await wait_for_deadline(lambda: self.state.deadlines[key], lambda: done() or key in self.state.close_now, summary)
-
     async def _enter(self, phase: CyclePhase, stage: str | None, deadline: datetime | None) -> None:
         self.state.phase, self.state.stage = phase, stage
         label = stage or phase.value
@@ -479,11 +536,6 @@ class CycleWorkflow:
         await self._publish(
             CycleStageChanged(**self._event_base(f"phase:{label}"), phase=phase, stage=stage, deadline=deadline)
         )
-
-    def _finish(self, key: str) -> None:
-        self.state.done.add(key)
-        if self.state.running == key:
-            self.state.running = None
 
     def _search(self, stage: str) -> None:
         workflow.upsert_search_attributes([BFEST_YEAR.value_set(self.cfg.year), BFEST_STAGE.value_set(stage)])
@@ -521,8 +573,37 @@ class CycleWorkflow:
             raise ApplicationError(self.state.error, type=cause.type, non_retryable=True) from exc
 
 
-def _close(close: CloseStageNow) -> StageCloseNow:
-    return StageCloseNow(reason=close.reason, operator=close.operator)
+def _track_of(key: str) -> tuple[str, str]:
+    """The track an operator's step key belongs to, and the track's own name for the step."""
+    if key in (Track.SAKIP.value, Track.RB.value, Track.CETTAR.value):
+        return key, "deadline"
+    return Track.KBK.value, KBK_STEP_OF.get(key, key)
+
+
+def _in_order(key: str, until: datetime, deadlines: dict[str, datetime], stages: list[StageConfig], ceremony: datetime) -> None:
+    """A step's new deadline keeps the steps (``deadlines``, in their order) in order: before the
+    next step's, its objection window included, and the last one's window before the ceremony."""
+    order = list(deadlines)
+    window = next((timedelta(days=s.objection_days) for s in stages if s.key == key), timedelta(0))
+    then = " with its objection window" if window else ""
+    if key != order[-1]:
+        after = order[order.index(key) + 1]
+        if until + window >= deadlines[after]:
+            raise ValueError(f"{key} must end{then} before {after}, which ends {deadlines[after].isoformat()}: extend {after} first")
+    elif window and until + window >= ceremony:
+        raise ValueError(f"{key} must end{then} before the ceremony ({ceremony.isoformat()})")
+
+
+def _awards_input(tracks: dict[str, TrackResult]) -> dict[Track, TrackAwardsInput]:
+    """What the ceremony expects of each track: KBK's final shortlist, the evaluations' approved
+    results."""
+    out: dict[Track, TrackAwardsInput] = {}
+    for name, result in tracks.items():
+        if result.shortlist is not None:
+            out[Track(name)] = TrackAwardsInput(final_stage=result.final_stage, expected_shortlist=result.shortlist)
+        else:
+            out[Track(name)] = TrackAwardsInput(expected_results=result.expected_results)
+    return out
 
 
 def _award_warnings(
@@ -530,18 +611,23 @@ def _award_warnings(
 ) -> list[str]:
     """Award categories the ceremony leaves empty or short of what their rule asks, each with why,
     so a year never reads "completed" with a gap nobody was told of."""
-    warnings = []
+    warnings, kovablik = [], []
     for rule in cfg.awards:
         got = len(awards.get(rule.key, [])) if rule.key in awards else determined.categories.get(rule.key, 0)
-        wanted = None if rule.per_group else rule.n
+        wanted = None if rule.per_group or getattr(rule, "per_category", False) else rule.n
         if got == 0:
-            warnings.append(f"award {rule.key} ({rule.name_id}) has no winner")
+            warning = f"award {rule.key} ({rule.name_id}) has no winner"
         elif wanted and got < wanted:
-            warnings.append(f"award {rule.key} ({rule.name_id}) has {got} of {wanted} winners")
-    if warnings:
+            warning = f"award {rule.key} ({rule.name_id}) has {got} of {wanted} winners"
+        else:
+            continue
+        warnings.append(warning)
+        kovablik.append(rule.award_track() == "kovablik")
+    # KOVABLIK's stages explain its awards' gaps (the other tracks' have their own reasons).
+    if any(kovablik):
         notes = [f"{o.stage}: {o.note}" for o in outcomes.values() if o.note]
         last = outcomes.get(cfg.stages[-1].key) if cfg.stages else None
         if last is not None:
             notes.append(f"the final stage {last.stage} shortlisted {last.shortlisted} of {last.entrants}")
-        warnings = [f"{w} ({'; '.join(notes)})" if notes else w for w in warnings]
+        warnings = [f"{w} ({'; '.join(notes)})" if notes and ours else w for w, ours in zip(warnings, kovablik, strict=True)]
     return warnings

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from temporalio.exceptions import ApplicationError
 
-from contracts.base import SetRef
-from contracts.cycle import StageConfig, StageOutcome
+from contracts.base import Competition, EvaluationKind, SetRef, Track
+from contracts.cycle import EvaluationTrackConfig, KbkTrackConfig, StageConfig, StageOutcome
 from contracts.scoring import check_stage_rules
 from workflows.config import field_problems
 
@@ -51,7 +51,8 @@ class StageInput(BaseModel):
     entrants: SetRef
     ceremony_date: dt.datetime
     seed: int = 0
-    parent_id: str
+    parent_id: str = Field(description="The workflow a stage waiting for the operator tells (the cycle's).")
+    track: Competition = Field(default=Competition.KOVABLIK, description="Whose stage: KOVABLIK's or KBK's (its entrants from that competition's check).")
 
     @model_validator(mode="after")
     def _stage_rules(self) -> StageInput:
@@ -83,3 +84,54 @@ class StageAttention(BaseModel):
 
     stage: str
     message: str | None = None
+
+
+# --------------------------------------------------------------------------- the tracks' child workflows
+
+
+class EvaluationTrackInput(BaseModel):
+    """An evaluation track's workflow (SAKIP, RB, CETTAR): its window and rubric."""
+
+    year: int
+    kind: EvaluationKind
+    config: EvaluationTrackConfig
+    parent_id: str = Field(description="The cycle, told of the track's progress.")
+
+
+class KbkTrackInput(BaseModel):
+    """The KBK competition's workflow: its call, check and jury stages."""
+
+    year: int
+    config: KbkTrackConfig
+    ceremony_date: dt.datetime
+    seed: int = 0
+    parent_id: str = Field(description="The cycle, told of the track's progress (and by its stages, of what waits for the operator).")
+
+
+class TrackResult(BaseModel):
+    """What a track hands the ceremony (see contracts.awards.TrackAwardsInput)."""
+
+    track: Track
+    counts: dict[str, int] = Field(default_factory=dict)
+    expected_results: int | None = Field(default=None, description="sakip, rb, cettar: the approved results its close counted.")
+    final_stage: str | None = Field(default=None, description="KBK: its last jury stage.")
+    shortlist: SetRef | None = Field(default=None, description="KBK: that stage's final shortlist.")
+    stages: list[StageOutcome] = Field(default_factory=list)
+
+
+class TrackDeadline(BaseModel):
+    """Signal ``extend_deadline`` from the cycle to a track: ``step`` is the track's own name for it
+    (an evaluation's ``deadline``; KBK's ``call``, ``verification`` or a stage key)."""
+
+    step: str
+    until: dt.datetime
+    reason: str
+    operator: str
+
+
+class TrackCloseNow(BaseModel):
+    """Signal ``close_now`` from the cycle to the KBK track: close ``step`` now."""
+
+    step: str
+    reason: str
+    operator: str

@@ -109,7 +109,7 @@ class JuryStageWorkflow:
                 request_id=f"{rid}:open",
                 cycle_year=inp.year,
                 stage=cfg.key,
-                entrants=EntrantsRef(source=inp.source, stage=inp.previous_stage, expected=inp.entrants),
+                entrants=EntrantsRef(source=inp.source, track=inp.track, stage=inp.previous_stage, expected=inp.entrants),
                 criteria=cfg.criteria,
                 jurors_per_proposal=cfg.jurors_per_proposal,
                 advance=cfg.advance,

@@ -25,8 +25,9 @@ from workflows.bridge import DURABLES, run_bridge
 from workflows.cycle import CycleWorkflow
 from workflows.policy import COMMAND_RESEND_AFTER, COMMAND_TIMEOUT
 from workflows.stage import JuryStageWorkflow
+from workflows.tracks import EvaluationTrackWorkflow, KbkTrackWorkflow
 
-WORKFLOWS = [CycleWorkflow, JuryStageWorkflow]
+WORKFLOWS = [CycleWorkflow, JuryStageWorkflow, EvaluationTrackWorkflow, KbkTrackWorkflow]
 
 
 async def connect_temporal(settings: Settings | None = None, runtime: Any = None) -> Client:
@@ -158,7 +159,7 @@ async def run_worker() -> None:
 
 
 async def ensure_search_attributes(client: Client, namespace: str = "default") -> None:
-    """Register BfestYear (Int) and BfestStage (Keyword) if the server lacks them (asking first:
+    """Register BfestYear (Int), BfestStage and BfestTrack (Keyword) if the server lacks them (asking first:
     adding one that exists makes the server log a warning)."""
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -167,6 +168,7 @@ async def ensure_search_attributes(client: Client, namespace: str = "default") -
     wanted = {
         "BfestYear": IndexedValueType.INDEXED_VALUE_TYPE_INT,
         "BfestStage": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "BfestTrack": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     }
     try:
         known = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))

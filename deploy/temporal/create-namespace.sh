@@ -1,6 +1,6 @@
 #!/bin/sh
 # The namespace the worker and the CLI use (NAME, with RETENTION for closed workflows' histories),
-# made once the server answers, and the cycle's search attributes (BfestYear, BfestStage) in it;
+# made once the server answers, and the cycle's search attributes (BfestYear, BfestStage, BfestTrack) in it;
 # what exists already is left as it is.
 set -eu
 name="${1:-default}"
@@ -17,7 +17,7 @@ else
   temporal operator namespace create -n "$name" --retention "$retention" --address "$TEMPORAL_ADDRESS"
   echo "temporal-namespace: $name created (retention $retention)"
 fi
-for attribute in BfestYear:Int BfestStage:Keyword; do
+for attribute in BfestYear:Int BfestStage:Keyword BfestTrack:Keyword; do
   key="${attribute%%:*}"
   if temporal operator search-attribute list -n "$name" --address "$TEMPORAL_ADDRESS" | grep -qw "$key"; then
     echo "temporal-namespace: search attribute $key exists"

@@ -4,6 +4,7 @@ server, the four services and a worker, on a schedule compressed to seconds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -230,3 +231,51 @@ async def test_the_shipped_config_of_the_next_cycle_passes_check():
 def fits_80(text: str) -> None:
     for line in text.splitlines():
         assert len(line) <= 80 and "…" not in line, line
+
+
+async def test_status_shows_each_track_and_the_ui_finds_it_by_bfest_track(stack, tmp_path, temporal_dev):
+    """A year with SAKIP and RB on the real dev server (which refuses a search attribute it does not
+    know): each track's child workflow carries BfestYear, BfestTrack and BfestStage, and `bfest
+    cycle status` shows a line per track."""
+    env = stack
+    year = 2041 + uuid.uuid4().int % 40
+    start = dt.datetime.now(dt.UTC)
+    hours = [(start + dt.timedelta(hours=h)).isoformat() for h in range(6)]
+    config = tmp_path / f"{year}.toml"
+    body = toml_config(year, start).replace(f"date = {(start + dt.timedelta(seconds=40)).isoformat()}", f"date = {hours[5]}")
+    body += f"""
+[tracks.sakip]
+opens = {hours[1]}
+deadline = {hours[3]}
+[tracks.rb]
+opens = {hours[1]}
+deadline = {hours[4]}
+"""
+    config.write_text(body)
+    await bfest("cycle", "start", "--year", str(year), "--config", str(config), env=env)
+
+    async def tracks_waiting() -> bool:
+        data = json.loads((await bfest("cycle", "status", "--year", str(year), "--json", env=env)).stdout)
+        return {t["track"]: t["phase"] for t in data["tracks"]} == {"sakip": "waiting", "rb": "waiting"}
+
+    try:
+        await eventually(tracks_waiting, timeout=90)
+        text = (await bfest("cycle", "status", "--year", str(year), env=env)).stdout
+        rows = {x.split()[0]: x for x in text.splitlines() if x.split()[:1] in (["sakip"], ["rb"])}
+        assert "running" in rows["sakip"] and "waiting" in rows["sakip"], text
+        sakip_deadline = dt.datetime.fromisoformat(hours[3]).astimezone(WIB).strftime("%d %b %Y %H:%M:%S")
+        assert sakip_deadline in rows["sakip"], text
+
+        async def found() -> list[str]:
+            return [w.id async for w in temporal_dev.client.list_workflows(f'BfestTrack = "sakip" AND BfestYear = {year}')]
+
+        assert await eventually(lambda: _nonempty(found), timeout=60)
+        assert await found() == [f"bfest-cycle-{year}-sakip"]
+    finally:
+        for wid in (f"bfest-cycle-{year}-sakip", f"bfest-cycle-{year}-rb", f"bfest-cycle-{year}"):
+            with contextlib.suppress(Exception):
+                await temporal_dev.client.get_workflow_handle(wid).terminate("test done")
+
+
+async def _nonempty(ask) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await ask())

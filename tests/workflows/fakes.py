@@ -22,7 +22,14 @@ from contracts.awards import (
 )
 from contracts.base import digest_ids
 from contracts.cycle import CycleConfig
-from contracts.registration import CallClosedSummary, CallView, CloseCall, OpenCall
+from contracts.registration import (
+    ArchiveYear,
+    ArchiveYearSummary,
+    CallClosedSummary,
+    CallView,
+    CloseCall,
+    OpenCall,
+)
 from contracts.scoring import (
     CloseStage,
     FinalizeShortlist,
@@ -35,7 +42,11 @@ from contracts.scoring import (
     StageSummary,
 )
 from contracts.verification import (
+    CloseEvaluation,
     CloseVerification,
+    EvaluationClosedSummary,
+    EvaluationWindow,
+    OpenEvaluation,
     StartVerification,
     VerificationClosedSummary,
     VerificationCounts,
@@ -65,6 +76,8 @@ class Script:
     clock: Any = None  # async () -> now: the services' clock (the test server's), where a fake needs it
     winners: dict[str, list[str]] = field(default_factory=lambda: {"top": ["field0", "field1", "field2"]})
     slow: dict[str, float] = field(default_factory=dict)  # an activity (or a phase's publish) takes these real seconds
+    approved: dict[str, int] = field(default_factory=lambda: {"sakip": 38, "rb": 36, "cettar": 38})  # close_evaluation's count
+    refuse_evaluation: str | None = None  # open_evaluation of this kind refuses (unknown_rubric)
 
     def names(self) -> list[str]:
         return [n for n, _ in self.calls]
@@ -84,7 +97,7 @@ class Script:
         async def open_call(cmd: OpenCall) -> CallView:
             s.calls.append(("open_call", cmd))
             return CallView(
-                cycle_year=cmd.cycle_year, state=s.call_state, opens_at=cmd.opens_at, closes_at=cmd.closes_at, quota_per_agency=3
+                cycle_year=cmd.cycle_year, track=cmd.track, state=s.call_state, opens_at=cmd.opens_at, closes_at=cmd.closes_at, quota_per_agency=3
             )
 
         @activity.defn(name="close_call")
@@ -93,6 +106,7 @@ class Script:
             r = ref(s.forwarded)
             return CallClosedSummary(
                 cycle_year=cmd.cycle_year,
+                track=cmd.track,
                 forwarded=r["count"],
                 forwarded_digest=r["digest"],
                 by_level={},
@@ -207,6 +221,26 @@ class Script:
             s.calls.append(("announce_awards", cmd))
             return AnnouncementView(cycle_year=cmd.cycle_year, announcement_no="001/PENGHARGAAN", ceremony=cmd.ceremony)
 
+        @activity.defn(name="archive_year")
+        async def archive_year(cmd: ArchiveYear) -> ArchiveYearSummary:
+            s.calls.append(("archive_year", cmd))
+            return ArchiveYearSummary(cycle_year=cmd.cycle_year, entries=s.forwarded, awarded=cmd.expected_winners)
+
+        @activity.defn(name="open_evaluation")
+        async def open_evaluation(cmd: OpenEvaluation) -> EvaluationWindow:
+            s.calls.append(("open_evaluation", cmd))
+            if s.refuse_evaluation == cmd.kind.value:
+                raise ApplicationError(f"no rubric {cmd.rubric!r}", type="unknown_rubric", non_retryable=True)
+            return EvaluationWindow(cycle_year=cmd.cycle_year, kind=cmd.kind, state="open", rubric=cmd.rubric, deadline=cmd.deadline)
+
+        @activity.defn(name="close_evaluation")
+        async def close_evaluation(cmd: CloseEvaluation) -> EvaluationClosedSummary:
+            s.calls.append(("close_evaluation", cmd))
+            n = s.approved.get(cmd.kind.value, 0)
+            return EvaluationClosedSummary(
+                cycle_year=cmd.cycle_year, kind=cmd.kind, rubric="r", approved=n, unapproved=1, grades={"A": n}, digest=ref(n, "A")["digest"]
+            )
+
         @activity.defn(name="award_winners")
         async def award_winners(cmd: GetResults) -> dict[str, list[str]]:
             s.calls.append(("award_winners", cmd))
@@ -232,6 +266,9 @@ class Script:
             announce_awards,
             award_winners,
             publish_cycle_event,
+            archive_year,
+            open_evaluation,
+            close_evaluation,
         ]
 
 
@@ -253,3 +290,31 @@ def config(start: dt.datetime, year: int = 2030, objection_days: float = 0) -> C
             "awards": [{"key": "top", "rule": "top_n", "n": 3, "name_id": "Terpuji", "name_en": "Commendable"}],
         }
     )
+
+
+def tracks_config(start: dt.datetime, year: int = 2031, kbk_objection_days: float = 0) -> CycleConfig:
+    """``config``'s year with every track: SAKIP and RB from the start, CETTAR after them, KBK's
+    call, check and two stages of its own; each track's awards."""
+    day = dt.timedelta(days=1)
+    crit = [{"key": "mutu", "name": "Mutu", "weight": 1.0, "scale_min": 1, "scale_max": 10}]
+    data = config(start, year).model_dump(mode="python")
+    data["tracks"] = {
+        "sakip": {"opens": start + 2 * day, "deadline": start + 50 * day},
+        "rb": {"opens": start + 2 * day, "deadline": start + 55 * day},
+        "cettar": {"opens": start + 60 * day, "deadline": start + 90 * day},
+        "kbk": {
+            "call": {"opens": start + 5 * day, "closes": start + 35 * day},
+            "verification": {"deadline": start + 45 * day},
+            "stages": [
+                {"key": "kbk_desk", "name": "Risalah", "deadline": start + 70 * day, "criteria": crit, "advance": 6, "objection_days": kbk_objection_days},
+                {"key": "kbk_final", "name": "Presentasi", "deadline": start + 95 * day, "criteria": crit, "advance": 3},
+            ],
+        },
+    }
+    data["awards"] += [
+        {"key": "kbk_best", "rule": "top_n", "track": "kbk", "n": 1, "per_category": True, "name_id": "KBK Terbaik", "name_en": "Best KBK"},
+        {"key": "sakip_aa", "rule": "grade", "track": "sakip", "grades": ["AA"], "name_id": "SAKIP AA", "name_en": "SAKIP AA"},
+        {"key": "rb_best", "rule": "best_of_grade", "track": "rb", "grades": ["A"], "n": 1, "name_id": "RB", "name_en": "RB"},
+        {"key": "cettar", "rule": "grade", "track": "cettar", "grades": ["sangat_cettar"], "name_id": "Cettar", "name_en": "Cettar"},
+    ]
+    return CycleConfig.model_validate(data)

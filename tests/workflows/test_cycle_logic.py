@@ -67,7 +67,7 @@ async def test_a_year_runs_in_order_with_reminders_and_a_small_history(harness):
     assert result.counts["forwarded"] == 20 and result.counts["eligible"] == 18
     names = script.names()
     assert names[:5] == ["validate_awards", "open_call", "close_call", "start_verification", "close_verification"]
-    assert names[-3:] == ["determine_awards", "announce_awards", "award_winners"]
+    assert names[-4:] == ["determine_awards", "announce_awards", "archive_year", "award_winners"]
     # Nobody scores in this script, so each stage sends both reminders (3 days and 1 day before).
     assert names.count("remind_jurors") == 6
     # Each stage's entrants are the previous stage's final shortlist.
