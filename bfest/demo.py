@@ -222,11 +222,18 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
 
 
 async def play_year(
-    settings: Any, nats_url: str, seed: int, year: int | None, minutes: float, worker: bool = True, quiet: bool = False
+    settings: Any,
+    nats_url: str,
+    seed: int,
+    year: int | None,
+    minutes: float,
+    worker: bool = True,
+    quiet: bool = False,
+    lead: float = 3.0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One compressed year on a running stack, its people simulated: the summary and the results.
     ``worker``: run a Temporal worker here too (the demo); without, the stack's workers run the
-    cycle (the chaos suite, which kills them). The people retry what an outage refuses
+    cycle (the chaos suite, which kills them). ``lead``: seconds until the call opens. The people retry what an outage refuses
     (:class:`bfest.simulation.Door`), so a restarting service or NATS node slows the year."""
     from bfest.files.participants import load_default_participants
 
@@ -247,7 +254,7 @@ async def play_year(
             await sim.load_participants(participants)
             await sim.load_jurors(demo_jurors(45, seed))
         console.print(f"loaded {len(participants)} participants (East Java) and 45 jurors")
-        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead)
         cfg = compressed_config(year, seed, minutes, start)
         sim.call_closes = cfg.call.closes.date()  # innovations' ages count to the call's close
 
