@@ -367,7 +367,7 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                             done.add(f"{key}:scored")
                             if key == cfg.stages[0].key:
                                 late_juror = sorted(j["juror_id"] for j in st["per_juror"])[-1]
-                                until = stage.deadline + (stage.deadline - dt.datetime.now(dt.UTC)) * 0.25
+                                until = _more_time(stage.deadline, cfg.verification.deadline)
                                 await ops.extend(
                                     temporal, sim.year, key, until, "Evaluators asked for more time (demo)", "biro-organisasi"
                                 )
@@ -387,6 +387,14 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                 await asyncio.sleep(0.4)
     finally:
         await nc.drain()
+
+
+def _more_time(deadline: dt.datetime, opened: dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
+    """The demo operator's extension of a stage planned from ``opened`` to ``deadline``: a quarter
+    of the time left more; a demo that an outage slowed past the deadline gives the jurors the
+    stage's planned length from now (an extension into the past is refused)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return max(deadline + (deadline - now) * 0.25, now + (deadline - opened))
 
 
 async def _through_outages(ask: Any, patience: float = 180.0) -> Any:
