@@ -472,6 +472,8 @@ async def play(cluster: Cluster, year: int, fault: Fault | None = None) -> tuple
                 for a in desc.raw_description.pending_activities
             ]
             problems.append(f"cycle {phase} stage={st.stage} attention={st.attention} pending={pending}")
+            if desc.status.name == "RUNNING":  # it would load the cluster under the next years
+                await handle.terminate(reason="the chaos suite's year did not complete")
     except Exception as exc:  # noqa: BLE001 - no cycle to ask
         problems.append(f"status: {exc.__class__.__name__}: {exc}")
     # The relays drain what the last commands wrote (bounded: a stuck one is the finding).
