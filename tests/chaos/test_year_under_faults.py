@@ -68,7 +68,7 @@ async def under(cluster: harness.Cluster, name: str) -> tuple[str, bool]:
     base = await baseline(cluster)
     year = Years.first + 1 + list(harness.FAULTS).index(name)
     started = time.monotonic()
-    out, problems = await harness.play(cluster, year, harness.FAULTS[name])
+    out, problems = await harness.play(cluster, year, harness.FAULTS[name], harness.MINUTES * harness.LONGER.get(name, 1.0))
     line, ok = harness.compare(name, base, out, problems)
     line += f" seconds={time.monotonic() - started:.0f}"
     Years.lines.append(line)
