@@ -253,11 +253,19 @@ async def _demo(settings: Any, info: Any, seed: int, year: int | None, minutes: 
 
 
 async def play_year(
-    settings: Any, nats_url: str, seed: int, year: int | None, minutes: float, worker: bool = True, quiet: bool = False, tracks: bool = False
+    settings: Any,
+    nats_url: str,
+    seed: int,
+    year: int | None,
+    minutes: float,
+    worker: bool = True,
+    quiet: bool = False,
+    lead: float = 3.0,
+    tracks: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One compressed year on a running stack, its people simulated: the summary and the results.
     ``worker``: run a Temporal worker here too (the demo); without, the stack's workers run the
-    cycle (the chaos suite, which kills them). The people retry what an outage refuses
+    cycle (the chaos suite, which kills them). ``lead``: seconds until the call opens. The people retry what an outage refuses
     (:class:`bfest.simulation.Door`), so a restarting service or NATS node slows the year."""
     from bfest.files.participants import load_default_participants
 
@@ -279,7 +287,7 @@ async def play_year(
             await sim.load_participants(participants + groups)
             await sim.load_jurors(demo_jurors(45, seed))
         console.print(f"loaded {len(participants)} participants (East Java) and 45 jurors")
-        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
+        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead)
         cfg = compressed_config(year, seed, minutes, start, tracks=tracks)
         sim.call_closes = cfg.call.closes.date()  # innovations' ages count to the call's close
 
@@ -433,7 +441,7 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                             done.add(f"{key}:scored")
                             if key == cfg.stages[0].key:
                                 late_juror = sorted(j["juror_id"] for j in st["per_juror"])[-1]
-                                until = stage.deadline + (stage.deadline - dt.datetime.now(dt.UTC)) * 0.25
+                                until = _more_time(stage.deadline, cfg.verification.deadline)
                                 await ops.extend(
                                     temporal, sim.year, key, until, "Evaluators asked for more time (demo)", "biro-organisasi"
                                 )
@@ -453,6 +461,14 @@ async def _play(sim: Simulator, temporal: Any, handle: Any, cfg: CycleConfig, na
                 await asyncio.sleep(0.4)
     finally:
         await nc.drain()
+
+
+def _more_time(deadline: dt.datetime, opened: dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
+    """The demo operator's extension of a stage planned from ``opened`` to ``deadline``: a quarter
+    of the time left more; a demo that an outage slowed past the deadline gives the jurors the
+    stage's planned length from now (an extension into the past is refused)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return max(deadline + (deadline - now) * 0.25, now + (deadline - opened))
 
 
 async def _through_outages(ask: Any, patience: float = 180.0) -> Any:

@@ -131,11 +131,20 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 """The connection itself failing (NATS restarting, a node gone): reconnect, then ask again."""
 
 
+RESEND_AFTER = 5.0
+"""Seconds without an answer after which a person's request is sent again (the same request id)
+while the first keeps waiting, as the worker's activities do (``workflows.policy``): a request
+held by a replica that was killed is answered by another in seconds, not after the whole timeout
+(the people's 30 s timeouts cost a year its desk stage when one replica of each service was
+killed)."""
+
+
 class Door:
-    """A simulated person's way in, as a real client's: a request refused for an outage (no
-    responders, a timeout, ``not_ready``, the connection closed) is sent again, with the same
-    command and so the same request id, backing off up to ``patience`` seconds; a closed connection
-    is opened again. A restarting service or NATS node slows the people; it does not end the year."""
+    """A simulated person's way in, as a real client's: a request unanswered for ``RESEND_AFTER``
+    seconds is sent again alongside; one refused for an outage (no responders, a timeout,
+    ``not_ready``, the connection closed) is sent again, with the same command and so the same
+    request id, backing off up to ``patience`` seconds; a closed connection is opened again. A
+    restarting service or NATS node slows the people; it does not end the year."""
 
     def __init__(
         self,
@@ -171,7 +180,7 @@ class Door:
                 error_cb=denials.on_error,
                 **nats_options(identity),
             )
-            return CommandClient(nc, timeout, denials=denials)
+            return CommandClient(nc, timeout, resend_after=RESEND_AFTER, denials=denials)
 
         return cls(await connect(), connect, patience)
 

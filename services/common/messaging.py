@@ -418,7 +418,8 @@ class CommandClient:
                 if now >= end:
                     return Reply.failure("timeout", f"{subject} did not answer within {total:g}s")
                 if now >= next_send:
-                    pending.add(asyncio.create_task(self.nc.request(subject, payload, timeout=end - now, headers=headers)))
+                    request = self.nc.request(subject, payload, timeout=end - now, headers=headers)
+                    pending.add(asyncio.ensure_future(self.denials.guard(subject, request) if self.denials else request))
                     next_send, interval = now + interval, min(interval * 2, 4 * resend_after)
                 wait = max(0.0, min(next_send, end) - loop.time())
                 if not pending:
@@ -429,6 +430,8 @@ class CommandClient:
                     exc = task.exception()
                     if exc is None:
                         return Reply.model_validate_json(task.result().data)
+                    if isinstance(exc, PermissionError):  # refused by the server: no copy helps
+                        return Reply.failure("forbidden", str(exc))
                     if isinstance(exc, nats.errors.NoRespondersError):
                         # Down, perhaps with the command it held: ask again in a second.
                         nobody_since = loop.time() if nobody_since is None else nobody_since

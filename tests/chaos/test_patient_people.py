@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from bfest.simulation import Door
-from contracts.registration import ImportParticipants, ListParticipants, Participant
+from contracts.registration import ImportParticipants, ListParticipants, OpenCall, Participant
 from services.common.messaging import CommandError
 from services.common.settings import Settings
 from services.registration.app import create_app
@@ -110,3 +110,31 @@ async def test_a_refusal_that_is_not_an_outage_is_not_retried(restartable_nats, 
         assert refused.value.code == "unknown_participant"
         assert door.retries == 0
     await door.close()
+
+
+async def test_a_person_the_server_refuses_hears_it_at_once_though_they_resend(restartable_nats):
+    # The people resend an unanswered request (``RESEND_AFTER``); a subject their identity may not
+    # use is still refused as such, not taken for an outage and asked again until patience ends.
+    door = await Door.open(restartable_nats.url, "portal", timeout=30, patience=40)
+    try:
+        assert door.client.resend_after is not None and door.client.resend_after < door.client.timeout
+        command = OpenCall(request_id="not-mine", cycle_year=2091, opens_at="2091-03-01T08:00:00+07:00", closes_at="2091-04-30T12:00:00+07:00")  # type: ignore[arg-type]
+        with pytest.raises(CommandError) as refused:
+            await door.call(command)
+        assert refused.value.code == "forbidden"
+        assert door.retries == 0
+    finally:
+        await door.close()
+
+
+def test_the_demo_operator_never_extends_a_stage_into_the_past():
+    import datetime as dt
+
+    from bfest.demo import _more_time
+
+    opened = dt.datetime(2091, 6, 1, 8, 0, tzinfo=dt.UTC)
+    deadline = opened + dt.timedelta(seconds=30)
+    on_time = _more_time(deadline, opened, now=opened)
+    assert on_time == deadline + dt.timedelta(seconds=7.5)  # a quarter of the time left more
+    late = deadline + dt.timedelta(seconds=42)  # an outage slowed the demo past the deadline
+    assert _more_time(deadline, opened, now=late) == late + dt.timedelta(seconds=30)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,9 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[har
         pytest.skip(f"no PostgreSQL at {harness.POSTGRES} (the cluster mode keeps its databases there)")
     c = harness.Cluster(tmp_path_factory.mktemp("chaos"))
     try:
+        started = time.monotonic()
         await asyncio.to_thread(c.start)
+        print(f"cluster up in {time.monotonic() - started:.0f}s", flush=True)
         yield c
     finally:
         await asyncio.to_thread(c.stack.stop)
@@ -49,12 +52,13 @@ class Years:
 
 async def baseline(cluster: harness.Cluster) -> harness.Outcome:
     if Years.baseline is None:
+        started = time.monotonic()
         out, problems = await harness.play(cluster, Years.first)
         assert not problems, problems
         assert out.completed and out.awards and out.events, out
         assert sum(out.outbox_unsent.values()) == 0 and out.dlq == 0 and out.duplicate_ids == 0
         Years.baseline = out
-        line = f"fault=none completed=yes events={sum(out.events.values())} awards={len(out.awards)} certificates={len(out.certificates)}"
+        line = f"fault=none completed=yes events={sum(out.events.values())} awards={len(out.awards)} certificates={len(out.certificates)} reminders={sum(out.reminders.values())} seconds={time.monotonic() - started:.0f}"
         Years.lines.append(line)
         print(line, flush=True)
     return Years.baseline
@@ -63,8 +67,10 @@ async def baseline(cluster: harness.Cluster) -> harness.Outcome:
 async def under(cluster: harness.Cluster, name: str) -> tuple[str, bool]:
     base = await baseline(cluster)
     year = Years.first + 1 + list(harness.FAULTS).index(name)
-    out, problems = await harness.play(cluster, year, harness.FAULTS[name])
+    started = time.monotonic()
+    out, problems = await harness.play(cluster, year, harness.FAULTS[name], harness.MINUTES * harness.LONGER.get(name, 1.0))
     line, ok = harness.compare(name, base, out, problems)
+    line += f" seconds={time.monotonic() - started:.0f}"
     Years.lines.append(line)
     Years.played.add(name)
     print(line, flush=True)
