@@ -230,6 +230,11 @@ class Database:
         async with self.sessions() as session:
             yield session
 
+    def for_share(self, stmt: Any) -> Any:
+        """``stmt … FOR SHARE`` on PostgreSQL: its rows cannot change until commit (another
+        transaction's ``FOR UPDATE`` waits), while other sharers go on; SQLite serialises anyway."""
+        return stmt if self.is_sqlite else stmt.with_for_update(read=True)
+
     def for_update(self, stmt: Any) -> Any:
         """``stmt … FOR UPDATE`` on PostgreSQL (its rows locked until commit); SQLite's write
         transaction already serialises, and has no such clause."""

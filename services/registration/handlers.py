@@ -248,7 +248,7 @@ async def _call_of(uow: Unit, year: int, proposal: Proposal | None) -> Call:
     """The open call a step on ``proposal`` is taken in: its competition's (KOVABLIK's when there is
     no such proposal, whose refusal follows)."""
     track = proposal.track if proposal is not None else Competition.KOVABLIK
-    return domain.accepting(await uow.calls.get(year, track=track), year, track)
+    return domain.accepting(await uow.calls.get(year, track=track, shared=True), year, track)
 
 
 async def return_proposal(cmd: ReturnProposal, uow: Unit) -> ProposalView:

@@ -257,16 +257,19 @@ def _call_row(call: Call) -> dict[str, Any]:
 
 
 class Calls(_Repository):
-    async def get(self, year: int, lock: bool = False, track: Competition = Competition.KOVABLIK) -> Call | None:
-        """The year's call of ``track``; with ``lock``, locked until commit."""
+    async def get(self, year: int, lock: bool = False, track: Competition = Competition.KOVABLIK, shared: bool = False) -> Call | None:
+        """The year's call of ``track``; with ``lock``, locked until commit; with ``shared``, kept
+        from closing until commit (a step that changes the forwarded set holds it, so
+        ``close_call``'s lock waits for the step and its summary counts it)."""
         stmt = sa.select(CALLS).where(CALLS.c.cycle_year == year, CALLS.c.track == track.value)
-        r = await self._one(stmt, lock)
+        r = await self._one(self.db.for_share(stmt) if shared and not lock else stmt, lock)
         return None if r is None else _call(r)
 
     async def many(self, keys: Iterable[tuple[int, Competition]]) -> dict[tuple[int, Competition], Call]:
-        """The calls of these (year, track)."""
+        """The calls of these (year, track), kept from closing until commit (see :meth:`get`)."""
         years = sorted({y for y, _ in keys})
-        calls = [_call(r) for r in await self._rows(sa.select(CALLS).where(CALLS.c.cycle_year.in_(years)))]
+        stmt = sa.select(CALLS).where(CALLS.c.cycle_year.in_(years)).order_by(CALLS.c.cycle_year, CALLS.c.track)
+        calls = [_call(r) for r in await self._rows(self.db.for_share(stmt))]
         return {call.key: call for call in calls}
 
     async def add(self, call: Call) -> None:

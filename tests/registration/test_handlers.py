@@ -68,13 +68,18 @@ class FakeCalls:
     def __init__(self) -> None:
         self.rows: dict[tuple[int, Competition], Call] = {}
         self.locked: list[int] = []
+        self.shared: list[int] = []  # held from closing while a step changes the forwarded set
 
-    async def get(self, year: int, lock: bool = False, track: Competition = Competition.KOVABLIK) -> Call | None:
+    async def get(self, year: int, lock: bool = False, track: Competition = Competition.KOVABLIK, shared: bool = False) -> Call | None:
         if lock:
             self.locked.append(year)
+        if shared:
+            self.shared.append(year)
         return copy.deepcopy(self.rows.get((year, track)))
 
     async def many(self, keys: Iterable[tuple[int, Competition]]) -> dict[tuple[int, Competition], Call]:
+        keys = list(keys)
+        self.shared.extend(y for y, _ in keys)
         return {k: copy.deepcopy(self.rows[k]) for k in keys if k in self.rows}
 
     async def add(self, call: Call) -> None:
@@ -211,11 +216,13 @@ async def test_a_batch_of_forwards_keeps_the_quota_and_writes_once(uow):
 async def test_withdrawing_a_forwarded_proposal_frees_its_slot(uow):
     a = await submit(uow, "U1", "Satu")
     await h.forward_proposals([forward(a.id)], uow)  # type: ignore[arg-type]
+    # A forward holds the call from closing until it commits, so close_call's summary counts it.
+    assert uow.calls.shared == [YEAR]
     with pytest.raises(DomainError) as err:
         await h.withdraw_proposal(WithdrawProposal(request_id="w0", cycle_year=YEAR, unit_code="U2", proposal_id=a.id), uow)  # type: ignore[arg-type]
     assert err.value.code == RegistrationError.NOT_FOUND and uow.quotas.used[(YEAR, KOVABLIK, "KAB")] == 1
     view = await h.withdraw_proposal(WithdrawProposal(request_id="w", cycle_year=YEAR, unit_code="U1", proposal_id=a.id, reason="nanti"), uow)  # type: ignore[arg-type]
-    assert view.status == "withdrawn" and view.levels["secretariat"] == "withdrawn"
+    assert view.status == "withdrawn" and view.levels["secretariat"] == "withdrawn" and uow.calls.shared == [YEAR] * 3
     assert uow.quotas.used[(YEAR, KOVABLIK, "KAB")] == 0 and isinstance(uow.events[-1], ProposalWithdrawn)
 
 
