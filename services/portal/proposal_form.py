@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import HTTPException
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.base import Command
+from contracts.registration import GetProposal
 from services.portal.accounts import Person
 from services.portal.documents import KIND, DocumentRefused, Documents, StoredDocument, check_pdf, parse_uri
 from services.portal.messages import Refusal, refusal
@@ -33,6 +35,19 @@ class FormKind:
 
 UNIT_FORM = FormKind("/unit")
 RISALAH_FORM = FormKind("/kbk", risalah=True)
+
+
+async def own_filing(request: Request, person: Person, kind: FormKind, proposal_id: str) -> dict[str, Any]:
+    """The person's own proposal (a unit's) or risalah (a group's); another's answers as if there
+    were none."""
+    owner, missing = ("group_code", "Risalah tidak ditemukan / no such risalah of your group") if kind.risalah else (
+        "unit_code",
+        "Proposal tidak ditemukan / no such proposal of your unit",
+    )
+    reply = await gateway(request).send(GetProposal(proposal_id=proposal_id), person.actor())
+    if not reply.ok or reply.data.get(owner) != person.subject_id:
+        raise HTTPException(404, missing)
+    return reply.data  # type: ignore[no-any-return]
 
 
 def documents(request: Request) -> Documents:

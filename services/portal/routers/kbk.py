@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from contracts.base import Competition
-from contracts.registration import GetCall, GetProposal, ListProposals, SubmitRisalah
+from contracts.registration import GetCall, ListProposals, SubmitRisalah
 from services.portal.accounts import Person, Role
 from services.portal.gateway import request_id
 from services.portal.messages import refusal
-from services.portal.proposal_form import FIELDS, RISALAH_FORM, edit_values, render_form, submit
+from services.portal.proposal_form import FIELDS, RISALAH_FORM, edit_values, own_filing, render_form, submit
 from services.portal.web import gateway, render, require_role, year
 
 router = APIRouter(prefix="/kbk", tags=["kbk"], include_in_schema=False)
@@ -42,18 +42,10 @@ async def new_form(request: Request, person: Person = Depends(group_only)) -> Re
     return render_form(request, RISALAH_FORM, values=dict.fromkeys(FIELDS, ""))
 
 
-async def _own(request: Request, person: Person, proposal_id: str) -> dict[str, Any]:
-    """The group's own risalah (another group's answers as if there were none)."""
-    reply = await gateway(request).send(GetProposal(proposal_id=proposal_id), person.actor())
-    if not reply.ok or reply.data.get("group_code") != person.subject_id:
-        raise HTTPException(404, "Risalah tidak ditemukan / no such risalah of your group")
-    return reply.data  # type: ignore[no-any-return]
-
-
 @router.get("/risalah/{proposal_id}/edit")
 async def edit_form(request: Request, proposal_id: str, person: Person = Depends(group_only)) -> Response:
     """A returned risalah, to revise and resubmit."""
-    p = await _own(request, person, proposal_id)
+    p = await own_filing(request, person, RISALAH_FORM, proposal_id)
     values, attached = await edit_values(request, person, p)
     return render_form(request, RISALAH_FORM, values=values, attached=attached, proposal_id=proposal_id, returned_reason=p.get("returned_reason"))
 
@@ -72,7 +64,7 @@ async def submit_new(request: Request, person: Person = Depends(group_only)) -> 
 
 @router.post("/risalah/{proposal_id}/edit")
 async def resubmit(request: Request, proposal_id: str, person: Person = Depends(group_only)) -> Response:
-    await _own(request, person, proposal_id)
+    await own_filing(request, person, RISALAH_FORM, proposal_id)
     return await submit(request, person, RISALAH_FORM, proposal_id, _maker(request, person, proposal_id))
 
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from contracts.registration import GetProposal, ListProposals, SubmitProposal, WithdrawProposal
+from contracts.registration import ListProposals, SubmitProposal, WithdrawProposal
 from services.portal.accounts import Person, Role
 from services.portal.gateway import request_id
 from services.portal.messages import refusal
-from services.portal.proposal_form import FIELDS, UNIT_FORM, edit_values, render_form
+from services.portal.proposal_form import FIELDS, UNIT_FORM, edit_values, own_filing, render_form
 from services.portal.proposal_form import submit as submit_form
 from services.portal.web import gateway, render, require_role, year
 
@@ -38,18 +38,10 @@ async def new_form(request: Request, person: Person = Depends(unit_only)) -> Res
     return render_form(request, UNIT_FORM, values=dict.fromkeys(FIELDS, ""))
 
 
-async def _own(request: Request, person: Person, proposal_id: str) -> dict[str, Any]:
-    """The unit's own proposal (another unit's answers as if there were none)."""
-    reply = await gateway(request).send(GetProposal(proposal_id=proposal_id), person.actor())
-    if not reply.ok or reply.data["unit_code"] != person.subject_id:
-        raise HTTPException(404, "Proposal tidak ditemukan / no such proposal of your unit")
-    return reply.data  # type: ignore[no-any-return]
-
-
 @router.get("/proposals/{proposal_id}/edit")
 async def edit_form(request: Request, proposal_id: str, person: Person = Depends(unit_only)) -> Response:
     """A returned proposal, to revise and resubmit."""
-    p = await _own(request, person, proposal_id)
+    p = await own_filing(request, person, UNIT_FORM, proposal_id)
     values, attached = await edit_values(request, person, p)
     return render_form(request, UNIT_FORM, values=values, attached=attached, proposal_id=proposal_id, returned_reason=p.get("returned_reason"))
 
@@ -68,7 +60,7 @@ async def submit(request: Request, person: Person = Depends(unit_only)) -> Respo
 
 @router.post("/proposals/{proposal_id}/edit")
 async def resubmit(request: Request, proposal_id: str, person: Person = Depends(unit_only)) -> Response:
-    await _own(request, person, proposal_id)
+    await own_filing(request, person, UNIT_FORM, proposal_id)
     return await submit_form(request, person, UNIT_FORM, proposal_id, _maker(request, person, proposal_id))
 
 
