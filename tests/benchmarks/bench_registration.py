@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import statistics
 import time
 
@@ -124,7 +125,9 @@ async def prepare_forwards(nc, year: int, n: int) -> list[tuple[str, str]]:  # t
     the call open, ``n`` proposals submitted (64 at a time); returns (proposal id, agency) each."""
     agencies = [{"code": f"KAB-{a}", "name": f"Kabupaten {a}", "kind": "kabupaten"} for a in range(n // 3 + 1)]
     units = [{"code": f"KAB-{a}-U1", "name": f"Unit {a}", "kind": "upp", "parent_code": f"KAB-{a}"} for a in range(n // 3 + 1)]
-    await request(nc, subjects.command("registration", "import_participants"), {"request_id": "imp", "participants": agencies + units}, timeout=60)
+    everyone = agencies + units
+    for k in range(0, len(everyone), 5000):  # an import takes at most 5,000
+        await request(nc, subjects.command("registration", "import_participants"), {"request_id": f"imp-{k}", "participants": everyone[k : k + 5000]}, timeout=60)
     await request(nc, subjects.command("registration", "open_call"), {"request_id": "o", "cycle_year": year, "opens_at": f"{year}-03-01T00:00:00+07:00", "closes_at": f"{year}-04-01T00:00:00+07:00"}, timeout=60)
 
     async def submit(i: int) -> tuple[str, str]:
@@ -140,7 +143,7 @@ async def prepare_forwards(nc, year: int, n: int) -> list[tuple[str, str]]:  # t
     return ids
 
 
-async def forward_chunk(nc, app, ids: list[tuple[str, str]], year: int, headers: dict[str, str] | None, flush=None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+async def forward_chunk(nc, app, ids: list[tuple[str, str]], year: int, headers: dict[str, str] | None, flush=None, traceparents: list[str] | None = None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """Forward ``ids`` at IN_FLIGHT; returns the requests per second and this process's CPU per
     forward, counted until the relay has published the events (and ``flush`` has handed the spans
     to the exporter): all a forward costs, on one side or the other."""
@@ -149,7 +152,10 @@ async def forward_chunk(nc, app, ids: list[tuple[str, str]], year: int, headers:
     def make(i: int) -> tuple[str, bytes, dict[str, str]]:
         pid, agency = ids[i]
         body = json.dumps({"request_id": f"f-{pid}", "cycle_year": year, "agency_code": agency, "proposal_id": pid}).encode()
-        return subject, body, {ACTOR_HEADER: json.dumps({"id": agency, "role": "agency"})}
+        extra = {ACTOR_HEADER: json.dumps({"id": agency, "role": "agency"})}
+        if traceparents is not None:
+            extra["traceparent"] = traceparents[i]
+        return subject, body, extra
 
     cpu = time.process_time()
     rps, _ = await drive(nc, make, len(ids), headers)
@@ -174,7 +180,8 @@ async def test_forward_with_tracing_against_without(nats_url, tmp_path):
     round's ratio compares neighbours in time: the machine's other load moves single runs by tens
     of percent, the ratio of neighbours far less. "off" and "on" are one service whose tracing is
     switched between chunks (what the runtime traces is decided per command); "on with FastStream's
-    span" is a second service, on its own NATS server, built with FastStream's middleware."""
+    span" is a second service, on its own NATS server, built with FastStream's middleware; "1 in 10
+    sampled" is the plain service with callers whose trace context is sampled one time in ten."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -189,12 +196,15 @@ async def test_forward_with_tracing_against_without(nats_url, tmp_path):
     from services.common import telemetry
     from tests.support import nats_server_process, sqlite_url
 
-    chunk, rounds, year = 200, 10, 2050
+    chunk, rounds, year = 200, 15, 2050
     exporter = Counting()
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=65536))
     caller = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
-    modes = ["off", "on", "on with FastStream's span"]
+    # A caller that samples 1 request in 10 (OTEL_TRACES_SAMPLER=parentbased_traceidratio at 0.1 in
+    # the portal): the service's parent-based sampler follows each request's flag.
+    sampled = [f"00-{random.getrandbits(128):032x}-{random.getrandbits(64):016x}-{'01' if i % 10 == 0 else '00'}" for i in range(chunk)]
+    modes = ["off", "on", "on, 1 in 10 sampled", "on with FastStream's span"]
     runs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
     plain, with_faststream = create_app(), create_app()
     nc = await connect_as(nats_url, HARNESS)
@@ -207,7 +217,7 @@ async def test_forward_with_tracing_against_without(nats_url, tmp_path):
                     async with running(with_faststream, other_url, sqlite_url(tmp_path, "faststream")):
                         telemetry.use(None)
                         todo = {
-                            "plain": await prepare_forwards(nc, year, chunk * (2 * rounds + 1)),
+                            "plain": await prepare_forwards(nc, year, chunk * (3 * rounds + 1)),
                             "faststream": await prepare_forwards(other, year, chunk * (rounds + 1)),
                         }
 
@@ -218,12 +228,15 @@ async def test_forward_with_tracing_against_without(nats_url, tmp_path):
                         await forward_chunk(nc, plain, take("plain"), year, None)  # warm up both
                         await forward_chunk(other, with_faststream, take("faststream"), year, None)
                         for r in range(rounds):
-                            for mode in modes[r % 3 :] + modes[: r % 3]:
+                            for mode in modes[r % 4 :] + modes[: r % 4]:
                                 if mode == "off":
                                     result = await forward_chunk(nc, plain, take("plain"), year, None)
                                 elif mode == "on":
                                     telemetry.use(provider)
                                     result = await forward_chunk(nc, plain, take("plain"), year, caller, provider.force_flush)
+                                elif mode == "on, 1 in 10 sampled":
+                                    telemetry.use(provider)
+                                    result = await forward_chunk(nc, plain, take("plain"), year, None, provider.force_flush, sampled)
                                 else:
                                     telemetry.use(provider, faststream=True)
                                     result = await forward_chunk(other, with_faststream, take("faststream"), year, caller, provider.force_flush)
