@@ -308,3 +308,52 @@ async def test_a_call_its_cancelled_cycle_left_is_opened_again_when_the_year_sta
         assert again["ok"] and again["data"]["state"] == "open" and again["data"]["closes_at"] == "2031-05-15T12:00:00+07:00", again
         assert (await submit(nc, "KAB-MALANG-U02", "Setelah Dibuka Lagi"))["ok"]
         assert (await request(nc, cmd("get_proposal"), {"proposal_id": first["data"]["id"]}))["data"]["status"] == "forwarded"  # nothing lost
+
+
+async def test_a_call_closing_while_two_replicas_forward_counts_every_accepted_forward(nats_url, nc, database_url):
+    """Forwards race the call's close on two replicas (PostgreSQL: two sessions on one database):
+    every forward answered ok is in the close's forwarded set, every other one was refused, and the
+    set is the one the database holds. (A forward that had read the call open used to commit after
+    the close had counted: a 72-against-71 stall at ``start_verification`` in the cluster's year.)"""
+    agencies = [{"code": f"KAB-R{i:02d}", "name": f"Kabupaten {i}", "kind": "kabupaten"} for i in range(48)]
+    units = [{"code": f"KAB-R{i:02d}-U", "name": f"Unit {i}", "kind": "upp", "parent_code": f"KAB-R{i:02d}"} for i in range(48)]
+    first, second = create_app(), create_app()
+    async with running(first, nats_url, database_url), running(second, nats_url, database_url):
+        assert (await request(nc, cmd("import_participants"), {"request_id": "imp-race", "participants": agencies + units}))["ok"]
+        for round_, year in enumerate((2041, 2042, 2043)):
+            opened = await request(
+                nc, cmd("open_call"), {"request_id": f"open-{year}", "cycle_year": year, "opens_at": f"{year}-03-01T08:00:00+07:00", "closes_at": f"{year}-04-30T12:00:00+07:00"}
+            )
+            assert opened["ok"], opened
+            ids = []
+            for i in range(48):
+                body = {"request_id": f"s-{year}-{i}", "cycle_year": year, "unit_code": f"KAB-R{i:02d}-U", "content": content(f"Balapan {i}")}
+                r = await request(nc, cmd("submit_proposal"), body)
+                assert r["ok"], r
+                ids.append((r["data"]["id"], f"KAB-R{i:02d}"))
+
+            async def fwd(pid: str, agency: str) -> dict:  # type: ignore[type-arg]
+                body = {"request_id": f"f-{pid}", "cycle_year": year, "agency_code": agency, "proposal_id": pid}
+                return await request(nc, cmd("forward_proposal"), body)
+
+            # The forwards go in waves of four; the close is sent after the third, fifth or seventh
+            # wave, so it meets forwards in flight on both replicas.
+            sent: list[asyncio.Task[dict]] = []  # type: ignore[type-arg]
+            closing = None
+            for wave in range(12):
+                sent += [asyncio.create_task(fwd(pid, agency)) for pid, agency in ids[wave * 4 : wave * 4 + 4]]
+                if wave == 3 + 2 * round_:
+                    closing = asyncio.create_task(
+                        request(nc, cmd("close_call"), {"request_id": f"close-{year}", "cycle_year": year, "at": f"{year}-04-30T12:00:00+07:00"})
+                    )
+                await asyncio.sleep(0.003)
+            replies = await asyncio.gather(*sent)
+            assert closing is not None
+            closed = await closing
+            assert closed["ok"], closed
+            accepted = sorted(r["data"]["id"] for r in replies if r["ok"])
+            assert all(r["error"]["code"] != "internal" for r in replies if not r["ok"]), replies
+            summary = closed["data"]
+            assert summary["forwarded"] == len(accepted) and summary["forwarded_digest"] == digest_ids(accepted), (round_, summary, accepted)
+            page = await request(nc, cmd("list_proposals"), {"request_id": f"l-{year}", "cycle_year": year, "status": "forwarded"})
+            assert page["data"]["total"] == len(accepted)
