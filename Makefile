@@ -34,9 +34,20 @@ AXE := var/npm/node_modules/axe-core/axe.min.js
 $(AXE):
 	-npm install --silent --no-save --no-audit --no-fund --prefix var/npm axe-core@4
 
-## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts, services, workflows and the test support), then pytest.
+## The whole suite: hygiene first (ruff, import boundaries, mypy on contracts, services, workflows
+## and the test support), then pytest. Beside it runs the chaos suite's short subset (the
+## undisturbed year and the NATS leader kill on the cluster): its years mostly wait on their
+## compressed schedule, so it adds little to the suite's time; its lines follow the suite's.
+CHAOS_CI_LOG := var/test-artifacts/chaos-ci.log
 test: install lint $(AXE)
-	$(BIN)/pytest -q -p no:cacheprovider
+	@mkdir -p var/test-artifacts
+	@BFEST_CHAOS=ci BFEST_CHAOS_MINUTES=$${BFEST_CHAOS_MINUTES:-3.5} $(BIN)/pytest -q -s -p no:cacheprovider -m chaos_ci \
+	  --basetemp=var/test-artifacts/chaos-tmp tests/chaos > $(CHAOS_CI_LOG) 2>&1 & chaos=$$!; \
+	BFEST_CHAOS=none $(BIN)/pytest -q -p no:cacheprovider; suite=$$?; \
+	wait $$chaos; subset=$$?; \
+	echo "--- the chaos suite's CI subset ($(CHAOS_CI_LOG)):"; \
+	grep -aE '^(cluster up|fault=)|[0-9]+ (passed|failed|error)' $(CHAOS_CI_LOG) | tail -20; \
+	test $$suite -eq 0 -a $$subset -eq 0
 
 ## Faults as a suite: a compressed year on the cluster, undisturbed then once per fault, one line
 ## per fault (`make test` runs only its short subset).

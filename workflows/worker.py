@@ -53,10 +53,12 @@ async def running_worker(
     bridge: bool = True,
     http_port: int | None = None,
     extra_metrics: Any = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[Worker]:
     """A worker (and the bridge) running in this process until the block ends; with ``http_port``
-    (0: a free one) it serves /livez, /readyz and /metrics (``worker.health_address``)."""
-    nc, js = await connect_jetstream(nats_url, "bfest-worker", identity=authz.WORKER)
+    (0: a free one) it serves /livez, /readyz and /metrics (``worker.health_address``).
+    ``settings`` name its credentials (default: the environment's)."""
+    nc, js = await connect_jetstream(nats_url, "bfest-worker", identity=authz.WORKER, settings=settings)
     # A national-scale command (assigning 60,000 reviews, verifying 20,000 proposals) may take
     # tens of seconds: wait for it almost as long as the activity may run.
     activities = CycleActivities(
@@ -72,7 +74,7 @@ async def running_worker(
     stop = asyncio.Event()
     tasks = [asyncio.create_task(worker.run())]
     if bridge:
-        tasks.append(asyncio.create_task(run_bridge(client, nats_url, stop)))
+        tasks.append(asyncio.create_task(run_bridge(client, nats_url, stop, settings)))
     http = await _serve_health(client, nc, js, bridge, http_port, extra_metrics)
     worker.health_address = http.address if http else None  # type: ignore[attr-defined]
     try:

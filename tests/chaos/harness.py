@@ -79,8 +79,10 @@ class Cluster:
         os.environ["BFEST_DEV_DATABASE_PREFIX"] = self.prefix
         return DevStack(self.settings, say=lambda text: None, cluster=True, postgres_url=server_url(POSTGRES))
 
-    def start(self) -> None:
-        info = self.stack.start()
+    def start(self, worker: bool = True) -> None:
+        """The stack; without its two workers when ``worker`` is false (the national benchmark
+        runs its own on the time-skipping server)."""
+        info = self.stack.start(worker=worker)
         self.settings = self.settings.model_copy(update={"nats_url": info.nats_url, "temporal_address": info.temporal_address})
 
     def restart(self) -> None:
