@@ -117,6 +117,7 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def single_node(nats_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     settings = Settings(var_dir=tmp_path, results_dir=tmp_path / "results")
     async with (
         running(registration_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path}/r.db"),
@@ -124,7 +125,7 @@ async def single_node(nats_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
         running(scoring_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path}/s.db"),
         running(awards_app(settings), nats_url, f"sqlite+aiosqlite:///{tmp_path}/a.db"),
     ):
-        yield Stack("single node, SQLite", nats_url)
+        yield Stack("single node", nats_url)
 
 
 @contextlib.asynccontextmanager
@@ -134,10 +135,11 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Stack | None]:
     if not await harness.postgres_reachable():
         yield None
         return
+    tmp_path.mkdir(parents=True, exist_ok=True)
     c = harness.Cluster(tmp_path)
     try:
         await asyncio.to_thread(c.start, False)  # its services; the worker is this process's
-        yield Stack("cluster: 3 NATS nodes (R3), PostgreSQL, 2 replicas each", c.url, c.settings)
+        yield Stack("cluster", c.url, c.settings)
     finally:
         await asyncio.to_thread(c.stack.stop)
         await c.drop_databases()
@@ -282,7 +284,9 @@ async def test_a_national_scale_year_on_one_node_and_on_the_cluster(temporal_env
             clustered, history = await play(temporal_env, stack, base + 50)
     one = sum(single.values())
     print(
-        f"\n[bench cycle] {N:,} proposals, 300 jurors, 3 stages, the same driver on both stacks (target for 20,000: ≤ 300 s):"
+        f"\n[bench cycle] {N:,} proposals, 300 jurors, 3 stages, the same driver on both stacks (target for 20,000: ≤ 300 s);"
+        "\n[bench cycle] single node: one nats-server, the four services in this process on SQLite;"
+        "\n[bench cycle] cluster: 3 NATS nodes (streams at R3), PostgreSQL, two replicas of each service as processes:"
     )
     print(f"[bench cycle]   {'phase':<45} {'single node':>12} {'cluster':>9} {'ratio':>6}")
     for name, seconds in single.items():
