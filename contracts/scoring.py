@@ -458,6 +458,10 @@ class JurorsAssigned(Event):
     assignments: Count
     load_min: Count
     load_max: Count
+    proposal_ids: list[Code] = Field(
+        default_factory=list,
+        description="The proposals that entered the stage (the innovation archive's stage reached); empty in events recorded before it was added.",
+    )
 
 
 @event(SERVICE, "juror_added")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import registration as c
 from contracts.awards import AwardsDetermined
 from contracts.cycle import CycleCancelled
-from contracts.scoring import ScoreSubmitted
+from contracts.scoring import JurorsAssigned
 from contracts.verification import VerificationClosed
 from services.common.runtime import ServiceApp, each_in_savepoint
 from services.common.settings import Settings
@@ -35,6 +35,6 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.on_event(CycleCancelled)(bind(h.on_cycle_cancelled))
     # The archive learns how far each proposal went and what it won.
     app.on_event(VerificationClosed)(bind(h.on_verification_closed))
-    app.on_event(ScoreSubmitted)(bind(h.on_score_submitted))
+    app.on_event(JurorsAssigned)(bind(h.on_jurors_assigned))
     app.on_event(AwardsDetermined)(bind(h.on_awards_determined))
     return app

@@ -36,7 +36,7 @@ from contracts.registration import (
     SubmitRisalah,
     WithdrawProposal,
 )
-from contracts.scoring import ScoreSubmitted
+from contracts.scoring import JurorsAssigned
 from contracts.verification import VerificationClosed
 from services.common.errors import DomainError
 from services.registration import domain
@@ -300,9 +300,10 @@ async def on_verification_closed(evt: VerificationClosed, uow: Unit) -> None:
     await uow.archive.seen(evt.cycle_year, domain.VERIFICATION, evt.eligible_ids, evt.occurred_at)
 
 
-async def on_score_submitted(evt: ScoreSubmitted, uow: Unit) -> None:
-    """A proposal scored in a jury stage entered that stage."""
-    await uow.archive.seen(evt.cycle_year, evt.stage, [evt.proposal_id], evt.occurred_at)
+async def on_jurors_assigned(evt: JurorsAssigned, uow: Unit) -> None:
+    """The proposals given to a jury stage's jurors entered that stage (scored or not). One event
+    per stage: the archive does not follow every score (60,000 of them in a national desk stage)."""
+    await uow.archive.seen(evt.cycle_year, evt.stage, evt.proposal_ids, evt.occurred_at)
 
 
 async def on_awards_determined(evt: AwardsDetermined, uow: Unit) -> None:

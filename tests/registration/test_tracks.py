@@ -16,7 +16,7 @@ from pathlib import Path
 from contracts.awards import AwardsDetermined, CategoryResult
 from contracts.base import digest_ids
 from contracts.registration import ProposalSubmitted
-from contracts.scoring import ScoreSubmitted
+from contracts.scoring import JurorsAssigned
 from contracts.verification import VerificationClosed, VerificationClosedSummary
 from services.common.settings import Settings
 from services.registration.app import create_app
@@ -173,8 +173,9 @@ async def test_the_archive_learns_stages_and_awards_and_links_replications_both_
         await publish(
             js,
             VerificationClosed(cycle_year=YEAR, summary=summary, eligible_ids=[p1, p2, p3], occurred_at=t0),
-            *[ScoreSubmitted(cycle_year=YEAR, stage="desk", juror_id="J1", proposal_id=p, weighted_total=70, revision=1, occurred_at=t0 + dt.timedelta(days=5)) for p in (p1, p2)],
-            ScoreSubmitted(cycle_year=YEAR, stage="presentasi", juror_id="J2", proposal_id=p1, weighted_total=80, revision=1, occurred_at=t0 + dt.timedelta(days=30)),
+            JurorsAssigned(cycle_year=YEAR, stage="desk", proposals=2, jurors=1, assignments=2, load_min=2, load_max=2, proposal_ids=[p1, p2], occurred_at=t0 + dt.timedelta(days=5)),
+            # p1 entered the presentation stage and was never scored there: it reached it all the same.
+            JurorsAssigned(cycle_year=YEAR, stage="presentasi", proposals=1, jurors=1, assignments=1, load_min=1, load_max=1, proposal_ids=[p1], occurred_at=t0 + dt.timedelta(days=30)),
             AwardsDetermined(
                 cycle_year=YEAR,
                 categories=[

@@ -220,6 +220,7 @@ class Stage:
             assignments=len(stage.changes.assigned),
             load_min=min(loads.values(), default=0),
             load_max=max(loads.values(), default=0),
+            proposal_ids=sorted(proposals),
         )
         return stage, [event]
 
