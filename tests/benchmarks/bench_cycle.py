@@ -63,30 +63,8 @@ def config(start: dt.datetime, year: int) -> CycleConfig:
             "call": {"opens": start, "closes": start + 30 * DAY},
             "verification": {"deadline": start + 45 * DAY},
             "stages": [
-                {
-                    "key": "desk",
-                    "name": "Desk",
-                    "deadline": start + 75 * DAY,
-                    "criteria": crit,
-                    "advance": max(10, N // 20),
-                    "divergence_threshold": 9,
-                },
-                {
-                    "key": "interview",
-                    "name": "Interview",
-                    "deadline": start + 100 * DAY,
-                    "criteria": crit,
-                    "advance": max(5, N // 100),
-                    "divergence_threshold": 9,
-                },
-                {
-                    "key": "field",
-                    "name": "Field",
-                    "deadline": start + 120 * DAY,
-                    "criteria": crit,
-                    "advance": max(5, N // 200),
-                    "divergence_threshold": 9,
-                },
+                {"key": key, "name": key.title(), "deadline": start + days * DAY, "criteria": crit, "advance": advance, "divergence_threshold": 9}
+                for key, days, advance in (("desk", 75, max(10, N // 20)), ("interview", 100, max(5, N // 100)), ("field", 120, max(5, N // 200)))
             ],
             "ceremony": {"date": start + 150 * DAY, "venue": "Kota Batu"},
             "awards": [{"key": "top", "rule": "top_n", "n": 5, "name_id": "TOP 5", "name_en": "TOP 5"}],
