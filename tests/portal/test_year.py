@@ -133,7 +133,7 @@ async def test_a_compressed_year_through_the_portal_in_a_browser(temporal_env, n
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
-    year = 2040 + uuid.uuid4().int % 50
+    year = 2041 + uuid.uuid4().int % 49  # 2040 is test_operator's year with no cycle (one Temporal per session)
     cfg = year_config(await env.get_current_time(), year)
     seen: dict[str, str] = {}
     facts: dict[str, Any] = {}
