@@ -13,11 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from contracts import subjects
 from contracts.awards import AwardsDetermined, CategoryResult
 from contracts.base import digest_ids
 from contracts.registration import ProposalSubmitted
 from contracts.scoring import JurorsAssigned
 from contracts.verification import VerificationClosed, VerificationClosedSummary
+from services.common import authz
 from services.common.settings import Settings
 from services.registration.app import create_app
 from tests.registration.test_service import YEAR, cmd, content, forward, setup_call, submit
@@ -176,6 +178,20 @@ async def test_the_archive_learns_stages_and_awards_and_links_replications_both_
             JurorsAssigned(cycle_year=YEAR, stage="desk", proposals=2, jurors=1, assignments=2, load_min=2, load_max=2, proposal_ids=[p1, p2], occurred_at=t0 + dt.timedelta(days=5)),
             # p1 entered the presentation stage and was never scored there: it reached it all the same.
             JurorsAssigned(cycle_year=YEAR, stage="presentasi", proposals=1, jurors=1, assignments=1, load_min=1, load_max=1, proposal_ids=[p1], occurred_at=t0 + dt.timedelta(days=30)),
+        )
+
+        # Each upstream has its own durable: in a real year the awards come weeks after the last
+        # stage; here they are published once the stages' events are consumed.
+        async def consumed() -> bool:
+            for upstream in ("verification", "scoring"):
+                info = await js.consumer_info(subjects.STREAM, authz.service_durable("registration", upstream))
+                if info.num_pending or info.num_ack_pending:
+                    return False
+            return True
+
+        await eventually(consumed)
+        await publish(
+            js,
             AwardsDetermined(
                 cycle_year=YEAR,
                 categories=[
