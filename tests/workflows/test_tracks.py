@@ -27,7 +27,7 @@ from contracts.cycle import (
     track_workflow_id,
 )
 from contracts.verification import VerificationCompleted, VerificationCounts
-from tests.support import eventually
+from tests.support import eventually, time_skipping_env
 from tests.workflows.fakes import Script, config, tracks_config
 from workflows.bridge import signal_for
 from workflows.cycle import CycleWorkflow
@@ -42,8 +42,19 @@ def close_enough(fired: dt.datetime, due: dt.datetime) -> bool:
     return dt.timedelta(0) <= fired - due < dt.timedelta(seconds=1)
 
 
+@pytest.fixture(scope="module")
+async def tracks_env():  # type: ignore[no-untyped-def]
+    """This module's own time-skipping server, as tests/workflows/test_late_steps.py has: its years
+    sleep through months (``env.sleep``), which the server shared with the whole suite, holding
+    what earlier tests left running, once failed to do in a full run (RPC timeout)."""
+    env = await time_skipping_env()
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture
-async def harness(temporal_env):  # type: ignore[no-untyped-def]
+async def harness(tracks_env):  # type: ignore[no-untyped-def]
+    temporal_env = tracks_env
     script = Script()
     queue = f"q-{uuid.uuid4().hex[:8]}"
     async with Worker(temporal_env.client, task_queue=queue, workflows=WORKFLOWS, activities=script.activities()):
