@@ -42,11 +42,11 @@ def close_enough(fired: dt.datetime, due: dt.datetime) -> bool:
     return dt.timedelta(0) <= fired - due < dt.timedelta(seconds=1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def tracks_env():  # type: ignore[no-untyped-def]
-    """This module's own time-skipping server, as tests/workflows/test_late_steps.py has: its years
-    sleep through months (``env.sleep``), which the server shared with the whole suite, holding
-    what earlier tests left running, once failed to do in a full run (RPC timeout)."""
+    """Each test's own time-skipping server: its years sleep through months (``env.sleep``), which
+    a server shared with earlier tests (the suite's, then this module's), holding what they left
+    running, failed to do in full runs (RPC timeout), though the module passed alone."""
     env = await time_skipping_env()
     yield env
     await env.shutdown()
