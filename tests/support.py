@@ -192,6 +192,34 @@ async def request(
     return reply
 
 
+async def caught_up(js: Any, durable: str) -> bool:
+    """Whether the durable consumer ``durable`` of the event stream has taken and acknowledged
+    everything (``False`` while it does not exist yet)."""
+    from nats.js.errors import NotFoundError
+
+    from contracts import subjects
+
+    try:
+        info = await js.consumer_info(subjects.STREAM, durable)
+    except NotFoundError:
+        return False
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def skip_time(env: Any, duration: Any, deadline: Any = None) -> None:
+    """``env.sleep`` on the time-skipping server with a long RPC deadline (default five minutes):
+    the server skips only between the workflows' tasks and activities, which run in real time, so
+    a busy machine (or services working through tens of thousands of events) can outlast the
+    default deadline before the months have passed."""
+    import datetime as dt
+
+    from temporalio.api.testservice.v1 import SleepRequest
+
+    req = SleepRequest()
+    req.duration.FromTimedelta(duration)
+    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=deadline or dt.timedelta(minutes=5))
+
+
 async def eventually(predicate: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
     """Poll an async or sync predicate until it returns a truthy value (not a timing assertion:
     the bound only stops a broken test from hanging)."""

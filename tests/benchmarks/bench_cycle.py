@@ -21,10 +21,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.api.testservice.v1 import SleepRequest
 
 from bfest.simulation import demo_jurors
-from contracts import subjects
 from contracts.base import Actor, CyclePhase, Role, new_request_id
 from contracts.cycle import CycleConfig, CycleInput, stage_workflow_id
 from contracts.registration import ForwardProposal, ImportParticipants, Participant, SubmitProposal
@@ -35,7 +33,7 @@ from services.common.settings import Settings
 from services.registration.app import create_app as registration_app
 from services.scoring.app import create_app as scoring_app
 from services.verification.app import create_app as verification_app
-from tests.support import as_named, eventually, running
+from tests.support import as_named, caught_up, eventually, running, skip_time
 from workflows.cycle import CycleWorkflow
 from workflows.stage import JuryStageWorkflow
 from workflows.worker import running_worker
@@ -70,19 +68,6 @@ def config(start: dt.datetime, year: int) -> CycleConfig:
             "awards": [{"key": "top", "rule": "top_n", "n": 5, "name_id": "TOP 5", "name_en": "TOP 5"}],
         }
     )
-
-
-async def skip(env, duration: dt.timedelta) -> None:  # type: ignore[no-untyped-def]
-    """``env.sleep`` with a long RPC deadline: while the services work through the close (tens of
-    thousands of events), activities run in real time and the virtual clock waits for them."""
-    req = SleepRequest()
-    req.duration.FromTimedelta(duration)
-    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=dt.timedelta(minutes=30))
-
-
-async def caught_up(js, durable: str) -> bool:  # type: ignore[no-untyped-def]
-    info = await js.consumer_info(subjects.STREAM, durable)
-    return info.num_pending == 0 and info.num_ack_pending == 0
 
 
 @dataclasses.dataclass
@@ -195,7 +180,7 @@ async def play(env, stack: Stack, year: int) -> tuple[dict[str, float], int]:  #
         await eventually(lambda: caught_up(js, "verification--registration"), timeout=600, interval=0.2)
         lap("verification consumes the call's events")
 
-        await skip(env, 31 * DAY)
+        await skip_time(env, 31 * DAY, deadline=dt.timedelta(minutes=30))  # the services work through the close meanwhile
         for stage in cfg.stages:
             await eventually(lambda key=stage.key: phase(CyclePhase.JURY, key), timeout=900, interval=0.5)
             if stage.key == "desk":

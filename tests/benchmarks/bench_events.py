@@ -9,13 +9,12 @@ import os
 import time
 
 from nats.js.api import AckPolicy, ConsumerConfig
-from nats.js.errors import NotFoundError
 
 from contracts import subjects
 from contracts.registration import ProposalForwarded, ProposalSnapshot
 from services.verification.app import create_app
 from tests.benchmarks.bench_verification import snap
-from tests.support import eventually, running
+from tests.support import caught_up, eventually, running
 
 N = int(os.environ.get("BFEST_BENCH_EVENTS", "5000"))
 
@@ -36,17 +35,10 @@ async def test_catching_up_on_events_against_a_bare_pull_consumer(nats_url, nc, 
             seen += 1
     bare = time.perf_counter() - t
 
-    async def caught_up() -> bool:
-        try:
-            info = await js.consumer_info(subjects.STREAM, "verification--registration")
-        except NotFoundError:
-            return False  # not created yet
-        return info.num_pending == 0 and info.num_ack_pending == 0
-
     cpu = time.process_time()
     t = time.perf_counter()
     async with running(create_app(), nats_url, sqlite_db):
-        await eventually(caught_up, timeout=600, interval=0.05)
+        await eventually(lambda: caught_up(js, "verification--registration"), timeout=600, interval=0.05)
         took = time.perf_counter() - t
         cpu = time.process_time() - cpu
     print(

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from contracts import subjects
 from contracts.awards import AwardsDetermined, CategoryResult
 from contracts.base import digest_ids
 from contracts.registration import ProposalSubmitted
@@ -23,7 +22,7 @@ from services.common import authz
 from services.common.settings import Settings
 from services.registration.app import create_app
 from tests.registration.test_service import YEAR, cmd, content, forward, setup_call, submit
-from tests.support import eventually, request, running, stream_messages
+from tests.support import caught_up, eventually, request, running, stream_messages
 
 GROUPS = [
     {"code": "KAB-MALANG-U01-KBK1", "name": "KBK Sigap", "kind": "kbk", "parent_code": "KAB-MALANG-U01"},
@@ -182,14 +181,8 @@ async def test_the_archive_learns_stages_and_awards_and_links_replications_both_
 
         # Each upstream has its own durable: in a real year the awards come weeks after the last
         # stage; here they are published once the stages' events are consumed.
-        async def consumed() -> bool:
-            for upstream in ("verification", "scoring"):
-                info = await js.consumer_info(subjects.STREAM, authz.service_durable("registration", upstream))
-                if info.num_pending or info.num_ack_pending:
-                    return False
-            return True
-
-        await eventually(consumed)
+        for upstream in ("verification", "scoring"):
+            await eventually(lambda u=upstream: caught_up(js, authz.service_durable("registration", u)))
         await publish(
             js,
             AwardsDetermined(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.worker import Worker
 
@@ -28,7 +27,7 @@ from contracts.cycle import (
     track_workflow_id,
 )
 from contracts.verification import VerificationCompleted, VerificationCounts
-from tests.support import eventually, time_skipping_env
+from tests.support import eventually, skip_time, time_skipping_env
 from tests.workflows.fakes import Script, config, tracks_config
 from workflows.bridge import signal_for
 from workflows.cycle import CycleWorkflow
@@ -43,15 +42,6 @@ def close_enough(fired: dt.datetime, due: dt.datetime) -> bool:
     return dt.timedelta(0) <= fired - due < dt.timedelta(seconds=1)
 
 
-async def skip(env: Any, duration: dt.timedelta) -> None:
-    """``env.sleep`` with a long RPC deadline: the server skips the months only between the
-    workflows' tasks and activities, which run in real time, and on a busy machine (the whole suite
-    with the chaos subset beside it) the default deadline ran out before a track's months passed."""
-    req = SleepRequest()
-    req.duration.FromTimedelta(duration)
-    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=dt.timedelta(minutes=5))
-
-
 @pytest.fixture
 async def tracks_env():  # type: ignore[no-untyped-def]
     """Each test's own time-skipping server: its years sleep through months (``env.sleep``), which
@@ -64,11 +54,10 @@ async def tracks_env():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def harness(tracks_env):  # type: ignore[no-untyped-def]
-    temporal_env = tracks_env
     script = Script()
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    async with Worker(temporal_env.client, task_queue=queue, workflows=WORKFLOWS, activities=script.activities()):
-        yield temporal_env, script, queue
+    async with Worker(tracks_env.client, task_queue=queue, workflows=WORKFLOWS, activities=script.activities()):
+        yield tracks_env, script, queue
 
 
 _YEARS = itertools.count(2091)
@@ -162,7 +151,7 @@ async def test_status_shows_each_track_as_it_goes(harness):
     env, script, queue = harness
     cfg = tracks_config(await env.get_current_time(), a_year())
     handle = await start(env, queue, cfg)
-    await skip(env, 10 * DAY)  # SAKIP and RB open, KBK's call open
+    await skip_time(env, 10 * DAY)  # SAKIP and RB open, KBK's call open
 
     async def tracks_running() -> bool:
         st = await handle.query(CycleWorkflow.status)
@@ -181,7 +170,7 @@ async def test_the_operator_extends_a_track_through_the_cycle(harness):
     cfg = tracks_config(await env.get_current_time(), a_year())
     assert cfg.tracks.sakip and cfg.tracks.cettar and cfg.tracks.kbk
     handle = await start(env, queue, cfg)
-    await skip(env, 10 * DAY)
+    await skip_time(env, 10 * DAY)
     await eventually(lambda: _phase(handle, "sakip", "evaluation"))
     # SAKIP must end before CETTAR, which reads it; a KBK step in order like KOVABLIK's.
     with pytest.raises(WorkflowUpdateFailedError) as err:
@@ -200,7 +189,7 @@ async def test_the_operator_extends_a_track_through_the_cycle(harness):
     await handle.execute_update(CycleWorkflow.extend_deadline, ExtendDeadline(stage="kbk_call", until=call_until))
     st = await handle.query(CycleWorkflow.status)
     assert [a["stage"] for a in st.operator_actions] == ["sakip", "kbk_call"]
-    await skip(env, 45 * DAY)  # KBK's desk stage is running
+    await skip_time(env, 45 * DAY)  # KBK's desk stage is running
     await eventually(lambda: _phase(handle, "kbk", "kbk_desk"))
     await handle.execute_update(CycleWorkflow.close_stage_now, CloseStageNow(stage="kbk_desk", reason="semua juri selesai"))
     await handle.result()
@@ -235,7 +224,7 @@ async def test_cancelling_the_year_cancels_its_tracks(harness):
     env, script, queue = harness
     cfg = tracks_config(await env.get_current_time(), a_year())
     handle = await start(env, queue, cfg)
-    await skip(env, 10 * DAY)
+    await skip_time(env, 10 * DAY)
     await eventually(lambda: _phase(handle, "kbk", "kbk_call"))
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
@@ -275,7 +264,7 @@ async def test_the_kbk_track_waits_for_its_check_to_complete(harness):
     cfg = tracks_config(await env.get_current_time(), a_year())
     assert cfg.tracks.kbk
     handle = await start(env, queue, cfg)
-    await skip(env, 36 * DAY)
+    await skip_time(env, 36 * DAY)
     await eventually(lambda: _phase(handle, "kbk", "kbk_verification"))
     await env.client.get_workflow_handle(track_workflow_id(cfg.year, "kbk")).signal(KbkTrackWorkflow.on_verification_completed)
     await handle.result()
@@ -306,7 +295,7 @@ async def test_a_kbk_stage_a_service_refuses_shows_in_the_status_at_once(harness
     script.refuse_stage = "kbk_desk"
     cfg = tracks_config(await env.get_current_time(), a_year())
     handle = await start(env, queue, cfg)
-    await skip(env, 46 * DAY)  # KBK's check is over: its first stage is refused
+    await skip_time(env, 46 * DAY)  # KBK's check is over: its first stage is refused
 
     async def kbk_failed() -> bool:
         st = await handle.query(CycleWorkflow.status)
